@@ -1,0 +1,222 @@
+#include "actors/backend_actor.hpp"
+
+#include "backends/backend.hpp"
+
+#include <caf/all.hpp>
+
+#include <cmath>
+#include <functional>
+#include <optional>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace lifeline {
+
+namespace {
+
+// -- worker: one backend call at a time ---------------------------------------
+
+struct worker_state {
+  std::shared_ptr<backend> store;
+  static inline const char* name = "lifeline.backend.worker";
+};
+
+using worker_pointer = backend_actor::stateful_pointer<worker_state>;
+
+/// Replies with `err` and exits with it: the supervisor restarts the backend.
+template <class T>
+caf::result<T> crash(worker_pointer self, caf::error err) {
+  self->quit(err);
+  return err;
+}
+
+using invariant = std::optional<std::string>;
+
+/// Runs one backend call: maps backend errors onto errc, and turns an
+/// exception or a reply that fails `check` into a crash.
+template <class T, class Call, class Check>
+caf::result<T> run(worker_pointer self, Call&& call, Check&& check) {
+  try {
+    auto r = call();
+    if (!r) return make_error(r.error());
+    if (invariant bad = check(*r))
+      return crash<T>(self, caf::error{errc::corrupt_response, *bad});
+    return std::move(*r);
+  } catch (const std::exception& e) {
+    return crash<T>(self, caf::error{errc::backend_error, std::string{"backend threw: "} + e.what()});
+  } catch (...) {
+    return crash<T>(self, caf::error{errc::backend_error, std::string{"backend threw"}});
+  }
+}
+
+/// The same for calls that return no value.
+template <class Call>
+caf::result<ok_atom> run_void(worker_pointer self, Call&& call) {
+  try {
+    auto r = call();
+    if (!r) return make_error(r.error());
+    return ok_atom::value;
+  } catch (const std::exception& e) {
+    return crash<ok_atom>(self, caf::error{errc::backend_error,
+                                           std::string{"backend threw: "} + e.what()});
+  } catch (...) {
+    return crash<ok_atom>(self, caf::error{errc::backend_error, std::string{"backend threw"}});
+  }
+}
+
+invariant check_vector(const std::vector<float>& v) {
+  for (float x : v)
+    if (!std::isfinite(x)) return "stored vector holds a non-finite component";
+  return std::nullopt;
+}
+
+invariant check_hits(const std::vector<search_hit>& hits, uint32_t k) {
+  if (hits.size() > k)
+    return "search returned " + std::to_string(hits.size()) + " hits for k=" + std::to_string(k);
+  std::unordered_set<std::string_view> seen;
+  for (size_t i = 0; i < hits.size(); ++i) {
+    if (!std::isfinite(hits[i].distance)) return "search returned a non-finite distance";
+    if (i > 0 && hits[i].distance < hits[i - 1].distance)
+      return std::string{"search results are not ordered nearest first"};
+    if (!seen.insert(hits[i].id).second) return "search returned id '" + hits[i].id + "' twice";
+  }
+  return std::nullopt;
+}
+
+backend_actor::behavior_type worker(worker_pointer self, std::shared_ptr<backend> store) {
+  self->state.store = std::move(store);
+  auto no_check = [](const auto&) { return invariant{}; };
+  return {
+    [=](create_atom, const collection_spec& spec) {
+      return run_void(self, [&] { return self->state.store->create_collection(spec); });
+    },
+    [=](drop_atom, const std::string& name) {
+      return run_void(self, [&] { return self->state.store->drop_collection(name); });
+    },
+    [=](list_atom) -> caf::result<std::vector<collection_spec>> {
+      return run<std::vector<collection_spec>>(
+        self, [&] { return self->state.store->list_collections(); }, no_check);
+    },
+    [=](stats_atom, const std::string& name) -> caf::result<collection_stats> {
+      return run<collection_stats>(
+        self, [&] { return self->state.store->collection_stats(name); },
+        [&](const collection_stats& s) -> invariant {
+          if (s.spec.name != name)
+            return "stats for '" + name + "' came back for '" + s.spec.name + "'";
+          return std::nullopt;
+        });
+    },
+    [=](upsert_atom, const std::string& collection, const std::vector<document>& docs) {
+      return run_void(self, [&] { return self->state.store->upsert(collection, docs); });
+    },
+    [=](get_atom, const std::string& collection, const std::string& id) -> caf::result<document> {
+      return run<document>(
+        self, [&] { return self->state.store->get(collection, id); },
+        [&](const document& d) -> invariant {
+          if (d.id != id) return "get('" + id + "') returned document '" + d.id + "'";
+          return check_vector(d.vector);
+        });
+    },
+    [=](remove_atom, const std::string& collection, const std::string& id) {
+      return run_void(self, [&] { return self->state.store->remove(collection, id); });
+    },
+    [=](search_atom, const search_query& q) -> caf::result<std::vector<search_hit>> {
+      return run<std::vector<search_hit>>(
+        self, [&] { return self->state.store->search(q); },
+        [&](const std::vector<search_hit>& hits) { return check_hits(hits, q.k); });
+    },
+    [=](probe_atom) { return run_void(self, [&] { return self->state.store->probe(); }); },
+  };
+}
+
+// -- pool: dispatch to the least busy worker ------------------------------------
+
+struct pool_state {
+  std::vector<backend_actor> workers;
+  std::vector<uint32_t> busy; // calls in flight per worker
+  /// Pending requests, failed at once if the pool goes down.
+  std::unordered_map<uint64_t, std::function<void(const caf::error&)>> pending;
+  uint64_t next_id = 0;
+  static inline const char* name = "lifeline.backend";
+};
+
+using pool_pointer = backend_actor::stateful_pointer<pool_state>;
+
+/// Marks request `id` on worker `w` done; false if it was already failed.
+bool finish(pool_pointer self, uint64_t id, size_t w) {
+  auto& st = self->state;
+  if (w < st.busy.size() && st.busy[w] > 0) --st.busy[w];
+  return st.pending.erase(id) > 0;
+}
+
+template <class T, class... Ts>
+caf::result<T> dispatch(pool_pointer self, Ts... xs) {
+  auto& st = self->state;
+  size_t w = 0;
+  for (size_t i = 1; i < st.workers.size(); ++i)
+    if (st.busy[i] < st.busy[w]) w = i;
+  auto rp = self->make_response_promise<T>();
+  auto id = st.next_id++;
+  st.pending.emplace(id, [rp](const caf::error& err) mutable { rp.deliver(err); });
+  ++st.busy[w];
+  self->request(st.workers[w], caf::infinite, std::move(xs)...)
+    .then(
+      [self, rp, id, w](T& x) mutable {
+        if (finish(self, id, w)) rp.deliver(std::move(x));
+      },
+      [self, rp, id, w](caf::error& err) mutable {
+        if (finish(self, id, w)) rp.deliver(std::move(err));
+      });
+  return rp;
+}
+
+backend_actor::behavior_type pool(pool_pointer self, std::shared_ptr<backend> store,
+                                  backend_actor_options opts) {
+  auto n = opts.workers > 0 ? opts.workers : std::max<uint32_t>(store->concurrency(), 1);
+  for (uint32_t i = 0; i < n; ++i) {
+    auto w = opts.detached ? self->spawn<caf::linked + caf::detached>(worker, store)
+                           : self->spawn<caf::linked>(worker, store);
+    self->state.workers.push_back(w);
+    self->state.busy.push_back(0);
+  }
+  // A worker's crash (or our supervisor's exit) takes the pool down, but
+  // first every pending caller gets an error instead of waiting for its
+  // timeout: the coordinator falls over at once.
+  self->set_exit_handler([self](const caf::exit_msg& msg) {
+    if (!msg.reason) return; // a worker that ended normally
+    auto err = caf::error{errc::backend_unavailable,
+                          "backend actor went down: " + describe(msg.reason)};
+    auto pending = std::move(self->state.pending);
+    self->state.pending.clear();
+    for (auto& [id, fail] : pending) fail(err);
+    self->quit(msg.reason);
+  });
+  return {
+    [=](create_atom a, collection_spec& s) { return dispatch<ok_atom>(self, a, std::move(s)); },
+    [=](drop_atom a, std::string& n) { return dispatch<ok_atom>(self, a, std::move(n)); },
+    [=](list_atom a) { return dispatch<std::vector<collection_spec>>(self, a); },
+    [=](stats_atom a, std::string& n) { return dispatch<collection_stats>(self, a, std::move(n)); },
+    [=](upsert_atom a, std::string& c, std::vector<document>& docs) {
+      return dispatch<ok_atom>(self, a, std::move(c), std::move(docs));
+    },
+    [=](get_atom a, std::string& c, std::string& id) {
+      return dispatch<document>(self, a, std::move(c), std::move(id));
+    },
+    [=](remove_atom a, std::string& c, std::string& id) {
+      return dispatch<ok_atom>(self, a, std::move(c), std::move(id));
+    },
+    [=](search_atom a, search_query& q) {
+      return dispatch<std::vector<search_hit>>(self, a, std::move(q));
+    },
+    [=](probe_atom a) { return dispatch<ok_atom>(self, a); },
+  };
+}
+
+} // namespace
+
+backend_actor spawn_backend_actor(caf::actor_system& sys, std::shared_ptr<backend> store,
+                                  backend_actor_options options) {
+  return sys.spawn(pool, std::move(store), options);
+}
+
+} // namespace lifeline

@@ -1,0 +1,463 @@
+#include "actors/coordinator.hpp"
+
+#include "metrics/log.hpp"
+#include "metrics/metrics.hpp"
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include <random>
+
+namespace lifeline {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+using time_point = clock_type::time_point;
+using duration = clock_type::duration;
+
+/// The coordinator's view of one backend.
+struct slot {
+  std::string name;
+  std::string kind;
+  capabilities caps;
+  lifecycle_state lifecycle = lifecycle_state::starting;
+  backend_actor handle;
+  circuit_breaker breaker;
+  circuit_state reported = circuit_state::closed; ///< Last state logged.
+  std::string last_error;
+  int64_t since_unix_ms = 0;
+  uint32_t restarts = 0;
+  bool probing = false;
+};
+
+slot make_slot(std::string name, const circuit_breaker_config& circuit) {
+  slot s;
+  s.name = std::move(name);
+  s.breaker = circuit_breaker{circuit};
+  return s;
+}
+
+struct coordinator_state {
+  coordinator_config cfg;
+  std::vector<slot> slots;
+  std::mt19937_64 rng;
+  bool in_outage = false;
+  static inline const char* name = "lifeline.coordinator";
+};
+
+using coordinator_pointer = coordinator_actor::stateful_pointer<coordinator_state>;
+
+int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+time_point now(coordinator_pointer self) { return self->clock().now(); }
+
+metrics_sink& metrics(coordinator_pointer self) { return *self->state.cfg.metrics; }
+
+/// Logs and counts a circuit transition that happened since the last call
+/// (including the lazy open -> half-open one): one line per state change.
+void sync_circuit(coordinator_pointer self, slot& s, std::string_view cause = {}) {
+  auto state = s.breaker.state(now(self));
+  if (state == s.reported) return;
+  auto level = state == circuit_state::open ? spdlog::level::warn : spdlog::level::info;
+  log().log(level, "backend {}: circuit {} -> {}{}{}", s.name, to_string(s.reported),
+            to_string(state), cause.empty() ? "" : ": ", cause);
+  s.reported = state;
+  s.since_unix_ms = unix_ms();
+  metrics(self).circuit(s.name, state);
+}
+
+/// Capabilities are known once a backend has been up; until then assume it
+/// may serve anything.
+bool known_incapable(const slot& s, operation op) {
+  return s.caps.bits() != 0 && !s.caps.has(op);
+}
+
+bool eligible(coordinator_pointer self, slot& s, operation op) {
+  bool ok = s.caps.has(op) && s.lifecycle == lifecycle_state::up && s.handle
+            && s.breaker.would_admit(now(self));
+  sync_circuit(self, s);
+  return ok;
+}
+
+/// Why `s` cannot serve `op` right now (for the outage error).
+std::string why_not(coordinator_pointer self, slot& s, operation op) {
+  auto with_error = [&](std::string text) {
+    return s.last_error.empty() ? text : text + ": " + s.last_error;
+  };
+  if (known_incapable(s, op))
+    return "does not support " + std::string{to_string(op)};
+  if (s.lifecycle != lifecycle_state::up) return with_error(std::string{to_string(s.lifecycle)});
+  switch (s.breaker.state(now(self))) {
+    case circuit_state::open: return with_error("circuit open");
+    case circuit_state::half_open: return with_error("circuit half-open, trials in flight");
+    case circuit_state::closed: break;
+  }
+  return with_error("failed");
+}
+
+caf::error outage(coordinator_pointer self, operation op) {
+  auto& st = self->state;
+  if (std::all_of(st.slots.begin(), st.slots.end(),
+                  [op](const slot& s) { return known_incapable(s, op); }))
+    return caf::error{errc::unsupported,
+                      "no configured backend supports " + std::string{to_string(op)}};
+  outage_details d;
+  d.operation = std::string{to_string(op)};
+  for (auto& s : st.slots) {
+    d.backends.push_back(s.name);
+    d.reasons.push_back(why_not(self, s, op));
+  }
+  auto err = make_outage_error(d);
+  metrics(self).outage(op);
+  if (!st.in_outage) {
+    st.in_outage = true;
+    log().error("outage began: {}", describe(err));
+  }
+  return err;
+}
+
+void served_ok(coordinator_pointer self) {
+  auto& st = self->state;
+  if (st.in_outage) {
+    st.in_outage = false;
+    log().info("outage ended: requests are served again");
+  }
+}
+
+call_result classify(const caf::error& err) {
+  if (is(err, errc::backend_unavailable) || err == caf::sec::request_receiver_down)
+    return call_result::connection_failure;
+  return call_result::failure;
+}
+
+call_outcome outcome_of(const caf::error& err) {
+  if (err == caf::sec::request_timeout || is(err, errc::timeout)) return call_outcome::timeout;
+  return call_outcome::failure;
+}
+
+/// Feeds the outcome of one call on slot #i into its circuit and metrics.
+void record(coordinator_pointer self, size_t i, operation op, permit p, const caf::error& err,
+            duration latency) {
+  auto& s = self->state.slots[i];
+  if (!err || is_client_error(err)) {
+    metrics(self).backend_call(op, s.name, err ? call_outcome::client_error : call_outcome::success,
+                               latency);
+    s.breaker.record(p, call_result::success, latency, now(self));
+    sync_circuit(self, s);
+    return;
+  }
+  auto text = describe(err);
+  log().debug("backend {}: {} failed: {}", s.name, to_string(op), text);
+  s.last_error = std::string{to_string(op)} + ": " + text;
+  metrics(self).backend_call(op, s.name, outcome_of(err), latency);
+  s.breaker.record(p, classify(err), latency, now(self));
+  sync_circuit(self, s, s.last_error);
+}
+
+// -- reads: priority order with fallback ----------------------------------------
+
+template <class T, class Send>
+struct read_job {
+  operation op;
+  caf::typed_response_promise<served<T>> rp;
+  time_point deadline;
+  Send send;
+  uint64_t tried = 0; ///< Bit i: slot i was tried.
+  int last_failed = -1;
+};
+
+template <class T, class Send>
+void try_read(coordinator_pointer self, std::shared_ptr<read_job<T, Send>> job) {
+  auto& st = self->state;
+  auto t = now(self);
+  int pick = -1;
+  bool more = false; // another candidate left after `pick`
+  for (size_t i = 0; i < st.slots.size(); ++i) {
+    if ((job->tried >> i) & 1u) continue;
+    if (!eligible(self, st.slots[i], job->op)) continue;
+    if (pick < 0) {
+      pick = static_cast<int>(i);
+    } else {
+      more = true;
+      break;
+    }
+  }
+  auto finish = [&](caf::error err) {
+    metrics(self).in_flight(job->op, -1);
+    job->rp.deliver(std::move(err));
+  };
+  if (pick < 0) return finish(outage(self, job->op));
+  auto remaining = job->deadline - t;
+  if (remaining <= duration::zero())
+    return finish(caf::error{errc::timeout, "request deadline passed after "
+                                              + st.slots[job->last_failed].last_error});
+  auto& s = st.slots[pick];
+  auto timeout = more ? std::min(st.cfg.attempt_timeout, remaining) : remaining;
+  auto p = s.breaker.acquire(t);
+  sync_circuit(self, s);
+  job->tried |= uint64_t{1} << pick;
+  if (job->last_failed >= 0) {
+    auto& from = st.slots[job->last_failed].name;
+    metrics(self).fallback(job->op, from, s.name);
+    log().debug("{}: falling back from {} to {}", to_string(job->op), from, s.name);
+  }
+  auto i = static_cast<size_t>(pick);
+  job->send(self, s.handle, timeout)
+    .then(
+      [self, job, i, p, t](T& value) {
+        record(self, i, job->op, p, {}, now(self) - t);
+        served_ok(self);
+        metrics(self).in_flight(job->op, -1);
+        job->rp.deliver(served<T>{self->state.slots[i].name, std::move(value)});
+      },
+      [self, job, i, p, t](caf::error& err) {
+        record(self, i, job->op, p, err, now(self) - t);
+        if (is_client_error(err)) {
+          // An answer (e.g. not_found), not a failure: no fallback.
+          served_ok(self);
+          metrics(self).in_flight(job->op, -1);
+          job->rp.deliver(std::move(err));
+          return;
+        }
+        job->last_failed = static_cast<int>(i);
+        try_read(self, job);
+      });
+}
+
+template <class T, class Send>
+caf::result<served<T>> read(coordinator_pointer self, operation op, Send send) {
+  auto job = std::make_shared<read_job<T, Send>>(read_job<T, Send>{
+    op, self->template make_response_promise<served<T>>(),
+    now(self) + self->state.cfg.request_timeout, std::move(send)});
+  metrics(self).in_flight(op, +1);
+  try_read(self, job);
+  return job->rp;
+}
+
+// -- writes: fan out to every healthy capable backend ---------------------------
+
+struct write_job {
+  operation op;
+  caf::typed_response_promise<write_receipt> rp;
+  write_receipt receipt;
+  std::vector<size_t> slot_of; ///< receipt entry -> slot index
+  size_t pending = 0;
+  caf::error client_error;
+};
+
+void finish_write(coordinator_pointer self, write_job& job) {
+  metrics(self).in_flight(job.op, -1);
+  if (job.receipt.applied() > 0) {
+    served_ok(self);
+    job.rp.deliver(std::move(job.receipt));
+  } else if (job.client_error) {
+    served_ok(self);
+    job.rp.deliver(std::move(job.client_error));
+  } else {
+    job.rp.deliver(outage(self, job.op));
+  }
+}
+
+template <class Send>
+caf::result<write_receipt> write(coordinator_pointer self, operation op, Send send) {
+  auto& st = self->state;
+  auto job = std::make_shared<write_job>();
+  job->op = op;
+  job->rp = self->make_response_promise<write_receipt>();
+  metrics(self).in_flight(op, +1);
+  auto t = now(self);
+  std::vector<std::pair<size_t, permit>> targets;
+  for (size_t i = 0; i < st.slots.size(); ++i) {
+    auto& s = st.slots[i];
+    if (known_incapable(s, op)) continue;
+    job->slot_of.push_back(i);
+    if (eligible(self, s, op)) {
+      job->receipt.backends.push_back({s.name, write_outcome::failed, {}});
+      targets.emplace_back(job->receipt.backends.size() - 1, s.breaker.acquire(t));
+      sync_circuit(self, s);
+    } else {
+      job->receipt.backends.push_back({s.name, write_outcome::skipped, why_not(self, s, op)});
+    }
+  }
+  job->pending = targets.size();
+  if (targets.empty()) {
+    finish_write(self, *job);
+    return job->rp;
+  }
+  for (auto [entry, p] : targets) {
+    auto i = job->slot_of[entry];
+    send(self, st.slots[i].handle, st.cfg.request_timeout)
+      .then(
+        [self, job, entry, i, p, t](ok_atom) {
+          record(self, i, job->op, p, {}, now(self) - t);
+          job->receipt.backends[entry].outcome = write_outcome::applied;
+          if (--job->pending == 0) finish_write(self, *job);
+        },
+        [self, job, entry, i, p, t](caf::error& err) {
+          record(self, i, job->op, p, err, now(self) - t);
+          job->receipt.backends[entry].error = describe(err);
+          if (is_client_error(err) && !job->client_error) job->client_error = err;
+          if (--job->pending == 0) finish_write(self, *job);
+        });
+  }
+  return job->rp;
+}
+
+// -- health -----------------------------------------------------------------------
+
+duration jittered(coordinator_pointer self, duration base) {
+  auto j = std::clamp(self->state.cfg.probe_jitter, 0.0, 1.0);
+  std::uniform_real_distribution<double> dist{1.0 - j, 1.0 + j};
+  return duration{static_cast<duration::rep>(double(base.count()) * dist(self->state.rng))};
+}
+
+void schedule_probe(coordinator_pointer self, uint32_t i) {
+  self->delayed_send(self, jittered(self, self->state.cfg.probe_interval), probe_atom::value, i);
+}
+
+void run_probe(coordinator_pointer self, uint32_t i) {
+  auto& s = self->state.slots[i];
+  if (s.probing || s.lifecycle != lifecycle_state::up || !s.handle) return;
+  s.probing = true;
+  auto t = now(self);
+  self->request(s.handle, self->state.cfg.probe_timeout, probe_atom::value)
+    .then(
+      [self, i, t](ok_atom) {
+        auto& s = self->state.slots[i];
+        s.probing = false;
+        metrics(self).backend_call(operation::probe, s.name, call_outcome::success, now(self) - t);
+        s.breaker.record_probe(call_result::success, now(self));
+        sync_circuit(self, s, "probe succeeded");
+      },
+      [self, i, t](caf::error& err) {
+        auto& s = self->state.slots[i];
+        s.probing = false;
+        metrics(self).backend_call(operation::probe, s.name, outcome_of(err), now(self) - t);
+        s.last_error = "probe: " + describe(err);
+        s.breaker.record_probe(classify(err), now(self));
+        sync_circuit(self, s, s.last_error);
+      });
+}
+
+void on_lifecycle(coordinator_pointer self, lifecycle_event& ev) {
+  auto& st = self->state;
+  auto it = std::find_if(st.slots.begin(), st.slots.end(),
+                         [&](const slot& s) { return s.name == ev.backend; });
+  if (it == st.slots.end()) {
+    // Not in the configured order: serve it last.
+    st.slots.push_back(make_slot(ev.backend, st.cfg.circuit));
+    schedule_probe(self, static_cast<uint32_t>(st.slots.size() - 1));
+    it = st.slots.end() - 1;
+  }
+  auto& s = *it;
+  s.kind = ev.kind;
+  s.restarts = ev.restarts;
+  if (ev.state != s.lifecycle) s.since_unix_ms = unix_ms();
+  s.lifecycle = ev.state;
+  if (ev.state == lifecycle_state::up) {
+    s.handle = ev.handle;
+    s.caps = capabilities::from_bits(ev.capabilities);
+    s.last_error.clear();
+    // A fresh backend actor starts with a clean record.
+    s.breaker.reset();
+    sync_circuit(self, s, "backend (re)started");
+  } else {
+    s.handle = backend_actor{};
+    if (!ev.reason.empty()) s.last_error = ev.reason;
+  }
+}
+
+health_report health(coordinator_pointer self) {
+  health_report report;
+  for (auto& s : self->state.slots) {
+    backend_health h;
+    h.name = s.name;
+    h.kind = s.kind;
+    h.lifecycle = s.lifecycle;
+    h.circuit = s.breaker.state(now(self));
+    h.last_error = s.last_error;
+    h.since_unix_ms = s.since_unix_ms;
+    h.restarts = s.restarts;
+    h.serving = s.lifecycle == lifecycle_state::up && s.handle && h.circuit != circuit_state::open;
+    sync_circuit(self, s);
+    report.backends.push_back(std::move(h));
+  }
+  return report;
+}
+
+coordinator_actor::behavior_type coordinator(coordinator_pointer self, coordinator_config cfg) {
+  auto& st = self->state;
+  if (!cfg.metrics) cfg.metrics = std::make_shared<null_metrics>();
+  st.rng.seed(cfg.seed != 0 ? cfg.seed : std::random_device{}());
+  if (cfg.backends.size() > 64) throw std::invalid_argument("at most 64 backends");
+  for (auto& name : cfg.backends)
+    st.slots.push_back(make_slot(name, cfg.circuit));
+  st.cfg = std::move(cfg);
+  for (uint32_t i = 0; i < st.slots.size(); ++i) schedule_probe(self, i);
+  using ptr = coordinator_pointer;
+  return {
+    [self](create_atom a, collection_spec& spec) {
+      return write(self, operation::create_collection, [a, spec](ptr self, backend_actor h, duration t) {
+        return self->request(h, t, a, spec);
+      });
+    },
+    [self](drop_atom a, std::string& name) {
+      return write(self, operation::drop_collection, [a, name](ptr self, backend_actor h, duration t) {
+        return self->request(h, t, a, name);
+      });
+    },
+    [self](upsert_atom a, std::string& c, std::vector<document>& docs) {
+      // One shared copy of the batch, however many backends it goes to.
+      auto batch = std::make_shared<const std::vector<document>>(std::move(docs));
+      return write(self, operation::upsert, [a, c, batch](ptr self, backend_actor h, duration t) {
+        return self->request(h, t, a, c, *batch);
+      });
+    },
+    [self](remove_atom a, std::string& c, std::string& id) {
+      return write(self, operation::remove, [a, c, id](ptr self, backend_actor h, duration t) {
+        return self->request(h, t, a, c, id);
+      });
+    },
+    [self](list_atom a) {
+      return read<std::vector<collection_spec>>(
+        self, operation::list_collections,
+        [a](ptr self, backend_actor h, duration t) { return self->request(h, t, a); });
+    },
+    [self](stats_atom a, std::string& name) {
+      return read<collection_stats>(
+        self, operation::collection_stats,
+        [a, name](ptr self, backend_actor h, duration t) { return self->request(h, t, a, name); });
+    },
+    [self](get_atom a, std::string& c, std::string& id) {
+      return read<document>(self, operation::get,
+                            [a, c, id](ptr self, backend_actor h, duration t) {
+                              return self->request(h, t, a, c, id);
+                            });
+    },
+    [self](search_atom a, search_query& q) {
+      return read<std::vector<search_hit>>(
+        self, operation::search,
+        [a, q](ptr self, backend_actor h, duration t) { return self->request(h, t, a, q); });
+    },
+    [self](health_atom) { return health(self); },
+    [self](lifecycle_atom, lifecycle_event& ev) { on_lifecycle(self, ev); },
+    [self](probe_atom, uint32_t i) {
+      if (i >= self->state.slots.size()) return;
+      run_probe(self, i);
+      schedule_probe(self, i);
+    },
+  };
+}
+
+} // namespace
+
+coordinator_actor spawn_coordinator(caf::actor_system& sys, coordinator_config cfg) {
+  return sys.spawn(coordinator, std::move(cfg));
+}
+
+} // namespace lifeline

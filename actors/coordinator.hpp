@@ -1,0 +1,42 @@
+// Spawning the fallback coordinator: the one place that decides which
+// backend serves a request, retries on the next one, fans writes out and
+// answers with the outage error when no backend is left.
+#pragma once
+
+#include "actors/actors.hpp"
+#include "health/circuit_breaker.hpp"
+
+#include <caf/fwd.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace lifeline {
+
+class metrics_sink;
+
+struct coordinator_config {
+  using duration = std::chrono::steady_clock::duration;
+  /// Backend names in priority order: reads go to the first healthy one.
+  std::vector<std::string> backends;
+  /// Whole-request deadline, retries included.
+  duration request_timeout = std::chrono::seconds(5);
+  /// Deadline of one attempt while another backend is left to fall over to
+  /// (the last candidate gets whatever remains of the request deadline).
+  duration attempt_timeout = std::chrono::seconds(1);
+  /// Active health probes: every interval (scaled by a random factor in
+  /// [1 - jitter, 1 + jitter]), each with its own timeout.
+  duration probe_interval = std::chrono::seconds(2);
+  double probe_jitter = 0.2;
+  duration probe_timeout = std::chrono::seconds(1);
+  circuit_breaker_config circuit;
+  std::shared_ptr<metrics_sink> metrics;
+  /// Seed for the probe jitter; 0 picks a random one.
+  uint64_t seed = 0;
+};
+
+coordinator_actor spawn_coordinator(caf::actor_system& sys, coordinator_config cfg);
+
+} // namespace lifeline

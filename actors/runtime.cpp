@@ -1,0 +1,40 @@
+#include "actors/runtime.hpp"
+
+#include "metrics/metrics.hpp"
+
+#include <caf/all.hpp>
+
+namespace lifeline {
+
+runtime spawn_runtime(caf::actor_system& sys, runtime_config cfg) {
+  if (!cfg.metrics) cfg.metrics = std::make_shared<null_metrics>();
+  auto ccfg = cfg.coordinator;
+  ccfg.backends.clear();
+  for (auto& b : cfg.backends) ccfg.backends.push_back(b.name);
+  ccfg.metrics = cfg.metrics;
+  if (cfg.seed != 0) ccfg.seed = cfg.seed;
+  runtime rt;
+  rt.coordinator = spawn_coordinator(sys, std::move(ccfg));
+  uint64_t n = 0;
+  for (auto& b : cfg.backends) {
+    supervisor_config scfg;
+    scfg.name = b.name;
+    scfg.factory = b.factory;
+    scfg.actor = b.actor;
+    scfg.restart = b.restart;
+    scfg.metrics = cfg.metrics;
+    scfg.seed = cfg.seed != 0 ? cfg.seed + ++n : 0;
+    rt.supervisors.push_back(spawn_supervisor(sys, std::move(scfg), rt.coordinator));
+  }
+  return rt;
+}
+
+void runtime::stop() {
+  for (auto& s : supervisors)
+    if (s) caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+  if (coordinator) caf::anon_send_exit(coordinator, caf::exit_reason::user_shutdown);
+  supervisors.clear();
+  coordinator = coordinator_actor{};
+}
+
+} // namespace lifeline

@@ -1,0 +1,59 @@
+// The composition root for embedders: spawn a coordinator and one supervised
+// backend actor per configured backend inside your own caf::actor_system.
+//
+//   caf::actor_system sys{cfg};
+//   lifeline::runtime_config rc;
+//   rc.backends.push_back({"primary", [] { return lifeline::make_shared_backend<lifeline::memory_backend>(); }});
+//   auto rt = lifeline::spawn_runtime(sys, std::move(rc));
+//   // ... request(rt.coordinator, ...) ...
+//   rt.stop();
+#pragma once
+
+#include "actors/actors.hpp"
+#include "actors/coordinator.hpp"
+#include "actors/supervisor.hpp"
+
+#include <caf/fwd.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace lifeline {
+
+struct backend_config {
+  std::string name;
+  backend_factory factory;
+  backend_actor_options actor = {};
+  restart_config restart = {};
+};
+
+struct runtime_config {
+  /// In priority order: reads go to the first healthy one.
+  std::vector<backend_config> backends;
+  /// Its `backends` list is filled from the one above.
+  coordinator_config coordinator;
+  /// Shared by the coordinator and the supervisors; null discards metrics.
+  std::shared_ptr<metrics_sink> metrics;
+  /// Seeds the jitter of probes and restarts; 0 picks random seeds.
+  uint64_t seed = 0;
+};
+
+struct runtime {
+  coordinator_actor coordinator;
+  std::vector<supervisor_actor> supervisors;
+
+  /// Stops the supervisors (and with them the backend actors) and the
+  /// coordinator. Safe to call twice.
+  void stop();
+};
+
+runtime spawn_runtime(caf::actor_system& sys, runtime_config cfg);
+
+/// Adapts a constructor to a backend_factory's result type.
+template <class Backend, class... Ts>
+expected<std::shared_ptr<backend>> make_shared_backend(Ts&&... xs) {
+  return std::shared_ptr<backend>{std::make_shared<Backend>(std::forward<Ts>(xs)...)};
+}
+
+} // namespace lifeline

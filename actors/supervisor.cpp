@@ -1,0 +1,182 @@
+#include "actors/supervisor.hpp"
+
+#include "backends/backend.hpp"
+#include "metrics/log.hpp"
+#include "metrics/metrics.hpp"
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include <random>
+
+namespace lifeline {
+
+namespace {
+
+struct supervisor_state {
+  supervisor_config cfg;
+  coordinator_actor coordinator;
+  restart_policy policy;
+  backend_actor current;       ///< The running backend actor, if any.
+  lifecycle_event status;      ///< As last reported.
+  bool stopping = false;
+  static inline const char* name = "lifeline.supervisor";
+};
+
+using supervisor_pointer = supervisor_actor::stateful_pointer<supervisor_state>;
+
+void report(supervisor_pointer self, lifecycle_state state, std::string reason) {
+  auto& st = self->state;
+  auto previous = st.status.state;
+  st.status.state = state;
+  st.status.reason = std::move(reason);
+  st.status.handle = state == lifecycle_state::up ? st.current : backend_actor{};
+  if (previous != state || state != lifecycle_state::up) {
+    auto level = state == lifecycle_state::up || state == lifecycle_state::stopped
+                   ? spdlog::level::info
+                   : spdlog::level::warn;
+    log().log(level, "backend {}: {} -> {}{}{}", st.cfg.name, to_string(previous),
+              to_string(state), st.status.reason.empty() ? "" : ": ", st.status.reason);
+  }
+  st.cfg.metrics->lifecycle(st.cfg.name, state);
+  if (st.coordinator) self->send(st.coordinator, lifecycle_atom::value, st.status);
+}
+
+/// Builds a backend instance and its actor; an error if the factory fails.
+expected<backend_actor> make_backend(supervisor_pointer self) {
+  auto& st = self->state;
+  try {
+    auto store = st.cfg.factory();
+    if (!store) return store.error();
+    st.status.kind = (*store)->kind();
+    st.status.capabilities = (*store)->capabilities().bits();
+    return spawn_backend_actor(self->system(), std::move(*store), st.cfg.actor);
+  } catch (const std::exception& e) {
+    return make_backend_error(error_kind::failed, std::string{"backend factory threw: "} + e.what());
+  }
+}
+
+void schedule_restart(supervisor_pointer self, std::string reason);
+
+/// Start (or restart) the backend and watch it.
+void start(supervisor_pointer self) {
+  auto& st = self->state;
+  auto made = make_backend(self);
+  if (!made) {
+    schedule_restart(self, made.error().message);
+    return;
+  }
+  st.current = *made;
+  self->monitor(st.current);
+  report(self, lifecycle_state::up, {});
+}
+
+/// After a crash: restart after a backoff, or give up and probe slowly.
+void schedule_restart(supervisor_pointer self, std::string reason) {
+  auto& st = self->state;
+  auto decision = st.policy.on_crash(self->clock().now());
+  if (decision.give_up) {
+    report(self, lifecycle_state::failed,
+           reason + " (gave up after " + std::to_string(st.policy.config().max_restarts)
+             + " restarts; probing every "
+             + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                st.policy.config().failed_probe_interval)
+                                .count())
+             + "s)");
+    self->delayed_send(self, st.policy.config().failed_probe_interval, restart_atom::value);
+    return;
+  }
+  report(self, lifecycle_state::restarting,
+         reason + " (restart " + std::to_string(decision.attempt) + " in "
+           + std::to_string(
+             std::chrono::duration_cast<std::chrono::milliseconds>(decision.delay).count())
+           + "ms)");
+  self->delayed_send(self, decision.delay, restart_atom::value);
+}
+
+/// A failed backend is only put back in rotation once a probe succeeds.
+void probe_failed_backend(supervisor_pointer self) {
+  auto& st = self->state;
+  auto made = make_backend(self);
+  if (!made) {
+    st.status.reason = made.error().message;
+    self->delayed_send(self, st.policy.config().failed_probe_interval, restart_atom::value);
+    return;
+  }
+  auto candidate = *made;
+  self->request(candidate, st.cfg.probe_timeout, probe_atom::value)
+    .then(
+      [self, candidate](ok_atom) {
+        auto& st = self->state;
+        if (st.stopping) {
+          self->send_exit(candidate, caf::exit_reason::user_shutdown);
+          return;
+        }
+        st.policy.reset();
+        st.current = candidate;
+        self->monitor(st.current);
+        ++st.status.restarts;
+        st.cfg.metrics->restart(st.cfg.name);
+        report(self, lifecycle_state::up, {});
+      },
+      [self, candidate](caf::error& err) {
+        auto& st = self->state;
+        self->send_exit(candidate, caf::exit_reason::user_shutdown);
+        st.status.reason = "probe failed: " + describe(err);
+        log().debug("backend {}: still failed: {}", st.cfg.name, st.status.reason);
+        if (!st.stopping)
+          self->delayed_send(self, st.policy.config().failed_probe_interval,
+                             restart_atom::value);
+      });
+}
+
+supervisor_actor::behavior_type supervisor(supervisor_pointer self, supervisor_config cfg,
+                                           coordinator_actor coordinator) {
+  auto& st = self->state;
+  if (!cfg.metrics) cfg.metrics = std::make_shared<null_metrics>();
+  auto seed = cfg.seed != 0 ? cfg.seed : std::random_device{}();
+  st.policy = restart_policy{cfg.restart, seed};
+  st.status.backend = cfg.name;
+  st.cfg = std::move(cfg);
+  st.coordinator = std::move(coordinator);
+  self->set_down_handler([self](const caf::down_msg& msg) {
+    auto& st = self->state;
+    if (!st.current || msg.source != st.current.address()) return; // stale
+    st.current = backend_actor{};
+    if (st.stopping) return;
+    schedule_restart(self, "backend actor died: " + describe(msg.reason));
+  });
+  self->set_exit_handler([self](const caf::exit_msg& msg) {
+    auto& st = self->state;
+    st.stopping = true;
+    if (st.current) self->send_exit(st.current, msg.reason);
+    st.current = backend_actor{};
+    report(self, lifecycle_state::stopped, {});
+    self->quit(msg.reason);
+  });
+  report(self, lifecycle_state::starting, {});
+  start(self);
+  return {
+    [self](restart_atom) {
+      auto& st = self->state;
+      if (st.stopping || st.current) return;
+      if (st.status.state == lifecycle_state::failed) {
+        probe_failed_backend(self);
+        return;
+      }
+      ++st.status.restarts;
+      st.cfg.metrics->restart(st.cfg.name);
+      start(self);
+    },
+    [self](status_atom) { return self->state.status; },
+  };
+}
+
+} // namespace
+
+supervisor_actor spawn_supervisor(caf::actor_system& sys, supervisor_config cfg,
+                                  coordinator_actor coordinator) {
+  return sys.spawn(supervisor, std::move(cfg), std::move(coordinator));
+}
+
+} // namespace lifeline

@@ -1,0 +1,51 @@
+// The interface every database client implements. No CAF in here: a backend
+// is plain C++ that may block; the actor wrapper (actors/backend_actor.cpp)
+// owns the threading and calls these methods from its worker actors.
+#pragma once
+
+#include "backends/expected.hpp"
+#include "backends/types.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace lifeline {
+
+/// A store of collections of documents. Implementations must be safe to call
+/// from several threads at once (one per worker): the actor wrapper runs up to
+/// `concurrency()` calls in parallel.
+class backend {
+public:
+  virtual ~backend() = default;
+
+  /// Short stable name, e.g. "postgres" or "memory".
+  virtual std::string kind() const = 0;
+
+  /// The operations this backend can serve; others are never routed to it.
+  virtual lifeline::capabilities capabilities() const = 0;
+
+  /// How many calls may run in parallel (connections, threads).
+  virtual uint32_t concurrency() const { return 1; }
+
+  /// Creates a collection. Creating an identical one again succeeds;
+  /// a different spec under the same name is a `conflict`.
+  virtual expected<void> create_collection(const collection_spec& spec) = 0;
+  virtual expected<void> drop_collection(const std::string& name) = 0;
+  virtual expected<std::vector<collection_spec>> list_collections() = 0;
+  virtual expected<lifeline::collection_stats> collection_stats(const std::string& name) = 0;
+
+  /// Inserts or replaces documents; a batch is all-or-nothing.
+  virtual expected<void> upsert(const std::string& collection,
+                                const std::vector<document>& docs) = 0;
+  virtual expected<document> get(const std::string& collection, const std::string& id) = 0;
+  virtual expected<void> remove(const std::string& collection, const std::string& id) = 0;
+
+  /// k nearest neighbours, nearest first, at most k.
+  virtual expected<std::vector<search_hit>> search(const search_query& query) = 0;
+
+  /// Cheap liveness check against the underlying store.
+  virtual expected<void> probe() = 0;
+};
+
+} // namespace lifeline

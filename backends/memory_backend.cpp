@@ -1,0 +1,112 @@
+#include "backends/memory_backend.hpp"
+
+#include "backends/validation.hpp"
+
+#include <algorithm>
+#include <mutex>
+
+namespace lifeline {
+
+expected<memory_backend::collection*> memory_backend::find(const std::string& name) {
+  auto it = collections_.find(name);
+  if (it == collections_.end())
+    return make_backend_error(error_kind::not_found, "collection '" + name + "' does not exist");
+  return &it->second;
+}
+
+expected<void> memory_backend::create_collection(const collection_spec& spec) {
+  if (auto ok = validate_spec(spec); !ok) return ok;
+  std::unique_lock guard{mutex_};
+  auto [it, added] = collections_.try_emplace(spec.name, collection{spec, {}});
+  if (!added && !(it->second.spec == spec))
+    return make_backend_error(error_kind::conflict,
+                              "collection '" + spec.name + "' exists with another spec");
+  return {};
+}
+
+expected<void> memory_backend::drop_collection(const std::string& name) {
+  std::unique_lock guard{mutex_};
+  if (collections_.erase(name) == 0)
+    return make_backend_error(error_kind::not_found, "collection '" + name + "' does not exist");
+  return {};
+}
+
+expected<std::vector<collection_spec>> memory_backend::list_collections() {
+  std::shared_lock guard{mutex_};
+  std::vector<collection_spec> out;
+  out.reserve(collections_.size());
+  for (auto& [name, c] : collections_) out.push_back(c.spec);
+  return out;
+}
+
+expected<collection_stats> memory_backend::collection_stats(const std::string& name) {
+  std::shared_lock guard{mutex_};
+  auto c = find(name);
+  if (!c) return c.error();
+  return lifeline::collection_stats{(*c)->spec, (*c)->docs.size()};
+}
+
+expected<void> memory_backend::upsert(const std::string& collection,
+                                      const std::vector<document>& docs) {
+  std::unique_lock guard{mutex_};
+  auto c = find(collection);
+  if (!c) return c.error();
+  // Validate the whole batch first: a batch is all-or-nothing.
+  for (auto& doc : docs)
+    if (auto ok = validate_document(doc, (*c)->spec.dimension); !ok) return ok;
+  for (auto& doc : docs) {
+    auto stored = doc;
+    if ((*c)->spec.metric == metric::cosine) normalize(stored.vector);
+    (*c)->docs.insert_or_assign(doc.id, std::move(stored));
+  }
+  return {};
+}
+
+expected<document> memory_backend::get(const std::string& collection, const std::string& id) {
+  if (auto ok = validate_id(id); !ok) return ok.error();
+  std::shared_lock guard{mutex_};
+  auto c = find(collection);
+  if (!c) return c.error();
+  auto it = (*c)->docs.find(id);
+  if (it == (*c)->docs.end())
+    return make_backend_error(error_kind::not_found, "document '" + id + "' does not exist");
+  return it->second;
+}
+
+expected<void> memory_backend::remove(const std::string& collection, const std::string& id) {
+  if (auto ok = validate_id(id); !ok) return ok;
+  std::unique_lock guard{mutex_};
+  auto c = find(collection);
+  if (!c) return c.error();
+  if ((*c)->docs.erase(id) == 0)
+    return make_backend_error(error_kind::not_found, "document '" + id + "' does not exist");
+  return {};
+}
+
+expected<std::vector<search_hit>> memory_backend::search(const search_query& query) {
+  std::shared_lock guard{mutex_};
+  auto c = find(query.collection);
+  if (!c) return c.error();
+  auto& spec = (*c)->spec;
+  if (auto ok = validate_query(query, spec.dimension); !ok) return ok.error();
+  auto q = query.vector;
+  if (spec.metric == metric::cosine) normalize(q);
+  std::vector<std::pair<float, const document*>> scored;
+  scored.reserve((*c)->docs.size());
+  for (auto& [id, doc] : (*c)->docs) scored.emplace_back(distance(spec.metric, q, doc.vector), &doc);
+  auto k = std::min<size_t>(query.k, scored.size());
+  // Ties break by id so that results are deterministic.
+  auto nearer = [](auto& a, auto& b) {
+    return a.first < b.first || (a.first == b.first && a.second->id < b.second->id);
+  };
+  std::partial_sort(scored.begin(), scored.begin() + k, scored.end(), nearer);
+  std::vector<search_hit> hits;
+  hits.reserve(k);
+  for (size_t i = 0; i < k; ++i) {
+    auto* d = scored[i].second;
+    hits.push_back(search_hit{d->id, scored[i].first, d->content, d->metadata});
+  }
+  return hits;
+}
+
+} // namespace lifeline

@@ -1,0 +1,122 @@
+// Plain value types shared by every backend and by the actor protocol.
+// No CAF in here: backends are ordinary C++ clients.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace lifeline {
+
+/// How distance between two vectors is measured. Distances are "smaller is
+/// nearer" for every metric: squared L2, 1 - dot product, 1 - cosine.
+enum class metric : uint8_t { l2 = 0, ip = 1, cosine = 2 };
+
+std::string_view to_string(metric m);
+std::optional<metric> parse_metric(std::string_view text);
+
+/// A named set of documents whose vectors share one dimension and metric.
+struct collection_spec {
+  std::string name;
+  uint32_t dimension = 0;
+  lifeline::metric metric = metric::l2;
+
+  friend bool operator==(const collection_spec&, const collection_spec&) = default;
+};
+
+/// The unit of storage: an id, a vector, free text and JSON metadata.
+struct document {
+  std::string id;
+  std::vector<float> vector;
+  std::string content;
+  /// JSON object text; empty means no metadata.
+  std::string metadata;
+  /// Write version; 0 until a versioned write assigns one.
+  uint64_t version = 0;
+
+  friend bool operator==(const document&, const document&) = default;
+};
+
+/// A k-nearest-neighbour query against one collection.
+struct search_query {
+  std::string collection;
+  std::vector<float> vector;
+  uint32_t k = 10;
+  /// hnsw search breadth; 0 means the backend's default.
+  uint32_t ef = 0;
+};
+
+struct search_hit {
+  std::string id;
+  float distance = 0;
+  std::string content;
+  std::string metadata;
+
+  friend bool operator==(const search_hit&, const search_hit&) = default;
+};
+
+struct collection_stats {
+  collection_spec spec;
+  uint64_t count = 0;
+
+  friend bool operator==(const collection_stats&, const collection_stats&) = default;
+};
+
+/// Every operation a backend may serve. Each backend declares the subset it
+/// can serve; the coordinator only routes an operation to capable backends.
+enum class operation : uint8_t {
+  create_collection = 0,
+  drop_collection,
+  list_collections,
+  collection_stats,
+  upsert,
+  get,
+  remove,
+  search,
+  probe,
+};
+inline constexpr int operation_count = 9;
+
+std::string_view to_string(operation op);
+
+/// True for operations that change stored data (fanned out to every backend).
+constexpr bool is_write(operation op) {
+  return op == operation::create_collection || op == operation::drop_collection
+         || op == operation::upsert || op == operation::remove;
+}
+
+/// A set of operations, one bit each.
+class capabilities {
+public:
+  constexpr capabilities() = default;
+  static constexpr capabilities all() {
+    capabilities c;
+    c.bits_ = (1u << operation_count) - 1;
+    return c;
+  }
+  constexpr capabilities with(operation op) const {
+    capabilities c = *this;
+    c.bits_ |= bit(op);
+    return c;
+  }
+  constexpr capabilities without(operation op) const {
+    capabilities c = *this;
+    c.bits_ &= ~bit(op);
+    return c;
+  }
+  static constexpr capabilities from_bits(uint32_t bits) {
+    capabilities c;
+    c.bits_ = bits & all().bits_;
+    return c;
+  }
+  constexpr bool has(operation op) const { return (bits_ & bit(op)) != 0; }
+  constexpr uint32_t bits() const { return bits_; }
+
+private:
+  static constexpr uint32_t bit(operation op) { return 1u << static_cast<unsigned>(op); }
+  uint32_t bits_ = 0;
+};
+
+} // namespace lifeline

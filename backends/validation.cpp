@@ -1,0 +1,140 @@
+#include "backends/validation.hpp"
+
+#include <cmath>
+#include <string>
+
+namespace lifeline {
+
+namespace {
+
+backend_error invalid(std::string msg) {
+  return make_backend_error(error_kind::invalid_argument, std::move(msg));
+}
+
+} // namespace
+
+std::string_view to_string(metric m) {
+  switch (m) {
+    case metric::l2: return "l2";
+    case metric::ip: return "ip";
+    case metric::cosine: return "cosine";
+  }
+  return "unknown";
+}
+
+std::optional<metric> parse_metric(std::string_view text) {
+  if (text == "l2") return metric::l2;
+  if (text == "ip") return metric::ip;
+  if (text == "cosine") return metric::cosine;
+  return std::nullopt;
+}
+
+std::string_view to_string(operation op) {
+  switch (op) {
+    case operation::create_collection: return "create_collection";
+    case operation::drop_collection: return "drop_collection";
+    case operation::list_collections: return "list_collections";
+    case operation::collection_stats: return "collection_stats";
+    case operation::upsert: return "upsert";
+    case operation::get: return "get";
+    case operation::remove: return "remove";
+    case operation::search: return "search";
+    case operation::probe: return "probe";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(error_kind k) {
+  switch (k) {
+    case error_kind::not_found: return "not_found";
+    case error_kind::invalid_argument: return "invalid_argument";
+    case error_kind::conflict: return "conflict";
+    case error_kind::unsupported: return "unsupported";
+    case error_kind::unavailable: return "unavailable";
+    case error_kind::failed: return "failed";
+    case error_kind::timeout: return "timeout";
+    case error_kind::corrupt: return "corrupt";
+  }
+  return "unknown";
+}
+
+expected<void> validate_collection_name(const std::string& name) {
+  if (name.empty()) return invalid("collection name is empty");
+  if (name.size() > max_collection_name_bytes)
+    return invalid("collection name is longer than "
+                   + std::to_string(max_collection_name_bytes) + " bytes");
+  for (unsigned char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+              || c == '_' || c == '-' || c == '.';
+    if (!ok) return invalid("collection name may only contain [A-Za-z0-9_.-]");
+  }
+  return {};
+}
+
+expected<void> validate_spec(const collection_spec& spec) {
+  if (auto ok = validate_collection_name(spec.name); !ok) return ok;
+  if (spec.dimension == 0 || spec.dimension > max_dimension)
+    return invalid("dimension must be between 1 and " + std::to_string(max_dimension));
+  if (spec.metric != metric::l2 && spec.metric != metric::ip && spec.metric != metric::cosine)
+    return invalid("unknown metric");
+  return {};
+}
+
+expected<void> validate_id(const std::string& id) {
+  if (id.empty()) return invalid("document id is empty");
+  if (id.size() > max_id_bytes)
+    return invalid("document id is longer than " + std::to_string(max_id_bytes) + " bytes");
+  if (id.find('\0') != std::string::npos) return invalid("document id contains a NUL byte");
+  return {};
+}
+
+expected<void> validate_vector(std::span<const float> v, uint32_t dimension) {
+  if (v.size() != dimension)
+    return invalid("vector has dimension " + std::to_string(v.size()) + ", collection expects "
+                   + std::to_string(dimension));
+  for (size_t i = 0; i < v.size(); ++i)
+    if (!std::isfinite(v[i]))
+      return invalid("vector component " + std::to_string(i) + " is not a finite number");
+  return {};
+}
+
+expected<void> validate_document(const document& doc, uint32_t dimension) {
+  if (auto ok = validate_id(doc.id); !ok) return ok;
+  return validate_vector(doc.vector, dimension);
+}
+
+expected<void> validate_query(const search_query& q, uint32_t dimension) {
+  if (q.k == 0 || q.k > max_k)
+    return invalid("k must be between 1 and " + std::to_string(max_k));
+  return validate_vector(q.vector, dimension);
+}
+
+float distance(metric m, std::span<const float> a, std::span<const float> b) {
+  switch (m) {
+    case metric::l2: {
+      float sum = 0;
+      for (size_t i = 0; i < a.size(); ++i) {
+        float d = a[i] - b[i];
+        sum += d * d;
+      }
+      return sum;
+    }
+    case metric::ip:
+    case metric::cosine: {
+      float dot = 0;
+      for (size_t i = 0; i < a.size(); ++i) dot += a[i] * b[i];
+      return 1.0f - dot;
+    }
+  }
+  return 0;
+}
+
+void normalize(std::vector<float>& v) {
+  double norm = 0;
+  for (float x : v) norm += double(x) * x;
+  if (norm <= 0) return;
+  auto inv = float(1.0 / std::sqrt(norm));
+  for (float& x : v) x *= inv;
+}
+
+} // namespace lifeline

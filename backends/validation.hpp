@@ -1,0 +1,33 @@
+// Input checks shared by every backend, so each refuses bad input the same
+// way (invalid_argument) before touching its store.
+#pragma once
+
+#include "backends/expected.hpp"
+#include "backends/types.hpp"
+
+#include <span>
+#include <vector>
+
+namespace lifeline {
+
+inline constexpr size_t max_id_bytes = 1024;
+inline constexpr size_t max_collection_name_bytes = 128;
+inline constexpr uint32_t max_dimension = 65536;
+inline constexpr uint32_t max_k = 10000;
+
+expected<void> validate_collection_name(const std::string& name);
+expected<void> validate_spec(const collection_spec& spec);
+expected<void> validate_id(const std::string& id);
+/// Checks dimension and that every component is finite.
+expected<void> validate_vector(std::span<const float> v, uint32_t dimension);
+expected<void> validate_document(const document& doc, uint32_t dimension);
+expected<void> validate_query(const search_query& q, uint32_t dimension);
+
+/// Distance between a and b under m (smaller is nearer); for cosine both
+/// vectors must already be normalised.
+float distance(metric m, std::span<const float> a, std::span<const float> b);
+
+/// Scales v to unit length (left unchanged if its norm is zero).
+void normalize(std::vector<float>& v);
+
+} // namespace lifeline

@@ -1,0 +1,136 @@
+#include "metrics/counting_metrics.hpp"
+
+namespace lifeline {
+
+std::string_view to_string(call_outcome o) {
+  switch (o) {
+    case call_outcome::success: return "success";
+    case call_outcome::client_error: return "client_error";
+    case call_outcome::failure: return "failure";
+    case call_outcome::timeout: return "timeout";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(lifecycle_state s) {
+  switch (s) {
+    case lifecycle_state::starting: return "starting";
+    case lifecycle_state::up: return "up";
+    case lifecycle_state::restarting: return "restarting";
+    case lifecycle_state::failed: return "failed";
+    case lifecycle_state::stopped: return "stopped";
+  }
+  return "unknown";
+}
+
+void counting_metrics::backend_call(operation op, std::string_view backend, call_outcome outcome,
+                                    duration) {
+  std::lock_guard guard{mutex_};
+  ++calls_[{op, std::string{backend}, outcome}];
+}
+
+void counting_metrics::fallback(operation op, std::string_view from, std::string_view to) {
+  std::lock_guard guard{mutex_};
+  ++fallbacks_[{op, std::string{from}, std::string{to}}];
+}
+
+void counting_metrics::outage(operation op) {
+  std::lock_guard guard{mutex_};
+  ++outages_[op];
+}
+
+void counting_metrics::lifecycle(std::string_view backend, lifecycle_state state) {
+  std::lock_guard guard{mutex_};
+  lifecycle_.insert_or_assign(std::string{backend}, state);
+}
+
+void counting_metrics::circuit(std::string_view backend, circuit_state state) {
+  std::lock_guard guard{mutex_};
+  circuit_.insert_or_assign(std::string{backend}, state);
+  ++circuit_transitions_[{std::string{backend}, state}];
+}
+
+void counting_metrics::restart(std::string_view backend) {
+  std::lock_guard guard{mutex_};
+  ++restarts_[std::string{backend}];
+}
+
+void counting_metrics::in_flight(operation op, int delta) {
+  std::lock_guard guard{mutex_};
+  in_flight_[op] += delta;
+}
+
+uint64_t counting_metrics::calls(operation op, std::string_view backend,
+                                 call_outcome outcome) const {
+  std::lock_guard guard{mutex_};
+  auto it = calls_.find({op, std::string{backend}, outcome});
+  return it == calls_.end() ? 0 : it->second;
+}
+
+uint64_t counting_metrics::calls(std::string_view backend, call_outcome outcome) const {
+  std::lock_guard guard{mutex_};
+  uint64_t n = 0;
+  for (auto& [key, count] : calls_)
+    if (std::get<1>(key) == backend && std::get<2>(key) == outcome) n += count;
+  return n;
+}
+
+uint64_t counting_metrics::fallbacks(operation op, std::string_view from,
+                                     std::string_view to) const {
+  std::lock_guard guard{mutex_};
+  auto it = fallbacks_.find({op, std::string{from}, std::string{to}});
+  return it == fallbacks_.end() ? 0 : it->second;
+}
+
+uint64_t counting_metrics::fallbacks() const {
+  std::lock_guard guard{mutex_};
+  uint64_t n = 0;
+  for (auto& [key, count] : fallbacks_) n += count;
+  return n;
+}
+
+uint64_t counting_metrics::outages(operation op) const {
+  std::lock_guard guard{mutex_};
+  auto it = outages_.find(op);
+  return it == outages_.end() ? 0 : it->second;
+}
+
+uint64_t counting_metrics::outages() const {
+  std::lock_guard guard{mutex_};
+  uint64_t n = 0;
+  for (auto& [key, count] : outages_) n += count;
+  return n;
+}
+
+uint64_t counting_metrics::restarts(std::string_view backend) const {
+  std::lock_guard guard{mutex_};
+  auto it = restarts_.find(std::string{backend});
+  return it == restarts_.end() ? 0 : it->second;
+}
+
+int64_t counting_metrics::in_flight(operation op) const {
+  std::lock_guard guard{mutex_};
+  auto it = in_flight_.find(op);
+  return it == in_flight_.end() ? 0 : it->second;
+}
+
+lifecycle_state counting_metrics::last_lifecycle(std::string_view backend) const {
+  std::lock_guard guard{mutex_};
+  auto it = lifecycle_.find(backend);
+  return it == lifecycle_.end() ? lifecycle_state::starting : it->second;
+}
+
+circuit_state counting_metrics::last_circuit(std::string_view backend) const {
+  std::lock_guard guard{mutex_};
+  auto it = circuit_.find(backend);
+  return it == circuit_.end() ? circuit_state::closed : it->second;
+}
+
+uint64_t counting_metrics::circuit_transitions(std::string_view backend,
+                                               circuit_state state) const {
+  std::lock_guard guard{mutex_};
+  auto it = circuit_transitions_.find({std::string{backend}, state});
+  return it == circuit_transitions_.end() ? 0 : it->second;
+}
+
+} // namespace lifeline

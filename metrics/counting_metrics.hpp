@@ -1,0 +1,52 @@
+// An in-memory, thread-safe metrics sink: counters keyed by their labels.
+// Used by the tests, the benchmark and the demo; readable at any time.
+#pragma once
+
+#include "metrics/metrics.hpp"
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <tuple>
+
+namespace lifeline {
+
+class counting_metrics final : public metrics_sink {
+public:
+  void backend_call(operation op, std::string_view backend, call_outcome outcome,
+                    duration latency) override;
+  void fallback(operation op, std::string_view from, std::string_view to) override;
+  void outage(operation op) override;
+  void lifecycle(std::string_view backend, lifecycle_state state) override;
+  void circuit(std::string_view backend, circuit_state state) override;
+  void restart(std::string_view backend) override;
+  void in_flight(operation op, int delta) override;
+
+  uint64_t calls(operation op, std::string_view backend, call_outcome outcome) const;
+  /// Calls of any operation on `backend` with `outcome`.
+  uint64_t calls(std::string_view backend, call_outcome outcome) const;
+  uint64_t fallbacks(operation op, std::string_view from, std::string_view to) const;
+  uint64_t fallbacks() const;
+  uint64_t outages(operation op) const;
+  uint64_t outages() const;
+  uint64_t restarts(std::string_view backend) const;
+  int64_t in_flight(operation op) const;
+  /// Last reported states (nullopt-like defaults when never reported).
+  lifecycle_state last_lifecycle(std::string_view backend) const;
+  circuit_state last_circuit(std::string_view backend) const;
+  /// How many times `backend` entered `state`.
+  uint64_t circuit_transitions(std::string_view backend, circuit_state state) const;
+
+private:
+  mutable std::mutex mutex_;
+  std::map<std::tuple<operation, std::string, call_outcome>, uint64_t> calls_;
+  std::map<std::tuple<operation, std::string, std::string>, uint64_t> fallbacks_;
+  std::map<operation, uint64_t> outages_;
+  std::map<std::string, uint64_t> restarts_;
+  std::map<operation, int64_t> in_flight_;
+  std::map<std::string, lifecycle_state, std::less<>> lifecycle_;
+  std::map<std::string, circuit_state, std::less<>> circuit_;
+  std::map<std::pair<std::string, circuit_state>, uint64_t> circuit_transitions_;
+};
+
+} // namespace lifeline

@@ -1,0 +1,17 @@
+// The project's spdlog logger. One named logger ("lifeline") that every
+// component shares; embedders may replace it with set_logger().
+#pragma once
+
+#include <memory>
+
+namespace spdlog { class logger; }
+
+namespace lifeline {
+
+/// The shared logger (created on first use: stderr, colour when a terminal).
+spdlog::logger& log();
+
+/// Replace the shared logger, e.g. with one that writes JSON lines.
+void set_logger(std::shared_ptr<spdlog::logger> logger);
+
+} // namespace lifeline

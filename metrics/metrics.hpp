@@ -1,0 +1,69 @@
+// What the coordinator and supervisors count. A small sink interface, so the
+// Prometheus exporter (and anything else) only swaps the implementation.
+// No CAF in here.
+#pragma once
+
+#include "backends/types.hpp"
+#include "health/circuit_breaker.hpp"
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+namespace lifeline {
+
+/// How one call to one backend ended, from the coordinator's point of view.
+enum class call_outcome : uint8_t {
+  success,      ///< Served.
+  client_error, ///< The backend answered with not_found / invalid_argument / conflict.
+  failure,      ///< The backend failed; counts against its health.
+  timeout,      ///< The backend missed the attempt deadline.
+};
+inline constexpr int call_outcome_count = 4;
+
+std::string_view to_string(call_outcome o);
+
+/// A backend's lifecycle as seen by its supervisor.
+enum class lifecycle_state : uint8_t {
+  starting = 0,   ///< Spawned, not yet reported up.
+  up = 1,         ///< Serving.
+  restarting = 2, ///< Crashed; a restart is scheduled (backoff).
+  failed = 3,     ///< Gave up after the restart-intensity limit; probed slowly.
+  stopped = 4,    ///< Shut down on purpose.
+};
+
+std::string_view to_string(lifecycle_state s);
+
+class metrics_sink {
+public:
+  using duration = std::chrono::steady_clock::duration;
+  virtual ~metrics_sink() = default;
+
+  /// One attempt of `op` on `backend` ended with `outcome` after `latency`.
+  virtual void backend_call(operation op, std::string_view backend, call_outcome outcome,
+                            duration latency) = 0;
+  /// A request for `op` moved from a failed backend to the next one.
+  virtual void fallback(operation op, std::string_view from, std::string_view to) = 0;
+  /// No capable backend was left for `op`: the caller got an outage error.
+  virtual void outage(operation op) = 0;
+  virtual void lifecycle(std::string_view backend, lifecycle_state state) = 0;
+  virtual void circuit(std::string_view backend, circuit_state state) = 0;
+  /// The supervisor restarted `backend` after a crash.
+  virtual void restart(std::string_view backend) = 0;
+  /// Requests admitted by the coordinator and not yet answered (+1 / -1).
+  virtual void in_flight(operation op, int delta) = 0;
+};
+
+/// Discards everything.
+class null_metrics final : public metrics_sink {
+public:
+  void backend_call(operation, std::string_view, call_outcome, duration) override {}
+  void fallback(operation, std::string_view, std::string_view) override {}
+  void outage(operation) override {}
+  void lifecycle(std::string_view, lifecycle_state) override {}
+  void circuit(std::string_view, circuit_state) override {}
+  void restart(std::string_view) override {}
+  void in_flight(operation, int) override {}
+};
+
+} // namespace lifeline
