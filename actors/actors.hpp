@@ -41,6 +41,7 @@ using lifecycle_atom = caf::atom_constant<caf::atom("lifecycle")>;
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
 using status_atom = caf::atom_constant<caf::atom("status")>;
 using ok_atom = caf::atom_constant<caf::atom("ok")>;
+using ready_atom = caf::atom_constant<caf::atom("ready")>;
 
 // -- the backend actor --------------------------------------------------------
 
@@ -150,6 +151,9 @@ using coordinator_actor = caf::typed_actor<
   caf::replies_to<search_atom, search_query>::with<served<std::vector<search_hit>>>,
   /// Every backend's lifecycle, circuit and last error.
   caf::replies_to<health_atom>::with<health_report>,
+  /// Replies once every backend has reported its first lifecycle state
+  /// (up, or why not): until then a request may find a backend `starting`.
+  caf::replies_to<ready_atom>::with<health_report>,
   /// From supervisors: a backend changed lifecycle state.
   caf::reacts_to<lifecycle_atom, lifecycle_event>,
   /// Internal timer: run the active health probe of backend #index.

@@ -43,6 +43,8 @@ struct coordinator_state {
   std::vector<slot> slots;
   std::mt19937_64 rng;
   bool in_outage = false;
+  /// Callers of ready_atom waiting for every backend to leave `starting`.
+  std::vector<caf::typed_response_promise<health_report>> awaiting_ready;
   static inline const char* name = "lifeline.coordinator";
 };
 
@@ -372,6 +374,21 @@ void on_lifecycle(coordinator_pointer self, lifecycle_event& ev) {
   }
 }
 
+health_report health(coordinator_pointer self);
+
+bool all_reported(coordinator_pointer self) {
+  auto& slots = self->state.slots;
+  return std::none_of(slots.begin(), slots.end(),
+                      [](const slot& s) { return s.lifecycle == lifecycle_state::starting; });
+}
+
+void deliver_ready(coordinator_pointer self) {
+  if (self->state.awaiting_ready.empty() || !all_reported(self)) return;
+  auto report = health(self);
+  for (auto& rp : self->state.awaiting_ready) rp.deliver(report);
+  self->state.awaiting_ready.clear();
+}
+
 health_report health(coordinator_pointer self) {
   health_report report;
   for (auto& s : self->state.slots) {
@@ -445,7 +462,16 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, coordinat
         [a, q](ptr self, backend_actor h, duration t) { return self->request(h, t, a, q); });
     },
     [self](health_atom) { return health(self); },
-    [self](lifecycle_atom, lifecycle_event& ev) { on_lifecycle(self, ev); },
+    [self](ready_atom) -> caf::result<health_report> {
+      if (all_reported(self)) return health(self);
+      auto rp = self->make_response_promise<health_report>();
+      self->state.awaiting_ready.push_back(rp);
+      return rp;
+    },
+    [self](lifecycle_atom, lifecycle_event& ev) {
+      on_lifecycle(self, ev);
+      deliver_ready(self);
+    },
     [self](probe_atom, uint32_t i) {
       if (i >= self->state.slots.size()) return;
       run_probe(self, i);

@@ -29,6 +29,16 @@ runtime spawn_runtime(caf::actor_system& sys, runtime_config cfg) {
   return rt;
 }
 
+caf::expected<health_report> runtime::await_ready(caf::actor_system& sys,
+                                                  std::chrono::milliseconds timeout) {
+  caf::scoped_actor self{sys};
+  caf::expected<health_report> out = caf::make_error(caf::sec::request_timeout);
+  self->request(coordinator, timeout, ready_atom::value)
+    .receive([&](health_report& r) { out = std::move(r); },
+             [&](caf::error& err) { out = std::move(err); });
+  return out;
+}
+
 void runtime::stop() {
   for (auto& s : supervisors)
     if (s) caf::anon_send_exit(s, caf::exit_reason::user_shutdown);

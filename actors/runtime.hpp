@@ -13,7 +13,10 @@
 #include "actors/coordinator.hpp"
 #include "actors/supervisor.hpp"
 
+#include <caf/expected.hpp>
 #include <caf/fwd.hpp>
+
+#include <chrono>
 
 #include <memory>
 #include <string>
@@ -43,12 +46,30 @@ struct runtime {
   coordinator_actor coordinator;
   std::vector<supervisor_actor> supervisors;
 
+  /// Blocks the calling (non-actor) thread until every backend has reported
+  /// its first lifecycle state, at most `timeout`; returns the health then.
+  /// For start-up only: it is a blocking round trip. From inside an actor,
+  /// request `ready_atom` from the coordinator instead.
+  caf::expected<health_report> await_ready(caf::actor_system& sys,
+                                           std::chrono::milliseconds timeout
+                                           = std::chrono::seconds(30));
+
   /// Stops the supervisors (and with them the backend actors) and the
   /// coordinator. Safe to call twice.
   void stop();
 };
 
 runtime spawn_runtime(caf::actor_system& sys, runtime_config cfg);
+
+/// A factory that hands out the same instance on every (re)start: for stores
+/// whose data lives in the object itself (memory_backend) or that reconnect
+/// on their own. The restarted actor gets the same data.
+template <class Backend>
+backend_factory shared_instance(std::shared_ptr<Backend> instance) {
+  return [instance]() -> expected<std::shared_ptr<backend>> {
+    return std::shared_ptr<backend>{instance};
+  };
+}
 
 /// Adapts a constructor to a backend_factory's result type.
 template <class Backend, class... Ts>

@@ -31,7 +31,9 @@ void report(supervisor_pointer self, lifecycle_state state, std::string reason) 
   st.status.state = state;
   st.status.reason = std::move(reason);
   st.status.handle = state == lifecycle_state::up ? st.current : backend_actor{};
-  if (previous != state || state != lifecycle_state::up) {
+  // One line per transition; a restart is a transition even when the last
+  // state was `restarting` too.
+  if (previous != state || state == lifecycle_state::restarting) {
     auto level = state == lifecycle_state::up || state == lifecycle_state::stopped
                    ? spdlog::level::info
                    : spdlog::level::warn;
@@ -99,7 +101,7 @@ void probe_failed_backend(supervisor_pointer self) {
   auto& st = self->state;
   auto made = make_backend(self);
   if (!made) {
-    st.status.reason = made.error().message;
+    report(self, lifecycle_state::failed, made.error().message);
     self->delayed_send(self, st.policy.config().failed_probe_interval, restart_atom::value);
     return;
   }
@@ -122,8 +124,10 @@ void probe_failed_backend(supervisor_pointer self) {
       [self, candidate](caf::error& err) {
         auto& st = self->state;
         self->send_exit(candidate, caf::exit_reason::user_shutdown);
-        st.status.reason = "probe failed: " + describe(err);
-        log().debug("backend {}: still failed: {}", st.cfg.name, st.status.reason);
+        log().debug("backend {}: still failed: probe: {}", st.cfg.name, describe(err));
+        // The coordinator shows the latest reason; the log got its line
+        // when the backend became failed.
+        report(self, lifecycle_state::failed, "probe failed: " + describe(err));
         if (!st.stopping)
           self->delayed_send(self, st.policy.config().failed_probe_interval,
                              restart_atom::value);

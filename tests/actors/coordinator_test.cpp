@@ -1,0 +1,273 @@
+// The fallback coordinator on CAF's deterministic scheduler: routing,
+// fallback, fan-out, outage, circuit breaking and recovery.
+#include "actors/errors.hpp"
+#include "support/two_backends.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace lifeline;
+using namespace lifeline::testing;
+using namespace std::chrono_literals;
+
+TEST_CASE("reads go to the first backend in priority order", "[coordinator]") {
+  two_backends f;
+  f.seed_data();
+  auto r = f.get("a");
+  REQUIRE(r);
+  CHECK(r->backend == "primary");
+  CHECK(r->value.content == "A");
+  CHECK(f.secondary->calls(operation::get) == 0);
+  auto hits = f.search({0.9f, 0.9f}, 1);
+  REQUIRE(hits);
+  CHECK(hits->backend == "primary");
+  REQUIRE(hits->value.size() == 1);
+  CHECK(hits->value[0].id == "b");
+}
+
+TEST_CASE("writes fan out to every healthy backend with a per-backend receipt",
+          "[coordinator]") {
+  two_backends f;
+  f.seed_data();
+  auto w = f.upsert({"x", {2, 2}, "X", "{}", 0});
+  REQUIRE(w);
+  REQUIRE(w->backends.size() == 2);
+  CHECK(w->backends[0].backend == "primary");
+  CHECK(w->backends[0].outcome == write_outcome::applied);
+  CHECK(w->backends[1].outcome == write_outcome::applied);
+  CHECK(f.primary->get("c", "x"));
+  CHECK(f.secondary->get("c", "x"));
+}
+
+TEST_CASE("one backend down: every request is served by the other with zero errors",
+          "[coordinator]") {
+  two_backends f;
+  f.seed_data();
+  f.primary->inject(fault::unavailable);
+  for (int i = 0; i < 20; ++i) {
+    auto r = f.get(i % 2 == 0 ? "a" : "b");
+    REQUIRE(r);
+    CHECK(r->backend == "secondary");
+    auto hits = f.search({0, 0}, 2);
+    REQUIRE(hits);
+    CHECK(hits->backend == "secondary");
+    CHECK(hits->value.size() == 2);
+  }
+  // A refused connection is certain: the circuit opened on the first failure,
+  // so only that one request fell back; the rest went straight to secondary.
+  CHECK(f.metrics->fallbacks(operation::get, "primary", "secondary") == 1);
+  CHECK(f.primary->calls(operation::get) == 1);
+  CHECK(f.primary->calls(operation::search) == 0);
+  CHECK(f.health_of("primary").circuit == circuit_state::open);
+  CHECK(f.metrics->outages() == 0);
+  SECTION("writes reach the healthy backend and say which one was skipped") {
+    auto w = f.upsert({"y", {3, 3}, "Y", "{}", 0});
+    REQUIRE(w);
+    CHECK(w->applied() == 1);
+    CHECK(w->backends[0].outcome == write_outcome::skipped);
+    CHECK(w->backends[0].error.find("circuit open") != std::string::npos);
+    CHECK(w->backends[1].outcome == write_outcome::applied);
+  }
+}
+
+TEST_CASE("a failure that is not connection-level falls back on every request until the "
+          "circuit opens",
+          "[coordinator]") {
+  two_backends f;
+  f.seed_data();
+  f.primary->inject(fault::error, operation::get);
+  for (int i = 0; i < 5; ++i) {
+    auto r = f.get("a");
+    REQUIRE(r);
+    CHECK(r->backend == "secondary");
+  }
+  // consecutive_failures = 3 in the test configuration.
+  CHECK(f.primary->calls(operation::get) == 3);
+  CHECK(f.metrics->fallbacks(operation::get, "primary", "secondary") == 3);
+  CHECK(f.metrics->calls(operation::get, "primary", call_outcome::failure) == 3);
+  CHECK(f.health_of("primary").circuit == circuit_state::open);
+}
+
+TEST_CASE("all backends down: all_backends_unavailable names each backend's reason",
+          "[coordinator]") {
+  two_backends f;
+  f.seed_data();
+  f.primary->inject(fault::unavailable);
+  f.secondary->inject(fault::error);
+  auto r = f.get("a");
+  REQUIRE_FALSE(r);
+  CHECK(is(r.error(), errc::all_backends_unavailable));
+  auto details = outage_of(r.error());
+  REQUIRE(details);
+  CHECK(details->operation == "get");
+  REQUIRE(details->backends == std::vector<std::string>{"primary", "secondary"});
+  CHECK(details->reasons[0].find("connection refused") != std::string::npos);
+  CHECK(details->reasons[1].find("server error") != std::string::npos);
+  CHECK(f.metrics->outages(operation::get) == 1);
+  SECTION("open circuits are not waited on: the next outage is answered at once") {
+    f.secondary->inject(fault::unavailable);
+    f.get("a"); // opens secondary's circuit
+    auto calls_before = f.primary->calls(operation::get) + f.secondary->calls(operation::get);
+    auto again = f.get("a");
+    REQUIRE_FALSE(again);
+    CHECK(is(again.error(), errc::all_backends_unavailable));
+    CHECK(f.primary->calls(operation::get) + f.secondary->calls(operation::get) == calls_before);
+    CHECK(outage_of(again.error())->reasons[0].find("circuit open") != std::string::npos);
+  }
+  SECTION("a write that reaches no backend is an outage, not a receipt") {
+    auto w = f.upsert({"z", {1, 2}, "", "", 0});
+    REQUIRE_FALSE(w);
+    CHECK(is(w.error(), errc::all_backends_unavailable));
+  }
+}
+
+TEST_CASE("client errors are answers: no fallback, no circuit change", "[coordinator]") {
+  two_backends f;
+  f.seed_data();
+  for (int i = 0; i < 5; ++i) {
+    auto r = f.get("missing");
+    REQUIRE_FALSE(r);
+    CHECK(is(r.error(), errc::not_found));
+  }
+  auto bad = f.search({1, 2, 3}, 1); // wrong dimension
+  REQUIRE_FALSE(bad);
+  CHECK(is(bad.error(), errc::invalid_argument));
+  CHECK(f.secondary->calls(operation::get) == 0);
+  CHECK(f.metrics->fallbacks() == 0);
+  CHECK(f.metrics->calls(operation::get, "primary", call_outcome::client_error) == 5);
+  CHECK(f.health_of("primary").circuit == circuit_state::closed);
+  SECTION("a write refused by every backend returns the client error") {
+    auto w = f.upsert({"", {1, 1}, "", "", 0});
+    REQUIRE_FALSE(w);
+    CHECK(is(w.error(), errc::invalid_argument));
+  }
+}
+
+TEST_CASE("corrupt data is never served: the backend crashes and the read falls over",
+          "[coordinator]") {
+  two_backends f;
+  f.seed_data();
+  f.primary->inject(fault::corrupt, operation::get);
+  auto r = f.get("a");
+  REQUIRE(r);
+  CHECK(r->backend == "secondary");
+  CHECK(r->value.id == "a");
+  CHECK(f.health_of("primary").lifecycle == lifecycle_state::restarting);
+  SECTION("search results out of order count as corrupt too") {
+    f.advance(100ms); // primary restarts
+    f.primary->inject(fault::corrupt, operation::search);
+    auto hits = f.search({0, 0}, 2);
+    REQUIRE(hits);
+    CHECK(hits->backend == "secondary");
+    CHECK(hits->value[0].id == "a");
+    CHECK(hits->value[1].id == "b");
+  }
+}
+
+TEST_CASE("an incapable backend is skipped without counting a fallback", "[coordinator]") {
+  two_backends f;
+  f.seed_data();
+  // Capabilities are read when a backend (re)starts: narrow them, then make
+  // primary crash once so that its supervisor restarts it.
+  f.primary->restrict_to(capabilities::all().without(operation::search));
+  f.primary->inject(fault::throw_exception, operation::get);
+  REQUIRE(f.get("a")->backend == "secondary");
+  f.advance(100ms);
+  REQUIRE(f.health_of("primary").lifecycle == lifecycle_state::up);
+  f.primary->clear();
+  auto hits = f.search({0, 0}, 1);
+  REQUIRE(hits);
+  CHECK(hits->backend == "secondary");
+  CHECK(f.primary->calls(operation::search) == 0);
+  CHECK(f.metrics->fallbacks(operation::search, "primary", "secondary") == 0);
+  auto doc = f.get("a");
+  REQUIRE(doc);
+  CHECK(doc->backend == "primary");
+  SECTION("when no backend supports an operation, the answer is unsupported") {
+    f.secondary->restrict_to(capabilities::all().without(operation::search));
+    f.secondary->inject(fault::throw_exception, operation::get);
+    REQUIRE(f.primary->get("c", "a"));
+    f.primary->inject(fault::unavailable, operation::get);
+    f.get("a"); // both fail: secondary crashes and restarts
+    f.advance(100ms);
+    auto none = f.search({0, 0}, 1);
+    REQUIRE_FALSE(none);
+    CHECK(is(none.error(), errc::unsupported));
+    CHECK(f.metrics->outages(operation::search) == 0);
+  }
+}
+
+TEST_CASE("a failing probe opens the circuit before any request fails", "[coordinator]") {
+  two_backends f;
+  f.seed_data();
+  f.primary->inject(fault::unavailable);
+  f.advance(10s); // probe interval
+  CHECK(f.health_of("primary").circuit == circuit_state::open);
+  auto r = f.get("a");
+  REQUIRE(r);
+  CHECK(r->backend == "secondary");
+  CHECK(f.primary->calls(operation::get) == 0);
+  CHECK(f.metrics->fallbacks() == 0);
+}
+
+TEST_CASE("recovery: a backend comes back into rotation through half-open trials",
+          "[coordinator]") {
+  two_backends f;
+  f.seed_data();
+  f.primary->inject(fault::unavailable);
+  REQUIRE(f.get("a")->backend == "secondary");
+  REQUIRE(f.health_of("primary").circuit == circuit_state::open);
+  f.primary->clear();
+  f.advance(4s);
+  CHECK(f.get("a")->backend == "secondary"); // still open
+  f.advance(1s);
+  CHECK(f.health_of("primary").circuit == circuit_state::half_open);
+  CHECK(f.get("a")->backend == "primary"); // trial 1
+  CHECK(f.health_of("primary").circuit == circuit_state::half_open);
+  CHECK(f.get("a")->backend == "primary"); // trial 2 closes it
+  CHECK(f.health_of("primary").circuit == circuit_state::closed);
+  CHECK(f.metrics->circuit_transitions("primary", circuit_state::closed) == 1);
+}
+
+TEST_CASE("recovery: a successful probe half-opens an open circuit early", "[coordinator]") {
+  auto faster_probes = [](runtime_config& c) {
+    c.coordinator.probe_interval = 2s;
+    c.coordinator.circuit.open_duration = 60s;
+  };
+  two_backends f{faster_probes};
+  f.seed_data();
+  f.primary->inject(fault::unavailable);
+  REQUIRE(f.get("a")->backend == "secondary");
+  f.primary->clear();
+  f.advance(2s);
+  CHECK(f.health_of("primary").circuit == circuit_state::half_open);
+  CHECK(f.get("a")->backend == "primary");
+}
+
+TEST_CASE("a failed trial reopens the circuit", "[coordinator]") {
+  two_backends f;
+  f.seed_data();
+  f.primary->inject(fault::unavailable);
+  f.get("a");
+  f.advance(5s);
+  REQUIRE(f.health_of("primary").circuit == circuit_state::half_open);
+  auto r = f.get("a");
+  REQUIRE(r);
+  CHECK(r->backend == "secondary");
+  CHECK(f.health_of("primary").circuit == circuit_state::open);
+  CHECK(f.metrics->circuit_transitions("primary", circuit_state::open) == 2);
+}
+
+TEST_CASE("health reports lifecycle, circuit and last error", "[coordinator]") {
+  two_backends f;
+  auto report = f.ask<health_report>(f.coordinator(), health_atom::value);
+  REQUIRE(report);
+  REQUIRE(report->backends.size() == 2);
+  CHECK(report->serving() == 2);
+  CHECK(report->backends[0].kind == "memory");
+  CHECK(report->backends[0].lifecycle == lifecycle_state::up);
+  f.primary->inject(fault::unavailable);
+  f.advance(10s);
+  auto h = f.health_of("primary");
+  CHECK_FALSE(h.serving);
+  CHECK(h.last_error.find("connection refused") != std::string::npos);
+}

@@ -1,0 +1,141 @@
+#include "backends/memory_backend.hpp"
+#include "backends/validation.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+
+using namespace lifeline;
+
+namespace {
+
+document doc(std::string id, std::vector<float> v, std::string content = {}) {
+  return document{std::move(id), std::move(v), std::move(content), R"({"k":1})", 0};
+}
+
+} // namespace
+
+TEST_CASE("memory backend: what goes in comes out", "[memory]") {
+  memory_backend b;
+  REQUIRE(b.create_collection({"c", 3, metric::l2}));
+  REQUIRE(b.upsert("c", {doc("a", {1, 2, 3}, "alpha"), doc("b", {4, 5, 6})}));
+  auto got = b.get("c", "a");
+  REQUIRE(got);
+  CHECK(*got == doc("a", {1, 2, 3}, "alpha"));
+  auto stats = b.collection_stats("c");
+  REQUIRE(stats);
+  CHECK(stats->count == 2);
+  CHECK(stats->spec == collection_spec{"c", 3, metric::l2});
+  SECTION("upsert replaces") {
+    REQUIRE(b.upsert("c", {doc("a", {7, 8, 9}, "new")}));
+    CHECK(b.get("c", "a")->content == "new");
+    CHECK(b.collection_stats("c")->count == 2);
+  }
+  SECTION("remove deletes, a second remove is not_found") {
+    REQUIRE(b.remove("c", "a"));
+    CHECK(b.get("c", "a").error().kind == error_kind::not_found);
+    CHECK(b.remove("c", "a").error().kind == error_kind::not_found);
+  }
+  SECTION("drop removes the collection") {
+    REQUIRE(b.drop_collection("c"));
+    CHECK(b.get("c", "a").error().kind == error_kind::not_found);
+    CHECK(b.list_collections()->empty());
+  }
+}
+
+TEST_CASE("memory backend: collections", "[memory]") {
+  memory_backend b;
+  REQUIRE(b.create_collection({"c", 3, metric::l2}));
+  CHECK(b.create_collection({"c", 3, metric::l2}));
+  CHECK(b.create_collection({"c", 4, metric::l2}).error().kind == error_kind::conflict);
+  CHECK(b.create_collection({"", 3, metric::l2}).error().kind == error_kind::invalid_argument);
+  CHECK(b.create_collection({"x y", 3, metric::l2}).error().kind == error_kind::invalid_argument);
+  CHECK(b.create_collection({"z", 0, metric::l2}).error().kind == error_kind::invalid_argument);
+  CHECK(b.upsert("missing", {doc("a", {1, 2, 3})}).error().kind == error_kind::not_found);
+  REQUIRE(b.list_collections()->size() == 1);
+}
+
+TEST_CASE("memory backend: bad input is refused and loses nothing", "[memory]") {
+  memory_backend b;
+  REQUIRE(b.create_collection({"c", 2, metric::l2}));
+  REQUIRE(b.upsert("c", {doc("keep", {1, 1})}));
+  auto nan = std::numeric_limits<float>::quiet_NaN();
+  auto inf = std::numeric_limits<float>::infinity();
+  // A batch with one bad document is refused whole.
+  CHECK(b.upsert("c", {doc("ok", {1, 2}), doc("bad", {nan, 1})}).error().kind
+        == error_kind::invalid_argument);
+  CHECK(b.upsert("c", {doc("inf", {inf, 1})}).error().kind == error_kind::invalid_argument);
+  CHECK(b.upsert("c", {doc("short", {1})}).error().kind == error_kind::invalid_argument);
+  CHECK(b.upsert("c", {doc("", {1, 2})}).error().kind == error_kind::invalid_argument);
+  CHECK(b.upsert("c", {doc(std::string("a\0b", 3), {1, 2})}).error().kind
+        == error_kind::invalid_argument);
+  CHECK(b.upsert("c", {doc(std::string(2000, 'x'), {1, 2})}).error().kind
+        == error_kind::invalid_argument);
+  CHECK(b.collection_stats("c")->count == 1);
+  CHECK(b.get("c", "ok").error().kind == error_kind::not_found);
+  CHECK(b.search({"c", {1, 1}, 0, 0}).error().kind == error_kind::invalid_argument);
+  CHECK(b.search({"c", {1, 1}, max_k + 1, 0}).error().kind == error_kind::invalid_argument);
+  CHECK(b.search({"c", {nan, 1}, 1, 0}).error().kind == error_kind::invalid_argument);
+  // Unicode and quotes in ids are stored byte for byte.
+  std::string odd = "é'\"\\ ✓";
+  REQUIRE(b.upsert("c", {doc(odd, {0, 0})}));
+  CHECK(b.get("c", odd)->id == odd);
+}
+
+TEST_CASE("memory backend: exact search matches brute force for every metric", "[memory]") {
+  std::mt19937 rng{7};
+  std::normal_distribution<float> gauss;
+  for (auto m : {metric::l2, metric::ip, metric::cosine}) {
+    memory_backend b;
+    REQUIRE(b.create_collection({"c", 8, m}));
+    std::vector<document> docs;
+    for (int i = 0; i < 300; ++i) {
+      std::vector<float> v(8);
+      for (auto& x : v) x = gauss(rng);
+      docs.push_back(doc("d" + std::to_string(i), v));
+    }
+    REQUIRE(b.upsert("c", docs));
+    std::vector<float> q(8);
+    for (auto& x : q) x = gauss(rng);
+    auto hits = b.search({"c", q, 10, 0});
+    REQUIRE(hits);
+    REQUIRE(hits->size() == 10);
+    // Brute force in the test, independently of the backend.
+    auto nq = q;
+    if (m == metric::cosine) normalize(nq);
+    std::vector<std::pair<float, std::string>> expect;
+    for (auto& d : docs) {
+      auto v = d.vector;
+      if (m == metric::cosine) normalize(v);
+      float dist = 0;
+      if (m == metric::l2) {
+        for (size_t i = 0; i < v.size(); ++i) dist += (v[i] - nq[i]) * (v[i] - nq[i]);
+      } else {
+        float dot = 0;
+        for (size_t i = 0; i < v.size(); ++i) dot += v[i] * nq[i];
+        dist = 1 - dot;
+      }
+      expect.emplace_back(dist, d.id);
+    }
+    std::sort(expect.begin(), expect.end());
+    for (size_t i = 0; i < 10; ++i) {
+      CHECK((*hits)[i].id == expect[i].second);
+      CHECK((*hits)[i].distance == Approx(expect[i].first).margin(1e-4));
+    }
+  }
+}
+
+TEST_CASE("memory backend: k larger than the collection returns everything", "[memory]") {
+  memory_backend b;
+  REQUIRE(b.create_collection({"c", 1, metric::l2}));
+  REQUIRE(b.upsert("c", {doc("a", {1}), doc("b", {3})}));
+  auto hits = b.search({"c", {0}, 10, 0});
+  REQUIRE(hits);
+  REQUIRE(hits->size() == 2);
+  CHECK((*hits)[0].id == "a");
+  CHECK((*hits)[0].distance == 1.0f);
+  CHECK((*hits)[1].distance == 9.0f);
+}

@@ -1,0 +1,153 @@
+#include "support/faulty_backend.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace lifeline::testing {
+
+namespace {
+
+// How `corrupt` damages each kind of result: always so that an invariant
+// the backend actor checks is broken.
+void damage(document& d) { d.id += "~corrupt"; }
+
+void damage(std::vector<search_hit>& hits) {
+  if (hits.size() >= 2) {
+    std::reverse(hits.begin(), hits.end()); // no longer nearest first
+    if (hits.front().distance == hits.back().distance) hits.push_back(hits.front());
+  } else {
+    hits.push_back(search_hit{"ghost", std::nanf(""), {}, {}});
+  }
+}
+
+void damage(collection_stats& s) { s.spec.name += "~corrupt"; }
+
+template <class T>
+void damage(T&) {} // nothing checkable to break (lists, acknowledgements)
+
+} // namespace
+
+faulty_backend::faulty_backend(std::shared_ptr<backend> inner)
+  : inner_(std::move(inner)), caps_(inner_->capabilities()) {
+  faults_.fill(fault::none);
+}
+
+void faulty_backend::inject(fault f) {
+  std::lock_guard guard{mutex_};
+  faults_.fill(f);
+}
+
+void faulty_backend::inject(fault f, operation op) {
+  std::lock_guard guard{mutex_};
+  faults_[static_cast<size_t>(op)] = f;
+}
+
+void faulty_backend::restrict_to(lifeline::capabilities caps) {
+  std::lock_guard guard{mutex_};
+  caps_ = caps;
+}
+
+lifeline::capabilities faulty_backend::capabilities() const {
+  std::lock_guard guard{mutex_};
+  return caps_;
+}
+
+void faulty_backend::release() {
+  std::lock_guard guard{mutex_};
+  ++generation_;
+  cv_.notify_all();
+}
+
+bool faulty_backend::wait_for_hung(size_t n, std::chrono::milliseconds bound) {
+  std::unique_lock guard{mutex_};
+  return cv_.wait_for(guard, bound, [&] { return hung_ >= n; });
+}
+
+uint64_t faulty_backend::calls(operation op) const {
+  std::lock_guard guard{mutex_};
+  return calls_[static_cast<size_t>(op)];
+}
+
+template <class T, class Call>
+expected<T> faulty_backend::apply(operation op, Call&& call) {
+  fault f;
+  {
+    std::unique_lock guard{mutex_};
+    ++calls_[static_cast<size_t>(op)];
+    f = faults_[static_cast<size_t>(op)];
+    if (f == fault::hang) {
+      ++hung_;
+      cv_.notify_all();
+      auto gen = generation_;
+      cv_.wait(guard, [&] { return generation_ != gen; });
+      --hung_;
+      return make_backend_error(error_kind::timeout, "injected hang, released");
+    }
+  }
+  switch (f) {
+    case fault::unavailable:
+      return make_backend_error(error_kind::unavailable, "injected: connection refused");
+    case fault::error:
+      return make_backend_error(error_kind::failed, "injected: server error");
+    case fault::throw_exception:
+      throw std::runtime_error("injected exception");
+    default:
+      break;
+  }
+  auto result = call();
+  if (f == fault::corrupt && result) damage(*result);
+  return result;
+}
+
+template <class Call>
+expected<void> faulty_backend::apply_void(operation op, Call&& call) {
+  // expected<void> holds nothing to damage; pass an empty value through apply.
+  auto r = apply<unit>(op, [&]() -> expected<unit> {
+    auto inner = call();
+    if (!inner) return inner.error();
+    return unit{};
+  });
+  if (!r) return r.error();
+  return {};
+}
+
+expected<void> faulty_backend::create_collection(const collection_spec& spec) {
+  return apply_void(operation::create_collection, [&] { return inner_->create_collection(spec); });
+}
+
+expected<void> faulty_backend::drop_collection(const std::string& name) {
+  return apply_void(operation::drop_collection, [&] { return inner_->drop_collection(name); });
+}
+
+expected<void> faulty_backend::upsert(const std::string& c, const std::vector<document>& docs) {
+  return apply_void(operation::upsert, [&] { return inner_->upsert(c, docs); });
+}
+
+expected<void> faulty_backend::remove(const std::string& c, const std::string& id) {
+  return apply_void(operation::remove, [&] { return inner_->remove(c, id); });
+}
+
+expected<void> faulty_backend::probe() {
+  return apply_void(operation::probe, [&] { return inner_->probe(); });
+}
+
+expected<std::vector<collection_spec>> faulty_backend::list_collections() {
+  return apply<std::vector<collection_spec>>(operation::list_collections,
+                                             [&] { return inner_->list_collections(); });
+}
+
+expected<collection_stats> faulty_backend::collection_stats(const std::string& name) {
+  return apply<lifeline::collection_stats>(operation::collection_stats,
+                                           [&] { return inner_->collection_stats(name); });
+}
+
+expected<document> faulty_backend::get(const std::string& c, const std::string& id) {
+  return apply<document>(operation::get, [&] { return inner_->get(c, id); });
+}
+
+expected<std::vector<search_hit>> faulty_backend::search(const search_query& q) {
+  return apply<std::vector<search_hit>>(operation::search, [&] { return inner_->search(q); });
+}
+
+} // namespace lifeline::testing

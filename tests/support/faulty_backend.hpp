@@ -1,0 +1,75 @@
+// Test-only fault injection: wraps a real backend and makes chosen
+// operations fail, hang, throw or return corrupt data on command. The data
+// lives in the wrapped backend, so it survives restarts of the actor that
+// calls this wrapper (like a database behind a crashed client).
+#pragma once
+
+#include "backends/backend.hpp"
+
+#include <array>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+
+namespace lifeline::testing {
+
+enum class fault : uint8_t {
+  none,            ///< Pass through.
+  unavailable,     ///< Connection refused (error_kind::unavailable).
+  error,           ///< A server-side error (error_kind::failed).
+  hang,            ///< Block until release(), then fail with a timeout.
+  throw_exception, ///< Throw std::runtime_error (the actor crashes).
+  corrupt,         ///< Pass through, then damage the returned data.
+};
+
+class faulty_backend final : public backend {
+public:
+  explicit faulty_backend(std::shared_ptr<backend> inner);
+
+  /// Applies `f` to every operation (probes included).
+  void inject(fault f);
+  /// Applies `f` to one operation.
+  void inject(fault f, operation op);
+  void clear() { inject(fault::none); }
+  /// Declare a narrower set of capabilities than the wrapped backend.
+  void restrict_to(lifeline::capabilities caps);
+
+  /// Wakes every hung call; they return error_kind::timeout.
+  void release();
+  /// Waits (at most `bound`) until `n` calls hang at once.
+  bool wait_for_hung(size_t n, std::chrono::milliseconds bound = std::chrono::seconds(30));
+  /// Calls of `op` that reached this wrapper.
+  uint64_t calls(operation op) const;
+
+  std::string kind() const override { return inner_->kind(); }
+  lifeline::capabilities capabilities() const override;
+  uint32_t concurrency() const override { return inner_->concurrency(); }
+  expected<void> create_collection(const collection_spec& spec) override;
+  expected<void> drop_collection(const std::string& name) override;
+  expected<std::vector<collection_spec>> list_collections() override;
+  expected<lifeline::collection_stats> collection_stats(const std::string& name) override;
+  expected<void> upsert(const std::string& collection, const std::vector<document>& docs) override;
+  expected<document> get(const std::string& collection, const std::string& id) override;
+  expected<void> remove(const std::string& collection, const std::string& id) override;
+  expected<std::vector<search_hit>> search(const search_query& query) override;
+  expected<void> probe() override;
+
+private:
+  struct unit {};
+  template <class T, class Call>
+  expected<T> apply(operation op, Call&& call);
+  template <class Call>
+  expected<void> apply_void(operation op, Call&& call);
+
+  std::shared_ptr<backend> inner_;
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  std::array<fault, operation_count> faults_{};
+  std::array<uint64_t, operation_count> calls_{};
+  lifeline::capabilities caps_;
+  size_t hung_ = 0;
+  uint64_t generation_ = 0; ///< Bumped by release().
+};
+
+} // namespace lifeline::testing
