@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# A private PostgreSQL cluster for tests and the demo: its own data directory,
+# a free port on 127.0.0.1, run as a non-root OS user when invoked as root.
+#
+#   source scripts/pg.sh && pg_start   # exports LIFELINE_PG_* and PG* vars,
+#                                      # stops the cluster when the shell exits
+#   scripts/pg.sh kill|stop|start|status|pause|resume   # act on that cluster
+#                                      # (reads $LIFELINE_PG_DIR)
+set -euo pipefail
+
+pg_bindir() {
+  local d
+  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$d" ] || { echo "pg.sh: no PostgreSQL server found (apt-get install postgresql-15)" >&2; return 1; }
+  echo "$d"
+}
+
+# Runs a command as the cluster's owner (a system user when we are root).
+pg_as_owner() {
+  if [ "$(id -u)" -eq 0 ]; then
+    runuser -u "${LIFELINE_PG_OS_USER:-lifeline-pg}" -- "$@"
+  else
+    "$@"
+  fi
+}
+
+pg_free_port() {
+  local port
+  for port in $(seq $((20000 + RANDOM % 20000)) 65000); do
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return 0
+    fi
+  done
+  return 1
+}
+
+pg_ctl_cmd() {
+  pg_as_owner "$(pg_bindir)/pg_ctl" -D "$LIFELINE_PG_DIR/data" "$@"
+}
+
+pg_start() {
+  local bindir port dir
+  bindir=$(pg_bindir)
+  if [ "$(id -u)" -eq 0 ]; then
+    export LIFELINE_PG_OS_USER=${LIFELINE_PG_OS_USER:-lifeline-pg}
+    id -u "$LIFELINE_PG_OS_USER" >/dev/null 2>&1 \
+      || useradd --system --no-create-home --shell /usr/sbin/nologin "$LIFELINE_PG_OS_USER"
+  fi
+  dir=$(mktemp -d "${TMPDIR:-/tmp}/lifeline-pg.XXXXXX")
+  chmod 755 "$dir"
+  [ "$(id -u)" -eq 0 ] && chown "$LIFELINE_PG_OS_USER" "$dir"
+  export LIFELINE_PG_DIR=$dir
+  # A random password, kept in a file readable by this user only.
+  export LIFELINE_PG_PASSWORD_FILE=$dir/password
+  (umask 077; head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$LIFELINE_PG_PASSWORD_FILE")
+  cp "$LIFELINE_PG_PASSWORD_FILE" "$dir/pwfile"
+  [ "$(id -u)" -eq 0 ] && chown "$LIFELINE_PG_OS_USER" "$dir/pwfile"
+  pg_as_owner "$bindir/initdb" -D "$dir/data" -U lifeline --auth=scram-sha-256 \
+    --pwfile="$dir/pwfile" -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
+    || { cat "$dir/initdb.log" >&2; return 1; }
+  rm -f "$dir/pwfile"
+  port=$(pg_free_port)
+  export LIFELINE_PG_PORT=$port
+  cat >>"$dir/data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$dir'
+max_connections = 200
+fsync = on
+log_min_messages = warning
+CONF
+  pg_ctl_cmd -l "$dir/server.log" -w -t 60 start >/dev/null \
+    || { cat "$dir/server.log" >&2; return 1; }
+  trap pg_cleanup EXIT
+  export PGHOST=127.0.0.1 PGPORT=$port PGUSER=lifeline
+  PGPASSWORD=$(cat "$LIFELINE_PG_PASSWORD_FILE") "$bindir/createdb" lifeline
+  export PGDATABASE=lifeline
+  export LIFELINE_PG_DSN="host=127.0.0.1 port=$port user=lifeline dbname=lifeline"
+  export LIFELINE_PG_CTL="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/pg.sh"
+  echo "pg.sh: PostgreSQL running on 127.0.0.1:$port (data in $dir/data)"
+}
+
+pg_cleanup() {
+  local rc=$?
+  if [ -n "${LIFELINE_PG_DIR:-}" ] && [ -d "$LIFELINE_PG_DIR/data" ]; then
+    # A paused (SIGSTOPped) server would never stop.
+    pg_signal CONT 2>/dev/null || true
+    pg_ctl_cmd -m immediate -w stop >/dev/null 2>&1 || true
+    rm -rf "$LIFELINE_PG_DIR"
+  fi
+  return $rc
+}
+
+pg_signal() {
+  local pid
+  pid=$(head -n 1 "$LIFELINE_PG_DIR/data/postmaster.pid" 2>/dev/null) || return 1
+  kill "-$1" "$pid"
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  : "${LIFELINE_PG_DIR:?run pg_start first (source scripts/pg.sh)}"
+  case "${1:-}" in
+    kill) pg_ctl_cmd -m immediate -w stop >/dev/null ;;   # like a crash
+    stop) pg_ctl_cmd -m fast -w stop >/dev/null ;;
+    start) pg_ctl_cmd -l "$LIFELINE_PG_DIR/server.log" -w -t 60 start >/dev/null ;;
+    status) pg_ctl_cmd status ;;
+    pause) pg_signal STOP ;;   # a hung server
+    resume) pg_signal CONT ;;
+    *) echo "usage: $0 kill|stop|start|status|pause|resume" >&2; exit 2 ;;
+  esac
+fi
