@@ -170,12 +170,17 @@ caf::result<T> dispatch(pool_pointer self, Ts... xs) {
   return rp;
 }
 
+uint32_t worker_count(const backend& store, const backend_actor_options& opts) {
+  return opts.workers > 0 ? opts.workers : std::max<uint32_t>(store.concurrency(), 1);
+}
+
 backend_actor::behavior_type pool(pool_pointer self, std::shared_ptr<backend> store,
                                   backend_actor_options opts) {
-  auto n = opts.workers > 0 ? opts.workers : std::max<uint32_t>(store->concurrency(), 1);
+  auto n = worker_count(*store, opts);
+  bool detached = opts.detached.value_or(store->blocking());
   for (uint32_t i = 0; i < n; ++i) {
-    auto w = opts.detached ? self->spawn<caf::linked + caf::detached>(worker, store)
-                           : self->spawn<caf::linked>(worker, store);
+    auto w = detached ? self->spawn<caf::linked + caf::detached>(worker, store)
+                      : self->spawn<caf::linked>(worker, store);
     self->state.workers.push_back(w);
     self->state.busy.push_back(0);
   }
@@ -216,6 +221,8 @@ backend_actor::behavior_type pool(pool_pointer self, std::shared_ptr<backend> st
 
 backend_actor spawn_backend_actor(caf::actor_system& sys, std::shared_ptr<backend> store,
                                   backend_actor_options options) {
+  bool detached = options.detached.value_or(store->blocking());
+  if (!detached && worker_count(*store, options) == 1) return sys.spawn(worker, std::move(store));
   return sys.spawn(pool, std::move(store), options);
 }
 

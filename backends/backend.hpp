@@ -28,6 +28,10 @@ public:
   /// How many calls may run in parallel (connections, threads).
   virtual uint32_t concurrency() const { return 1; }
 
+  /// True if calls may block on I/O (the actor wrapper then gives each
+  /// worker its own thread); false for stores that only compute in memory.
+  virtual bool blocking() const { return true; }
+
   /// Creates a collection. Creating an identical one again succeeds;
   /// a different spec under the same name is a `conflict`.
   virtual expected<void> create_collection(const collection_spec& spec) = 0;

@@ -19,6 +19,7 @@ public:
   std::string kind() const override { return "memory"; }
   lifeline::capabilities capabilities() const override { return capabilities::all(); }
   uint32_t concurrency() const override { return concurrency_; }
+  bool blocking() const override { return false; }
 
   expected<void> create_collection(const collection_spec& spec) override;
   expected<void> drop_collection(const std::string& name) override;

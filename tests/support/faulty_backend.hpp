@@ -45,6 +45,9 @@ public:
   std::string kind() const override { return inner_->kind(); }
   lifeline::capabilities capabilities() const override;
   uint32_t concurrency() const override { return inner_->concurrency(); }
+  /// Hangs block a thread: pass detached = false explicitly to run this on
+  /// the deterministic scheduler without hangs.
+  bool blocking() const override { return true; }
   expected<void> create_collection(const collection_spec& spec) override;
   expected<void> drop_collection(const std::string& name) override;
   expected<std::vector<collection_spec>> list_collections() override;
