@@ -42,6 +42,7 @@ using restart_atom = caf::atom_constant<caf::atom("restart")>;
 using status_atom = caf::atom_constant<caf::atom("status")>;
 using ok_atom = caf::atom_constant<caf::atom("ok")>;
 using ready_atom = caf::atom_constant<caf::atom("ready")>;
+using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
 
 // -- the backend actor --------------------------------------------------------
 
@@ -157,7 +158,9 @@ using coordinator_actor = caf::typed_actor<
   /// From supervisors: a backend changed lifecycle state.
   caf::reacts_to<lifecycle_atom, lifecycle_event>,
   /// Internal timer: run the active health probe of backend #index.
-  caf::reacts_to<probe_atom, uint32_t>>;
+  caf::reacts_to<probe_atom, uint32_t>,
+  /// Internal timer: fail over the attempts whose deadline has passed.
+  caf::reacts_to<deadline_atom>>;
 
 // -- the supervisor -----------------------------------------------------------
 

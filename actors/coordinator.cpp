@@ -1,5 +1,6 @@
 #include "actors/coordinator.hpp"
 
+#include "health/deadline_queue.hpp"
 #include "metrics/log.hpp"
 #include "metrics/metrics.hpp"
 
@@ -43,6 +44,9 @@ struct coordinator_state {
   std::vector<slot> slots;
   std::mt19937_64 rng;
   bool in_outage = false;
+  /// Attempt deadlines, checked by one timer (see deadline_queue.hpp).
+  deadline_queue deadlines;
+  time_point next_tick = time_point::max();
   /// Callers of ready_atom waiting for every backend to leave `starting`.
   std::vector<caf::typed_response_promise<health_report>> awaiting_ready;
   static inline const char* name = "lifeline.coordinator";
@@ -161,6 +165,36 @@ void record(coordinator_pointer self, size_t i, operation op, permit p, const ca
   sync_circuit(self, s, s.last_error);
 }
 
+// -- attempt deadlines ------------------------------------------------------------
+
+/// Makes sure a deadline_atom arrives by the earliest pending deadline.
+void schedule_tick(coordinator_pointer self) {
+  auto& st = self->state;
+  auto next = st.deadlines.next();
+  if (!next || *next >= st.next_tick) return;
+  st.next_tick = *next;
+  self->delayed_send(self, std::max(*next - now(self), duration::zero()), deadline_atom::value);
+}
+
+uint64_t arm(coordinator_pointer self, duration timeout, deadline_queue::callback on_expire) {
+  auto id = self->state.deadlines.arm(now(self) + timeout, std::move(on_expire));
+  schedule_tick(self);
+  return id;
+}
+
+void on_tick(coordinator_pointer self) {
+  auto& st = self->state;
+  auto t = now(self);
+  if (t >= st.next_tick) st.next_tick = time_point::max(); // else: an older, stale tick
+  for (auto& expire : st.deadlines.expire(t)) expire();
+  schedule_tick(self);
+}
+
+caf::error missed_deadline(duration timeout) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count();
+  return caf::error{errc::timeout, "no reply within " + std::to_string(ms) + " ms"};
+}
+
 // -- reads: priority order with fallback ----------------------------------------
 
 template <class T, class Send>
@@ -195,9 +229,10 @@ void try_read(coordinator_pointer self, std::shared_ptr<read_job<T, Send>> job) 
   };
   if (pick < 0) return finish(outage(self, job->op));
   auto remaining = job->deadline - t;
-  if (remaining <= duration::zero())
-    return finish(caf::error{errc::timeout, "request deadline passed after "
-                                              + st.slots[job->last_failed].last_error});
+  if (remaining <= duration::zero()) {
+    auto after = job->last_failed >= 0 ? " after " + st.slots[job->last_failed].last_error : "";
+    return finish(caf::error{errc::timeout, "request deadline passed" + after});
+  }
   auto& s = st.slots[pick];
   auto timeout = more ? std::min(st.cfg.attempt_timeout, remaining) : remaining;
   auto p = s.breaker.acquire(t);
@@ -209,15 +244,22 @@ void try_read(coordinator_pointer self, std::shared_ptr<read_job<T, Send>> job) 
     log().debug("{}: falling back from {} to {}", to_string(job->op), from, s.name);
   }
   auto i = static_cast<size_t>(pick);
-  job->send(self, s.handle, timeout)
+  auto ticket = arm(self, timeout, [self, job, i, p, t, timeout] {
+    record(self, i, job->op, p, missed_deadline(timeout), now(self) - t);
+    job->last_failed = static_cast<int>(i);
+    try_read(self, job);
+  });
+  job->send(self, s.handle)
     .then(
-      [self, job, i, p, t](T& value) {
+      [self, job, i, p, t, ticket](T& value) {
+        if (!self->state.deadlines.disarm(ticket)) return; // too late: already failed over
         record(self, i, job->op, p, {}, now(self) - t);
         served_ok(self);
         metrics(self).in_flight(job->op, -1);
         job->rp.deliver(served<T>{self->state.slots[i].name, std::move(value)});
       },
-      [self, job, i, p, t](caf::error& err) {
+      [self, job, i, p, t, ticket](caf::error& err) {
+        if (!self->state.deadlines.disarm(ticket)) return;
         record(self, i, job->op, p, err, now(self) - t);
         if (is_client_error(err)) {
           // An answer (e.g. not_found), not a failure: no fallback.
@@ -291,16 +333,25 @@ caf::result<write_receipt> write(coordinator_pointer self, operation op, Send se
     finish_write(self, *job);
     return job->rp;
   }
+  auto timeout = st.cfg.request_timeout;
   for (auto [entry, p] : targets) {
     auto i = job->slot_of[entry];
-    send(self, st.slots[i].handle, st.cfg.request_timeout)
+    auto ticket = arm(self, timeout, [self, job, entry, i, p, t, timeout] {
+      auto err = missed_deadline(timeout);
+      record(self, i, job->op, p, err, now(self) - t);
+      job->receipt.backends[entry].error = describe(err);
+      if (--job->pending == 0) finish_write(self, *job);
+    });
+    send(self, st.slots[i].handle)
       .then(
-        [self, job, entry, i, p, t](ok_atom) {
+        [self, job, entry, i, p, t, ticket](ok_atom) {
+          if (!self->state.deadlines.disarm(ticket)) return;
           record(self, i, job->op, p, {}, now(self) - t);
           job->receipt.backends[entry].outcome = write_outcome::applied;
           if (--job->pending == 0) finish_write(self, *job);
         },
-        [self, job, entry, i, p, t](caf::error& err) {
+        [self, job, entry, i, p, t, ticket](caf::error& err) {
+          if (!self->state.deadlines.disarm(ticket)) return;
           record(self, i, job->op, p, err, now(self) - t);
           job->receipt.backends[entry].error = describe(err);
           if (is_client_error(err) && !job->client_error) job->client_error = err;
@@ -419,47 +470,47 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, coordinat
   using ptr = coordinator_pointer;
   return {
     [self](create_atom a, collection_spec& spec) {
-      return write(self, operation::create_collection, [a, spec](ptr self, backend_actor h, duration t) {
-        return self->request(h, t, a, spec);
+      return write(self, operation::create_collection, [a, spec](ptr self, backend_actor h) {
+        return self->request(h, caf::infinite, a, spec);
       });
     },
     [self](drop_atom a, std::string& name) {
-      return write(self, operation::drop_collection, [a, name](ptr self, backend_actor h, duration t) {
-        return self->request(h, t, a, name);
+      return write(self, operation::drop_collection, [a, name](ptr self, backend_actor h) {
+        return self->request(h, caf::infinite, a, name);
       });
     },
     [self](upsert_atom a, std::string& c, std::vector<document>& docs) {
       // One shared copy of the batch, however many backends it goes to.
       auto batch = std::make_shared<const std::vector<document>>(std::move(docs));
-      return write(self, operation::upsert, [a, c, batch](ptr self, backend_actor h, duration t) {
-        return self->request(h, t, a, c, *batch);
+      return write(self, operation::upsert, [a, c, batch](ptr self, backend_actor h) {
+        return self->request(h, caf::infinite, a, c, *batch);
       });
     },
     [self](remove_atom a, std::string& c, std::string& id) {
-      return write(self, operation::remove, [a, c, id](ptr self, backend_actor h, duration t) {
-        return self->request(h, t, a, c, id);
+      return write(self, operation::remove, [a, c, id](ptr self, backend_actor h) {
+        return self->request(h, caf::infinite, a, c, id);
       });
     },
     [self](list_atom a) {
       return read<std::vector<collection_spec>>(
         self, operation::list_collections,
-        [a](ptr self, backend_actor h, duration t) { return self->request(h, t, a); });
+        [a](ptr self, backend_actor h) { return self->request(h, caf::infinite, a); });
     },
     [self](stats_atom a, std::string& name) {
       return read<collection_stats>(
         self, operation::collection_stats,
-        [a, name](ptr self, backend_actor h, duration t) { return self->request(h, t, a, name); });
+        [a, name](ptr self, backend_actor h) { return self->request(h, caf::infinite, a, name); });
     },
     [self](get_atom a, std::string& c, std::string& id) {
       return read<document>(self, operation::get,
-                            [a, c, id](ptr self, backend_actor h, duration t) {
-                              return self->request(h, t, a, c, id);
+                            [a, c, id](ptr self, backend_actor h) {
+                              return self->request(h, caf::infinite, a, c, id);
                             });
     },
     [self](search_atom a, search_query& q) {
       return read<std::vector<search_hit>>(
         self, operation::search,
-        [a, q](ptr self, backend_actor h, duration t) { return self->request(h, t, a, q); });
+        [a, q](ptr self, backend_actor h) { return self->request(h, caf::infinite, a, q); });
     },
     [self](health_atom) { return health(self); },
     [self](ready_atom) -> caf::result<health_report> {
@@ -472,6 +523,7 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, coordinat
       on_lifecycle(self, ev);
       deliver_ready(self);
     },
+    [self](deadline_atom) { on_tick(self); },
     [self](probe_atom, uint32_t i) {
       if (i >= self->state.slots.size()) return;
       run_probe(self, i);

@@ -1,0 +1,145 @@
+// Attempt and request deadlines on CAF's deterministic scheduler: a backend
+// actor that takes requests and does not answer (until told to, too late).
+#include "actors/backend_actor.hpp"
+#include "actors/coordinator.hpp"
+#include "actors/errors.hpp"
+#include "backends/memory_backend.hpp"
+#include "metrics/counting_metrics.hpp"
+#include "support/test_system.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace lifeline;
+using namespace lifeline::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct silent_state {
+  std::vector<caf::typed_response_promise<document>> held;
+  static inline const char* name = "silent";
+};
+
+/// Holds every get without answering; a probe releases them (late).
+backend_actor::behavior_type silent(backend_actor::stateful_pointer<silent_state> self) {
+  auto no = [] { return caf::error{errc::unsupported, std::string{"silent"}}; };
+  return {
+    [=](create_atom, const collection_spec&) -> caf::result<ok_atom> { return no(); },
+    [=](drop_atom, const std::string&) -> caf::result<ok_atom> { return no(); },
+    [=](list_atom) -> caf::result<std::vector<collection_spec>> { return no(); },
+    [=](stats_atom, const std::string&) -> caf::result<collection_stats> { return no(); },
+    [=](upsert_atom, const std::string&, const std::vector<document>&) -> caf::result<ok_atom> {
+      return no();
+    },
+    [=](get_atom, const std::string&, const std::string&) -> caf::result<document> {
+      auto rp = self->make_response_promise<document>();
+      self->state.held.push_back(rp);
+      return rp;
+    },
+    [=](remove_atom, const std::string&, const std::string&) -> caf::result<ok_atom> {
+      return no();
+    },
+    [=](search_atom, const search_query&) -> caf::result<std::vector<search_hit>> { return no(); },
+    [=](probe_atom) -> caf::result<ok_atom> {
+      for (auto& rp : self->state.held) rp.deliver(document{"a", {9, 9}, "LATE", "", 0});
+      self->state.held.clear();
+      return ok_atom::value;
+    },
+  };
+}
+
+struct fixture : test_system {
+  std::shared_ptr<counting_metrics> metrics = std::make_shared<counting_metrics>();
+  coordinator_actor coordinator;
+  backend_actor hung;
+
+  /// `with_memory`: a healthy in-memory backend second in line.
+  explicit fixture(bool with_memory) {
+    coordinator_config cfg;
+    cfg.backends = {"silent", "memory"};
+    cfg.attempt_timeout = 1s;
+    cfg.request_timeout = 5s;
+    cfg.probe_interval = 1h; // no probes during the test
+    cfg.metrics = metrics;
+    cfg.seed = 1;
+    coordinator = spawn_coordinator(sys(), cfg);
+    hung = sys().spawn(silent);
+    announce("silent", hung);
+    if (with_memory) {
+      auto store = std::make_shared<memory_backend>();
+      store->create_collection({"c", 2, metric::l2});
+      store->upsert("c", {{"a", {1, 1}, "A", "", 0}});
+      announce("memory", spawn_backend_actor(sys(), store, {1, false}));
+    } else {
+      lifecycle_event ev;
+      ev.backend = "memory";
+      ev.state = lifecycle_state::stopped;
+      caf::anon_send(coordinator, lifecycle_atom::value, ev);
+    }
+    run();
+  }
+
+  ~fixture() {
+    caf::anon_send_exit(coordinator, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(hung, caf::exit_reason::user_shutdown);
+    run();
+  }
+
+  void announce(const std::string& name, backend_actor handle) {
+    lifecycle_event ev;
+    ev.backend = name;
+    ev.kind = name;
+    ev.state = lifecycle_state::up;
+    ev.capabilities = capabilities::all().bits();
+    ev.handle = std::move(handle);
+    caf::anon_send(coordinator, lifecycle_atom::value, ev);
+  }
+};
+
+} // namespace
+
+TEST_CASE("a backend that does not answer misses its attempt deadline; the read falls over",
+          "[coordinator][deadline]") {
+  fixture f{true};
+  auto reply = f.send<served<document>>(f.coordinator, get_atom::value, std::string{"c"},
+                                        std::string{"a"});
+  f.run();
+  CHECK_FALSE(reply.poll()); // waiting on the silent backend
+  f.advance(999ms);
+  CHECK_FALSE(reply.poll());
+  f.advance(1ms); // attempt_timeout
+  auto r = reply.poll();
+  REQUIRE(r);
+  REQUIRE(*r);
+  CHECK((*r)->backend == "memory");
+  CHECK((*r)->value.content == "A");
+  CHECK(f.metrics->calls(operation::get, "silent", call_outcome::timeout) == 1);
+  CHECK(f.metrics->fallbacks(operation::get, "silent", "memory") == 1);
+  SECTION("the late reply is ignored") {
+    f.ask<ok_atom>(f.hung, probe_atom::value); // releases the held get
+    f.run();
+    CHECK_FALSE(reply.poll()); // no second reply
+    CHECK(f.metrics->calls(operation::get, "silent", call_outcome::success) == 0);
+  }
+}
+
+TEST_CASE("the last candidate gets the rest of the request deadline, then a timeout error",
+          "[coordinator][deadline]") {
+  fixture f{false};
+  auto reply = f.send<served<document>>(f.coordinator, get_atom::value, std::string{"c"},
+                                        std::string{"a"});
+  f.run();
+  f.advance(1s);
+  CHECK_FALSE(reply.poll()); // no attempt deadline: nobody to fall over to
+  f.advance(3999ms);
+  CHECK_FALSE(reply.poll());
+  f.advance(1ms); // request_timeout = 5 s
+  auto r = reply.poll();
+  REQUIRE(r);
+  REQUIRE_FALSE(*r);
+  // The only capable backend failed: an outage naming it, with the timeout.
+  auto details = outage_of(r->error());
+  REQUIRE(details);
+  CHECK(details->reasons[0].find("no reply within 5000 ms") != std::string::npos);
+  CHECK(details->reasons[1].find("stopped") != std::string::npos);
+}
