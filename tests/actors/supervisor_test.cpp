@@ -118,3 +118,21 @@ TEST_CASE("stopping the runtime stops the supervisors and their backends", "[sup
   auto after = f.ask<ok_atom>(backend, probe_atom::value);
   CHECK_FALSE(after); // the backend actor is gone
 }
+
+TEST_CASE("a backend actor that exits abnormally is restarted", "[supervisor]") {
+  two_backends f;
+  f.seed_data();
+  auto status = f.ask<lifecycle_event>(f.rt.supervisors.at(0), status_atom::value);
+  REQUIRE(status);
+  REQUIRE(status->handle);
+  caf::anon_send_exit(status->handle, caf::exit_reason::kill);
+  f.run();
+  CHECK(f.health_of("primary").lifecycle == lifecycle_state::restarting);
+  CHECK(f.get("a")->backend == "secondary");
+  f.advance(100ms);
+  CHECK(f.health_of("primary").lifecycle == lifecycle_state::up);
+  auto again = f.ask<lifecycle_event>(f.rt.supervisors.at(0), status_atom::value);
+  REQUIRE(again);
+  CHECK(again->handle != status->handle);
+  CHECK(f.get("a")->backend == "primary");
+}
