@@ -42,9 +42,26 @@ struct runtime_config {
   uint64_t seed = 0;
 };
 
+/// Owns what spawn_runtime started: destroying it stops it (the actor
+/// system waits for every actor before it shuts down, so a runtime left
+/// running would keep the process from exiting).
 struct runtime {
   coordinator_actor coordinator;
   std::vector<supervisor_actor> supervisors;
+
+  runtime() = default;
+  runtime(runtime&&) = default;
+  runtime& operator=(runtime&& other) {
+    if (this != &other) {
+      stop();
+      coordinator = std::move(other.coordinator);
+      supervisors = std::move(other.supervisors);
+    }
+    return *this;
+  }
+  runtime(const runtime&) = delete;
+  runtime& operator=(const runtime&) = delete;
+  ~runtime() { stop(); }
 
   /// Blocks the calling (non-actor) thread until every backend has reported
   /// its first lifecycle state, at most `timeout`; returns the health then.

@@ -1,78 +1,25 @@
 #include "backends/postgres_backend.hpp"
 
+#include "backends/postgres_codec.hpp"
+#include "backends/postgres_schema.hpp"
 #include "backends/validation.hpp"
 
 #include <pqxx/pqxx>
 
-#include <cerrno>
-#include <cstdio>
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <queue>
+#include <unordered_map>
 
 namespace lifeline {
 
 namespace {
 
-// Created once per server; the advisory lock makes two servers starting at
-// once take turns instead of racing on CREATE TABLE.
-constexpr const char* schema_sql = R"sql(
-SELECT pg_advisory_xact_lock(7406327);
-CREATE TABLE IF NOT EXISTS lifeline_collections (
-  name text PRIMARY KEY,
-  dimension integer NOT NULL CHECK (dimension > 0),
-  metric text NOT NULL CHECK (metric IN ('l2', 'ip', 'cosine'))
-);
-CREATE TABLE IF NOT EXISTS lifeline_documents (
-  collection text NOT NULL REFERENCES lifeline_collections (name) ON DELETE CASCADE,
-  id text NOT NULL,
-  embedding real[] NOT NULL,
-  content text NOT NULL DEFAULT '',
-  metadata text,
-  version bigint NOT NULL DEFAULT 0,
-  updated_at timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (collection, id)
-);
-)sql";
+/// Rows fetched per round trip by the exact search.
+constexpr int search_page_rows = 4096;
 
-// Exact k-NN computed in the server: one row per document, distance from
-// unnest() over the stored and the query vector.
-constexpr const char* search_sql = R"sql(
-SELECT id, content, coalesce(metadata, ''), d::real FROM (
-  SELECT id, content, metadata,
-    CASE WHEN $4 = 'l2'
-      THEN (SELECT sum((e - q) * (e - q)) FROM unnest(embedding, $2::real[]) AS t(e, q))
-      ELSE 1 - (SELECT sum(e * q) FROM unnest(embedding, $2::real[]) AS t(e, q))
-    END AS d
-  FROM lifeline_documents WHERE collection = $1
-) AS scored ORDER BY d, id LIMIT $3
-)sql";
-
-std::string to_array_literal(const std::vector<float>& v) {
-  std::string out = "{";
-  char buf[32];
-  for (size_t i = 0; i < v.size(); ++i) {
-    // %.9g round-trips every float exactly.
-    int n = std::snprintf(buf, sizeof buf, "%.9g", double(v[i]));
-    if (i > 0) out += ',';
-    out.append(buf, size_t(n));
-  }
-  out += '}';
-  return out;
-}
-
-std::vector<float> from_array_literal(const std::string& text) {
-  std::vector<float> out;
-  const char* p = text.c_str();
-  if (*p == '{') ++p;
-  while (*p && *p != '}') {
-    char* end = nullptr;
-    out.push_back(std::strtof(p, &end));
-    if (end == p) break;
-    p = end;
-    if (*p == ',') ++p;
-  }
-  return out;
-}
+using snapshot = pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>;
 
 std::string quote_conninfo(const std::string& value) {
   std::string out = "'";
@@ -83,10 +30,14 @@ std::string quote_conninfo(const std::string& value) {
   return out + "'";
 }
 
+std::string trimmed(std::string msg) {
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  return msg;
+}
+
 backend_error from_sql_error(const pqxx::sql_error& e) {
   auto& state = e.sqlstate();
-  std::string msg = e.what();
-  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  auto msg = trimmed(e.what());
   if (state == "57014") return {error_kind::timeout, "statement timeout: " + msg};
   if (state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0)
     return {error_kind::unavailable, msg};
@@ -98,7 +49,11 @@ backend_error collection_missing(const std::string& name) {
   return {error_kind::not_found, "collection '" + name + "' does not exist"};
 }
 
-/// The spec of a collection inside transaction `tx`, or not_found.
+backend_error document_missing(const std::string& id) {
+  return {error_kind::not_found, "document '" + id + "' does not exist"};
+}
+
+/// The spec of a collection, read inside `tx`, or not_found.
 expected<collection_spec> load_spec(pqxx::transaction_base& tx, const std::string& name) {
   auto r = tx.exec_prepared("spec", name);
   if (r.empty()) return collection_missing(name);
@@ -106,6 +61,60 @@ expected<collection_spec> load_spec(pqxx::transaction_base& tx, const std::strin
   if (!m) return backend_error{error_kind::corrupt, "unknown metric in lifeline_collections"};
   return collection_spec{name, r[0][0].as<uint32_t>(), *m};
 }
+
+void prepare_statements(pqxx::connection& c) {
+  c.prepare("spec", "SELECT dimension, metric FROM lifeline_collections WHERE name = $1");
+  c.prepare("create", "INSERT INTO lifeline_collections (name, dimension, metric)"
+                      " VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING");
+  c.prepare("drop", "DELETE FROM lifeline_collections WHERE name = $1");
+  c.prepare("list", "SELECT name, dimension, metric FROM lifeline_collections ORDER BY name");
+  c.prepare("count", "SELECT count(*) FROM lifeline_documents WHERE collection = $1");
+  // A whole batch in one statement: parallel arrays, one element per document.
+  c.prepare("upsert",
+            "INSERT INTO lifeline_documents (collection, id, embedding, content, metadata, version)"
+            " SELECT $1, u.id, u.embedding, u.content, u.metadata::json, u.version"
+            " FROM unnest($2::text[], $3::bytea[], $4::text[], $5::text[], $6::bigint[])"
+            "   AS u(id, embedding, content, metadata, version)"
+            " ON CONFLICT (collection, id) DO UPDATE SET embedding = excluded.embedding,"
+            " content = excluded.content, metadata = excluded.metadata,"
+            " version = excluded.version, updated_at = now()");
+  c.prepare("get", "SELECT embedding, content, coalesce(metadata::text, ''), version"
+                   " FROM lifeline_documents WHERE collection = $1 AND id = $2");
+  c.prepare("remove", "DELETE FROM lifeline_documents WHERE collection = $1 AND id = $2");
+  // Keyset pages over the primary key for the exact search.
+  c.prepare("scan", "SELECT id, embedding FROM lifeline_documents"
+                    " WHERE collection = $1 AND id > $2 ORDER BY id LIMIT $3");
+  c.prepare("payloads", "SELECT id, content, coalesce(metadata::text, '')"
+                        " FROM lifeline_documents WHERE collection = $1 AND id = ANY($2::text[])");
+}
+
+/// Keeps the k nearest seen so far (a max-heap on distance, then id).
+class top_k {
+public:
+  explicit top_k(size_t k) : k_(k) {}
+  void offer(float d, std::string_view id) {
+    if (heap_.size() < k_) {
+      heap_.emplace(d, std::string{id});
+    } else if (d < heap_.top().first || (d == heap_.top().first && id < heap_.top().second)) {
+      heap_.pop();
+      heap_.emplace(d, std::string{id});
+    }
+  }
+  /// Nearest first; ties by id (the same order as the other backends).
+  std::vector<std::pair<float, std::string>> take() {
+    std::vector<std::pair<float, std::string>> out;
+    while (!heap_.empty()) {
+      out.push_back(heap_.top());
+      heap_.pop();
+    }
+    std::reverse(out.begin(), out.end());
+    return out;
+  }
+
+private:
+  size_t k_;
+  std::priority_queue<std::pair<float, std::string>> heap_;
+};
 
 } // namespace
 
@@ -137,29 +146,17 @@ std::unique_ptr<postgres_backend::connection> postgres_backend::connect() {
   conninfo += " options=" + quote_conninfo("-c statement_timeout="
                                            + std::to_string(cfg_.statement_timeout.count()));
   if (!cfg_.password.empty()) conninfo += " password=" + quote_conninfo(cfg_.password);
-  auto owned = std::make_unique<connection>(conninfo);
-  auto* c = &owned->db;
-  c->prepare("spec", "SELECT dimension, metric FROM lifeline_collections WHERE name = $1");
-  c->prepare("create", "INSERT INTO lifeline_collections (name, dimension, metric) "
-                       "VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING");
-  c->prepare("drop", "DELETE FROM lifeline_collections WHERE name = $1");
-  c->prepare("list", "SELECT name, dimension, metric FROM lifeline_collections ORDER BY name");
-  c->prepare("count", "SELECT count(*) FROM lifeline_documents WHERE collection = $1");
-  c->prepare("upsert",
-             "INSERT INTO lifeline_documents (collection, id, embedding, content, metadata, version)"
-             " VALUES ($1, $2, $3::real[], $4, NULLIF($5, ''), $6)"
-             " ON CONFLICT (collection, id) DO UPDATE SET embedding = excluded.embedding,"
-             " content = excluded.content, metadata = excluded.metadata,"
-             " version = excluded.version, updated_at = now()");
-  c->prepare("get", "SELECT embedding::text, content, coalesce(metadata, ''), version"
-                    " FROM lifeline_documents WHERE collection = $1 AND id = $2");
-  c->prepare("remove", "DELETE FROM lifeline_documents WHERE collection = $1 AND id = $2");
-  c->prepare("search", search_sql);
-  return owned;
+  auto c = std::make_unique<connection>(conninfo);
+  if (!schema_ready_) {
+    pg::migrate(c->db);
+    schema_ready_ = true;
+  }
+  prepare_statements(c->db);
+  return c;
 }
 
-/// A connection checked out of the pool; returned on destruction unless
-/// it broke.
+/// A connection checked out of the pool; returned on destruction unless it
+/// broke (the next call opens a fresh one).
 class postgres_backend::lease {
 public:
   lease(postgres_backend& owner, std::unique_ptr<connection> c)
@@ -200,31 +197,29 @@ expected<T> postgres_backend::with_connection(F&& f) {
       std::lock_guard guard{mutex_};
       --open_;
       available_.notify_one();
-      return backend_error{error_kind::unavailable, std::string{"cannot connect: "} + e.what()};
+      return backend_error{error_kind::unavailable, "cannot connect: " + trimmed(e.what())};
     }
   }
   lease l{*this, std::move(conn)};
+  // Every transaction below is scoped inside f: when f throws, libpqxx rolls
+  // it back, so a connection never stays in an aborted transaction.
   try {
-    if (!schema_ready_) {
-      pqxx::work tx{*l};
-      tx.exec(schema_sql);
-      tx.commit();
-      schema_ready_ = true;
-    }
     return f(*l);
   } catch (const pqxx::broken_connection& e) {
     l.discard();
-    return backend_error{error_kind::unavailable, std::string{"connection lost: "} + e.what()};
+    return backend_error{error_kind::unavailable, "connection lost: " + trimmed(e.what())};
   } catch (const pqxx::sql_error& e) {
     auto err = from_sql_error(e);
     if (err.kind == error_kind::unavailable) l.discard();
     return err;
   } catch (const pqxx::in_doubt_error& e) {
     l.discard();
-    return backend_error{error_kind::failed, std::string{"commit in doubt: "} + e.what()};
+    return backend_error{error_kind::failed, "commit in doubt: " + trimmed(e.what())};
   } catch (const pqxx::failure& e) {
     l.discard();
-    return backend_error{error_kind::failed, e.what()};
+    return backend_error{error_kind::failed, trimmed(e.what())};
+  } catch (const pqxx::conversion_error& e) {
+    return backend_error{error_kind::corrupt, trimmed(e.what())};
   }
 }
 
@@ -249,8 +244,8 @@ expected<void> postgres_backend::drop_collection(const std::string& name) {
   auto r = with_connection<bool>([&](pqxx::connection& c) -> expected<bool> {
     pqxx::work tx{c};
     auto res = tx.exec_prepared("drop", name);
-    tx.commit();
     if (res.affected_rows() == 0) return collection_missing(name);
+    tx.commit();
     return true;
   });
   if (!r) return r.error();
@@ -274,7 +269,7 @@ expected<std::vector<collection_spec>> postgres_backend::list_collections() {
 expected<collection_stats> postgres_backend::collection_stats(const std::string& name) {
   return with_connection<lifeline::collection_stats>(
     [&](pqxx::connection& c) -> expected<lifeline::collection_stats> {
-      pqxx::read_transaction tx{c};
+      snapshot tx{c};
       auto spec = load_spec(tx, name);
       if (!spec) return spec.error();
       auto n = tx.exec_prepared("count", name)[0][0].as<uint64_t>();
@@ -290,12 +285,26 @@ expected<void> postgres_backend::upsert(const std::string& collection,
     if (!spec) return spec.error();
     for (auto& d : docs)
       if (auto ok = validate_document(d, spec->dimension); !ok) return ok.error();
-    for (auto& d : docs) {
+    // One statement cannot update a row twice: the last occurrence of an id
+    // in the batch wins, as it would with one upsert after another.
+    std::unordered_map<std::string_view, size_t> last;
+    for (size_t i = 0; i < docs.size(); ++i) last[docs[i].id] = i;
+    std::string ids = "{", vectors = "{", contents = "{", metadata = "{", versions = "{";
+    for (size_t i = 0; i < docs.size(); ++i) {
+      if (last[docs[i].id] != i) continue;
+      auto& d = docs[i];
       auto v = d.vector;
       if (spec->metric == metric::cosine) normalize(v);
-      tx.exec_prepared("upsert", collection, d.id, to_array_literal(v), d.content, d.metadata,
-                       static_cast<int64_t>(d.version));
+      pg::append_array_element(ids, std::string_view{d.id});
+      pg::append_array_element(vectors, std::string_view{pg::vector_to_bytea_hex(v)});
+      pg::append_array_element(contents, std::string_view{d.content});
+      pg::append_array_element(metadata, d.metadata.empty()
+                                           ? std::nullopt
+                                           : std::optional<std::string_view>{d.metadata});
+      pg::append_array_element(versions, std::string_view{std::to_string(d.version)});
     }
+    for (auto* s : {&ids, &vectors, &contents, &metadata, &versions}) *s += '}';
+    tx.exec_prepared("upsert", collection, ids, vectors, contents, metadata, versions);
     tx.commit(); // a batch is one transaction: all or nothing
     return true;
   });
@@ -306,14 +315,16 @@ expected<void> postgres_backend::upsert(const std::string& collection,
 expected<document> postgres_backend::get(const std::string& collection, const std::string& id) {
   if (auto ok = validate_id(id); !ok) return ok.error();
   return with_connection<document>([&](pqxx::connection& c) -> expected<document> {
-    pqxx::read_transaction tx{c};
+    snapshot tx{c};
     auto r = tx.exec_prepared("get", collection, id);
     if (r.empty()) {
       if (auto spec = load_spec(tx, collection); !spec) return spec.error();
-      return backend_error{error_kind::not_found, "document '" + id + "' does not exist"};
+      return document_missing(id);
     }
-    return document{id, from_array_literal(r[0][0].as<std::string>()), r[0][1].as<std::string>(),
-                    r[0][2].as<std::string>(), r[0][3].as<uint64_t>()};
+    auto v = pg::vector_from_bytea_hex(r[0][0].c_str());
+    if (!v) return backend_error{error_kind::corrupt, "stored embedding of '" + id + "' is damaged"};
+    return document{id, std::move(*v), r[0][1].as<std::string>(), r[0][2].as<std::string>(),
+                    r[0][3].as<uint64_t>()};
   });
 }
 
@@ -324,7 +335,7 @@ expected<void> postgres_backend::remove(const std::string& collection, const std
     auto res = tx.exec_prepared("remove", collection, id);
     if (res.affected_rows() == 0) {
       if (auto spec = load_spec(tx, collection); !spec) return spec.error();
-      return backend_error{error_kind::not_found, "document '" + id + "' does not exist"};
+      return document_missing(id);
     }
     tx.commit();
     return true;
@@ -333,20 +344,45 @@ expected<void> postgres_backend::remove(const std::string& collection, const std
   return {};
 }
 
+// Exact search streams the collection's vectors to the client in keyset
+// pages of one snapshot and ranks them here: measured faster than computing
+// the distances in SQL (docs/BENCHMARKS.md).
 expected<std::vector<search_hit>> postgres_backend::search(const search_query& query) {
   return with_connection<std::vector<search_hit>>(
     [&](pqxx::connection& c) -> expected<std::vector<search_hit>> {
-      pqxx::read_transaction tx{c};
+      snapshot tx{c};
       auto spec = load_spec(tx, query.collection);
       if (!spec) return spec.error();
       if (auto ok = validate_query(query, spec->dimension); !ok) return ok.error();
       auto q = query.vector;
       if (spec->metric == metric::cosine) normalize(q);
+      top_k best{query.k};
+      std::string after; // ids sort after ''
+      std::vector<float> v;
+      for (;;) {
+        auto page = tx.exec_prepared("scan", query.collection, after, search_page_rows);
+        for (auto row : page) {
+          auto id = row[0].c_str();
+          if (!pg::decode_bytea_hex(row[1].c_str(), v) || v.size() != spec->dimension)
+            return backend_error{error_kind::corrupt,
+                                 "stored embedding of '" + std::string{id} + "' is damaged"};
+          best.offer(distance(spec->metric, q, v), id);
+        }
+        if (page.size() < size_t(search_page_rows)) break;
+        after = page[page.size() - 1][0].as<std::string>();
+      }
+      auto ranked = best.take();
+      std::vector<std::string> ids;
+      for (auto& [d, id] : ranked) ids.push_back(id);
+      std::unordered_map<std::string, std::pair<std::string, std::string>> payload;
+      for (auto row : tx.exec_prepared("payloads", query.collection, pg::text_array(ids)))
+        payload[row[0].as<std::string>()] = {row[1].as<std::string>(), row[2].as<std::string>()};
       std::vector<search_hit> hits;
-      for (auto row : tx.exec_prepared("search", query.collection, to_array_literal(q),
-                                       query.k, std::string{to_string(spec->metric)}))
-        hits.push_back({row[0].as<std::string>(), row[3].as<float>(), row[1].as<std::string>(),
-                        row[2].as<std::string>()});
+      hits.reserve(ranked.size());
+      for (auto& [d, id] : ranked) {
+        auto& [content, metadata] = payload[id];
+        hits.push_back({id, d, content, metadata});
+      }
       return hits;
     });
 }

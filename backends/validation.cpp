@@ -1,5 +1,7 @@
 #include "backends/validation.hpp"
 
+#include "backends/text_checks.hpp"
+
 #include <cmath>
 #include <string>
 
@@ -85,6 +87,23 @@ expected<void> validate_id(const std::string& id) {
   if (id.size() > max_id_bytes)
     return invalid("document id is longer than " + std::to_string(max_id_bytes) + " bytes");
   if (id.find('\0') != std::string::npos) return invalid("document id contains a NUL byte");
+  if (!is_valid_utf8(id)) return invalid("document id is not valid UTF-8");
+  return {};
+}
+
+expected<void> validate_payload(const document& doc) {
+  if (doc.content.size() > max_content_bytes)
+    return invalid("content is longer than " + std::to_string(max_content_bytes) + " bytes");
+  if (doc.content.find('\0') != std::string::npos) return invalid("content contains a NUL byte");
+  if (!is_valid_utf8(doc.content)) return invalid("content is not valid UTF-8");
+  if (doc.metadata.empty()) return {};
+  if (doc.metadata.size() > max_metadata_bytes)
+    return invalid("metadata is longer than " + std::to_string(max_metadata_bytes) + " bytes");
+  if (doc.metadata.find('\0') != std::string::npos || !is_valid_utf8(doc.metadata))
+    return invalid("metadata is not valid UTF-8 text");
+  if (!is_json_object(doc.metadata))
+    return invalid("metadata is not a JSON object (or nests deeper than "
+                   + std::to_string(max_json_depth) + " levels)");
   return {};
 }
 
@@ -100,6 +119,7 @@ expected<void> validate_vector(std::span<const float> v, uint32_t dimension) {
 
 expected<void> validate_document(const document& doc, uint32_t dimension) {
   if (auto ok = validate_id(doc.id); !ok) return ok;
+  if (auto ok = validate_payload(doc); !ok) return ok;
   return validate_vector(doc.vector, dimension);
 }
 

@@ -14,12 +14,18 @@ inline constexpr size_t max_id_bytes = 1024;
 inline constexpr size_t max_collection_name_bytes = 128;
 inline constexpr uint32_t max_dimension = 65536;
 inline constexpr uint32_t max_k = 10000;
+inline constexpr size_t max_content_bytes = 1 << 20;
+inline constexpr size_t max_metadata_bytes = 64 << 10;
 
 expected<void> validate_collection_name(const std::string& name);
 expected<void> validate_spec(const collection_spec& spec);
 expected<void> validate_id(const std::string& id);
+/// Content: valid UTF-8 without NUL; metadata: empty or one JSON object.
+/// Both within their size limits.
+expected<void> validate_payload(const document& doc);
 /// Checks dimension and that every component is finite.
 expected<void> validate_vector(std::span<const float> v, uint32_t dimension);
+/// validate_id + validate_payload + validate_vector.
 expected<void> validate_document(const document& doc, uint32_t dimension);
 expected<void> validate_query(const search_query& q, uint32_t dimension);
 

@@ -69,7 +69,8 @@ int pg(const std::string& action) {
 } // namespace
 
 int main() {
-  if (!std::getenv("LIFELINE_PG_DSN") || !std::getenv("LIFELINE_PG_CTL")) {
+  auto set = [](const char* var) { return std::getenv(var) && *std::getenv(var); };
+  if (!set("LIFELINE_PG_DSN") || !set("LIFELINE_PG_CTL")) {
     std::cerr << "lifeline-demo: run it through scripts/run.sh, which starts PostgreSQL\n";
     return 2;
   }
@@ -141,7 +142,6 @@ int main() {
     else self->receive(caf::after(100ms) >> [] {}); // the probe runs every 500 ms
   }
   show_health(self, c);
-  rt.stop();
   std::cout << (recovered ? "\nDemo finished.\n" : "\nPostgreSQL did not come back.\n");
   return recovered ? 0 : 1;
 }
