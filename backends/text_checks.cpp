@@ -1,6 +1,7 @@
 #include "backends/text_checks.hpp"
 
 #include <cstdint>
+#include <optional>
 
 namespace lifeline {
 
@@ -136,6 +137,16 @@ private:
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
   }
 
+  std::optional<uint32_t> hex4() {
+    uint32_t v = 0;
+    for (int k = 0; k < 4; ++k) {
+      if (at_end() || !is_hex(peek())) return std::nullopt;
+      char c = s_[pos_++];
+      v = v * 16 + uint32_t(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+    }
+    return v;
+  }
+
   bool string() {
     ++pos_; // '"'
     while (!at_end()) {
@@ -146,8 +157,17 @@ private:
       if (at_end()) return false;
       char e = s_[pos_++];
       if (e == 'u') {
-        for (int k = 0; k < 4; ++k)
-          if (at_end() || !is_hex(s_[pos_++])) return false;
+        auto unit = hex4();
+        if (!unit) return false;
+        // PostgreSQL's json refuses unpaired surrogates: so do we, so that
+        // every backend accepts the same metadata.
+        if (*unit >= 0xDC00 && *unit <= 0xDFFF) return false;
+        if (*unit >= 0xD800 && *unit <= 0xDBFF) {
+          if (s_.substr(pos_, 2) != "\\u") return false;
+          pos_ += 2;
+          auto low = hex4();
+          if (!low || *low < 0xDC00 || *low > 0xDFFF) return false;
+        }
       } else if (std::string_view{"\"\\/bfnrt"}.find(e) == std::string_view::npos) {
         return false;
       }

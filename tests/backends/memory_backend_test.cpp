@@ -74,6 +74,10 @@ TEST_CASE("memory backend: bad input is refused and loses nothing", "[memory]") 
         == error_kind::invalid_argument);
   CHECK(b.upsert("c", {doc(std::string(2000, 'x'), {1, 2})}).error().kind
         == error_kind::invalid_argument);
+  document bad_meta{"m", {1, 2}, "", "not json", 0};
+  CHECK(b.upsert("c", {bad_meta}).error().kind == error_kind::invalid_argument);
+  document bad_text{"t", {1, 2}, "\xff\xfe", "", 0};
+  CHECK(b.upsert("c", {bad_text}).error().kind == error_kind::invalid_argument);
   CHECK(b.collection_stats("c")->count == 1);
   CHECK(b.get("c", "ok").error().kind == error_kind::not_found);
   CHECK(b.search({"c", {1, 1}, 0, 0}).error().kind == error_kind::invalid_argument);

@@ -6,6 +6,8 @@
 #include <catch2/catch.hpp>
 
 #include <limits>
+#include <pqxx/pqxx>
+#include <thread>
 #include <random>
 
 using namespace lifeline;
@@ -115,4 +117,84 @@ TEST_CASE("postgres backend: a wrong password is unavailable with a clear reason
   REQUIRE_FALSE(r);
   CHECK(r.error().kind == error_kind::unavailable);
   CHECK(r.error().message.find("password authentication failed") != std::string::npos);
+}
+
+TEST_CASE("postgres backend: metadata and content come back byte for byte", "[postgres]") {
+  postgres_backend pg{postgres_from_env()};
+  auto c = unique_collection("bytes");
+  REQUIRE(pg.create_collection({c, 1, metric::l2}));
+  std::vector<std::string> metadata{
+    R"({"b":1,"a":2})",                        // key order kept
+    R"({ "spaced" :  [ 1 ,2 ] })",             // whitespace kept
+    R"({"q":"it's \"quoted\" \\ back\\slash"})",
+    R"({"u":"\u00e9 é ✓ \ud834\udd1e"})",
+    R"({"deep":{"deeper":{"deepest":[{"x":null}]}}})",
+    "{\"long\":\"" + std::string(60000, 'z') + "\"}",
+  };
+  for (size_t i = 0; i < metadata.size(); ++i) {
+    document d{"m" + std::to_string(i), {float(i)}, "line1\nline2\t\"x\" é", metadata[i], 0};
+    REQUIRE(pg.upsert(c, {d}));
+    auto got = pg.get(c, d.id);
+    REQUIRE(got);
+    CHECK(got->metadata == metadata[i]);
+    CHECK(got->content == d.content);
+  }
+  CHECK(pg.upsert(c, {{"bad", {1}, "", "{not json}", 0}}).error().kind
+        == error_kind::invalid_argument);
+  CHECK(pg.upsert(c, {{"bad", {1}, "\xc3", "", 0}}).error().kind == error_kind::invalid_argument);
+}
+
+TEST_CASE("postgres backend: a batch is one transaction; the last duplicate wins",
+          "[postgres]") {
+  postgres_backend pg{postgres_from_env(1)};
+  auto c = unique_collection("batch");
+  REQUIRE(pg.create_collection({c, 2, metric::l2}));
+  std::vector<document> batch;
+  for (int i = 0; i < 500; ++i) batch.push_back({"d" + std::to_string(i), {float(i), 0}, "", "", 0});
+  batch.push_back({"d7", {7, 7}, "second", "", 0});
+  REQUIRE(pg.upsert(c, batch));
+  CHECK(pg.collection_stats(c)->count == 500);
+  CHECK(pg.get(c, "d7")->content == "second");
+  SECTION("a batch the server refuses leaves nothing behind, and the connection works") {
+    std::vector<document> doomed{{"new1", {1, 1}, "", "", 0},
+                                 {"new2", {1, 1}, "", "", std::numeric_limits<uint64_t>::max()}};
+    auto r = pg.upsert(c, doomed); // version out of range for bigint: refused by the server
+    REQUIRE_FALSE(r);
+    CHECK(r.error().kind == error_kind::invalid_argument);
+    // Same (single) connection: no aborted transaction was left behind.
+    CHECK(pg.get(c, "new1").error().kind == error_kind::not_found);
+    CHECK(pg.collection_stats(c)->count == 500);
+  }
+}
+
+TEST_CASE("postgres backend: migrations are recorded once, even when servers start together",
+          "[postgres]") {
+  auto cfg = postgres_from_env();
+  auto db = unique_collection("migrate");
+  {
+    pqxx::connection admin{cfg.dsn + " password='" + cfg.password + "'"};
+    pqxx::nontransaction tx{admin};
+    tx.exec("CREATE DATABASE " + db);
+  }
+  auto fresh = cfg;
+  fresh.dsn += " dbname=" + db; // a later keyword wins in a libpq connection string
+  std::vector<std::thread> servers;
+  std::vector<int> ok(4, 0);
+  for (int i = 0; i < 4; ++i)
+    servers.emplace_back([&, i] {
+      postgres_backend pg{fresh};
+      ok[i] = pg.probe() ? 1 : 0;
+    });
+  for (auto& t : servers) t.join();
+  CHECK(ok == std::vector<int>{1, 1, 1, 1});
+  {
+    pqxx::connection c{fresh.dsn + " password='" + cfg.password + "'"};
+    pqxx::read_transaction tx{c};
+    auto r = tx.exec("SELECT count(*), max(version) FROM lifeline_schema_migrations");
+    CHECK(r[0][0].as<int>() == r[0][1].as<int>()); // one row per version
+    CHECK(r[0][1].as<int>() >= 1);
+  }
+  pqxx::connection admin{cfg.dsn + " password='" + cfg.password + "'"};
+  pqxx::nontransaction tx{admin};
+  tx.exec("DROP DATABASE " + db);
 }
