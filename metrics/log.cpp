@@ -26,6 +26,10 @@ spdlog::logger& log() {
   return *std::atomic_load(&slot());
 }
 
+std::shared_ptr<spdlog::logger> current_logger() {
+  return std::atomic_load(&slot());
+}
+
 void set_logger(std::shared_ptr<spdlog::logger> logger) {
   std::atomic_store(&slot(), std::move(logger));
 }

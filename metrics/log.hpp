@@ -11,6 +11,9 @@ namespace lifeline {
 /// The shared logger (created on first use: stderr, colour when a terminal).
 spdlog::logger& log();
 
+/// The shared logger itself (to keep it, or to restore it after set_logger).
+std::shared_ptr<spdlog::logger> current_logger();
+
 /// Replace the shared logger, e.g. with one that writes JSON lines.
 void set_logger(std::shared_ptr<spdlog::logger> logger);
 

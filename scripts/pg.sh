@@ -92,10 +92,18 @@ pg_cleanup() {
   return $rc
 }
 
+# Signals the postmaster and every server process it forked (a SIGSTOP of
+# the postmaster alone would leave open connections working).
 pg_signal() {
-  local pid
+  local pid p ppid pids
   pid=$(head -n 1 "$LIFELINE_PG_DIR/data/postmaster.pid" 2>/dev/null) || return 1
-  kill "-$1" "$pid"
+  pids=$pid
+  for p in /proc/[0-9]*; do
+    ppid=$(cut -d' ' -f4 "$p/stat" 2>/dev/null) || continue
+    [ "$ppid" = "$pid" ] && pids="$pids ${p#/proc/}"
+  done
+  # shellcheck disable=SC2086
+  kill "-$1" $pids
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
