@@ -39,6 +39,10 @@ caf::expected<health_report> runtime::await_ready(caf::actor_system& sys,
   return out;
 }
 
+void tune_scheduler(caf::actor_system_config& cfg) {
+  cfg.set("work-stealing.moderate-poll-attempts", size_t{0});
+}
+
 void runtime::stop() {
   for (auto& s : supervisors)
     if (s) caf::anon_send_exit(s, caf::exit_reason::user_shutdown);

@@ -78,6 +78,14 @@ struct runtime {
 
 runtime spawn_runtime(caf::actor_system& sys, runtime_config cfg);
 
+/// Scheduler settings that suit Lifeline: an idle CAF worker thread goes to
+/// sleep on a condition variable (and is woken by the next message) instead
+/// of polling every 50 us for 25 ms. Backend replies come from detached
+/// worker threads, so each one used to wait out that polling interval:
+/// get-by-id through PostgreSQL is about 1.4x faster with it (see
+/// docs/BENCHMARKS.md). Call on your config before creating the actor system.
+void tune_scheduler(caf::actor_system_config& cfg);
+
 /// A factory that hands out the same instance on every (re)start: for stores
 /// whose data lives in the object itself (memory_backend) or that reconnect
 /// on their own. The restarted actor gets the same data.

@@ -68,7 +68,9 @@ void prepare_statements(pqxx::connection& c) {
                       " VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING");
   c.prepare("drop", "DELETE FROM lifeline_collections WHERE name = $1");
   c.prepare("list", "SELECT name, dimension, metric FROM lifeline_collections ORDER BY name");
-  c.prepare("count", "SELECT count(*) FROM lifeline_documents WHERE collection = $1");
+  c.prepare("stats", "SELECT c.dimension, c.metric,"
+                     " (SELECT count(*) FROM lifeline_documents d WHERE d.collection = c.name)"
+                     " FROM lifeline_collections c WHERE c.name = $1");
   // A whole batch in one statement: parallel arrays, one element per document.
   c.prepare("upsert",
             "INSERT INTO lifeline_documents (collection, id, embedding, content, metadata, version)"
@@ -255,7 +257,7 @@ expected<void> postgres_backend::drop_collection(const std::string& name) {
 expected<std::vector<collection_spec>> postgres_backend::list_collections() {
   return with_connection<std::vector<collection_spec>>(
     [&](pqxx::connection& c) -> expected<std::vector<collection_spec>> {
-      pqxx::read_transaction tx{c};
+      pqxx::nontransaction tx{c};
       std::vector<collection_spec> out;
       for (auto row : tx.exec_prepared("list")) {
         auto m = parse_metric(row[2].as<std::string>());
@@ -269,11 +271,12 @@ expected<std::vector<collection_spec>> postgres_backend::list_collections() {
 expected<collection_stats> postgres_backend::collection_stats(const std::string& name) {
   return with_connection<lifeline::collection_stats>(
     [&](pqxx::connection& c) -> expected<lifeline::collection_stats> {
-      snapshot tx{c};
-      auto spec = load_spec(tx, name);
-      if (!spec) return spec.error();
-      auto n = tx.exec_prepared("count", name)[0][0].as<uint64_t>();
-      return lifeline::collection_stats{*spec, n};
+      pqxx::nontransaction tx{c};
+      auto r = tx.exec_prepared("stats", name);
+      if (r.empty()) return collection_missing(name);
+      auto m = parse_metric(r[0][1].as<std::string>());
+      if (!m) return backend_error{error_kind::corrupt, "unknown metric in lifeline_collections"};
+      return lifeline::collection_stats{{name, r[0][0].as<uint32_t>(), *m}, r[0][2].as<uint64_t>()};
     });
 }
 
@@ -315,7 +318,9 @@ expected<void> postgres_backend::upsert(const std::string& collection,
 expected<document> postgres_backend::get(const std::string& collection, const std::string& id) {
   if (auto ok = validate_id(id); !ok) return ok.error();
   return with_connection<document>([&](pqxx::connection& c) -> expected<document> {
-    snapshot tx{c};
+    // One statement is atomic on its own: no BEGIN/COMMIT round trips on the
+    // hottest path.
+    pqxx::nontransaction tx{c};
     auto r = tx.exec_prepared("get", collection, id);
     if (r.empty()) {
       if (auto spec = load_spec(tx, collection); !spec) return spec.error();

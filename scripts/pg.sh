@@ -62,6 +62,7 @@ pg_start() {
   rm -f "$dir/pwfile"
   port=$(pg_free_port)
   export LIFELINE_PG_PORT=$port
+  export LIFELINE_PG_BINDIR=$bindir
   cat >>"$dir/data/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 port = $port

@@ -75,6 +75,7 @@ int main() {
     return 2;
   }
   caf::actor_system_config cfg;
+  tune_scheduler(cfg);
   caf::actor_system sys{cfg};
   auto metrics = std::make_shared<counting_metrics>();
 
