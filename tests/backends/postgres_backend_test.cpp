@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <limits>
 #include <pqxx/pqxx>
 #include <thread>
@@ -26,6 +27,10 @@ TEST_CASE("postgres backend: what goes in comes out", "[postgres]") {
   CHECK(*got == a);
   CHECK(pg.get(c, "b")->metadata.empty());
   CHECK(pg.collection_stats(c)->count == 2);
+  auto listed = pg.list_collections();
+  REQUIRE(listed);
+  CHECK(std::find(listed->begin(), listed->end(), collection_spec{c, 3, metric::l2})
+        != listed->end());
   REQUIRE(pg.remove(c, "a"));
   CHECK(pg.get(c, "a").error().kind == error_kind::not_found);
   CHECK(pg.remove(c, "a").error().kind == error_kind::not_found);
