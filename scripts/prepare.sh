@@ -1,0 +1,8 @@
+# Sourced by the commands in scripts/: installs dependencies, builds into
+# build/ and starts the private PostgreSQL (stopped when the shell exits).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/deps.sh
+bash scripts/build.sh
+source scripts/pg.sh
+pg_start
