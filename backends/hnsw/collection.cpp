@@ -1,0 +1,251 @@
+#include "backends/hnsw/collection.hpp"
+
+#include "backends/hnsw/binary_io.hpp"
+#include "backends/validation.hpp"
+
+#include <hnswlib/hnswlib.h>
+
+#include <algorithm>
+#include <mutex>
+#include <queue>
+
+namespace lifeline::hnsw {
+
+namespace {
+
+std::unique_ptr<hnswlib::SpaceInterface<float>> make_space(const collection_spec& spec) {
+  if (spec.metric == metric::l2) return std::make_unique<hnswlib::L2Space>(spec.dimension);
+  // hnswlib's inner-product distance is 1 - dot: cosine is that on unit vectors.
+  return std::make_unique<hnswlib::InnerProductSpace>(spec.dimension);
+}
+
+/// hnswlib's searchKnn with the search breadth as an argument: its own reads
+/// the index's ef_, which cannot change per request while others search.
+std::priority_queue<std::pair<float, hnswlib::labeltype>>
+search_knn(const hnswlib::HierarchicalNSW<float>& h, const float* query, size_t k, size_t ef) {
+  std::priority_queue<std::pair<float, hnswlib::labeltype>> result;
+  if (h.cur_element_count == 0) return result;
+  auto curr = h.enterpoint_node_;
+  float best = h.fstdistfunc_(query, h.getDataByInternalId(curr), h.dist_func_param_);
+  for (int level = h.maxlevel_; level > 0; --level) {
+    bool changed = true;
+    while (changed) {
+      changed = false;
+      auto* data = reinterpret_cast<unsigned int*>(h.get_linklist(curr, level));
+      int size = h.getListCount(data);
+      auto* links = reinterpret_cast<hnswlib::tableint*>(data + 1);
+      for (int i = 0; i < size; ++i) {
+        float d = h.fstdistfunc_(query, h.getDataByInternalId(links[i]), h.dist_func_param_);
+        if (d < best) {
+          best = d;
+          curr = links[i];
+          changed = true;
+        }
+      }
+    }
+  }
+  auto breadth = std::max(ef, k);
+  auto top = h.num_deleted_ ? h.searchBaseLayerST<true>(curr, query, breadth)
+                            : h.searchBaseLayerST<false>(curr, query, breadth);
+  while (top.size() > k) top.pop();
+  while (!top.empty()) {
+    result.emplace(top.top().first, h.getExternalLabel(top.top().second));
+    top.pop();
+  }
+  return result;
+}
+
+} // namespace
+
+collection::collection(collection_spec spec, index_params params)
+  : spec_(std::move(spec)), params_(params), space_(make_space(spec_)),
+    index_(make_index(params_.initial_capacity)) {}
+
+collection::~collection() = default;
+
+std::unique_ptr<collection::index_type> collection::make_index(size_t capacity) const {
+  return std::make_unique<index_type>(space_.get(), std::max<size_t>(capacity, 16), params_.M,
+                                      params_.ef_construction);
+}
+
+void collection::ensure_capacity(size_t more) {
+  auto needed = index_->cur_element_count + more;
+  if (needed <= index_->max_elements_) return;
+  // Grow geometrically: the copy is paid rarely.
+  index_->resizeIndex(std::max(needed, index_->max_elements_ * 2));
+}
+
+void collection::add(const std::vector<float>& v, uint64_t label) {
+  if (spec_.metric == metric::cosine) {
+    auto unit = v;
+    normalize(unit);
+    index_->addPoint(unit.data(), label);
+  } else {
+    index_->addPoint(v.data(), label);
+  }
+}
+
+void collection::upsert(const std::vector<document>& docs) {
+  std::unique_lock guard{lock_};
+  ensure_capacity(docs.size());
+  for (auto& d : docs) {
+    auto label = next_label_++;
+    add(d.vector, label);
+    auto it = docs_.find(d.id);
+    if (it != docs_.end()) {
+      index_->markDelete(it->second.label);
+      ids_.erase(it->second.label);
+      it->second = entry{label, d.content, d.metadata, d.version};
+    } else {
+      docs_.emplace(d.id, entry{label, d.content, d.metadata, d.version});
+    }
+    ids_.emplace(label, d.id);
+    if (rebuilding_) touched_.insert(d.id);
+  }
+}
+
+bool collection::remove(const std::string& id) {
+  std::unique_lock guard{lock_};
+  auto it = docs_.find(id);
+  if (it == docs_.end()) return false;
+  index_->markDelete(it->second.label);
+  ids_.erase(it->second.label);
+  docs_.erase(it);
+  if (rebuilding_) touched_.insert(id);
+  return true;
+}
+
+expected<document> collection::get(const std::string& id) const {
+  std::shared_lock guard{lock_};
+  auto it = docs_.find(id);
+  if (it == docs_.end())
+    return backend_error{error_kind::not_found, "document '" + id + "' does not exist"};
+  auto& e = it->second;
+  return document{id, index_->getDataByLabel<float>(e.label), e.content, e.metadata, e.version};
+}
+
+std::vector<search_hit> collection::search(const std::vector<float>& query, uint32_t k,
+                                           uint32_t ef) const {
+  auto q = query;
+  if (spec_.metric == metric::cosine) normalize(q);
+  std::shared_lock guard{lock_};
+  auto found = search_knn(*index_, q.data(), k, ef != 0 ? ef : params_.default_ef);
+  std::vector<search_hit> hits(found.size());
+  for (size_t i = found.size(); i-- > 0;) { // the queue pops farthest first
+    auto [dist, label] = found.top();
+    found.pop();
+    auto& id = ids_.at(label);
+    auto& e = docs_.at(id);
+    hits[i] = search_hit{id, dist, e.content, e.metadata};
+  }
+  // Equal distances in id order, as the other backends return them.
+  std::stable_sort(hits.begin(), hits.end(), [](auto& a, auto& b) {
+    return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
+  });
+  return hits;
+}
+
+uint64_t collection::count() const {
+  std::shared_lock guard{lock_};
+  return docs_.size();
+}
+
+double collection::deleted_share() const {
+  std::shared_lock guard{lock_};
+  size_t total = index_->cur_element_count;
+  return total == 0 ? 0.0 : double(index_->num_deleted_) / double(total);
+}
+
+size_t collection::memory_bytes() const {
+  std::shared_lock guard{lock_};
+  return index_->max_elements_ * index_->size_data_per_element_
+         + index_->cur_element_count * sizeof(void*);
+}
+
+void collection::rebuild() {
+  std::vector<std::pair<uint64_t, std::vector<float>>> live;
+  {
+    std::unique_lock guard{lock_};
+    if (rebuilding_) return;
+    rebuilding_ = true;
+    touched_.clear();
+    live.reserve(docs_.size());
+    for (auto& [id, e] : docs_) live.emplace_back(e.label, index_->getDataByLabel<float>(e.label));
+  }
+  // Build without any lock: readers and writers carry on with the old index.
+  auto fresh = make_index(std::max(live.size() * 2, params_.initial_capacity));
+  for (auto& [label, v] : live) fresh->addPoint(v.data(), label); // already normalised
+  std::unique_lock guard{lock_};
+  // Carry over what was written meanwhile.
+  for (auto& id : touched_) {
+    auto it = docs_.find(id);
+    if (it == docs_.end()) continue;
+    auto label = it->second.label;
+    if (fresh->label_lookup_.count(label) == 0) {
+      if (fresh->cur_element_count >= fresh->max_elements_)
+        fresh->resizeIndex(fresh->max_elements_ * 2);
+      auto v = index_->getDataByLabel<float>(label);
+      fresh->addPoint(v.data(), label);
+    }
+  }
+  // Labels in the copy that are no longer live (removed or replaced).
+  for (auto& [label, v] : live)
+    if (ids_.count(label) == 0) fresh->markDelete(label);
+  index_ = std::move(fresh);
+  rebuilding_ = false;
+  touched_.clear();
+}
+
+std::string collection::save(const std::string& index_path) const {
+  std::shared_lock guard{lock_};
+  index_->saveIndex(index_path);
+  writer w;
+  w.u64(next_label_);
+  w.u64(docs_.size());
+  for (auto& [id, e] : docs_) {
+    w.str(id);
+    w.u64(e.label);
+    w.str(e.content);
+    w.str(e.metadata);
+    w.u64(e.version);
+  }
+  return std::move(w.bytes());
+}
+
+expected<std::unique_ptr<collection>> collection::load(collection_spec spec, index_params params,
+                                                       const std::string& index_path,
+                                                       std::string_view meta) {
+  auto c = std::make_unique<collection>(spec, params);
+  reader r{meta};
+  auto next = r.u64();
+  auto n = r.u64();
+  if (!next || !n) return backend_error{error_kind::corrupt, "collection metadata is damaged"};
+  c->next_label_ = *next;
+  for (uint64_t i = 0; i < *n && r.ok(); ++i) {
+    auto id = r.str();
+    auto label = r.u64();
+    auto content = r.str();
+    auto metadata = r.str();
+    auto version = r.u64();
+    if (!r.ok()) break;
+    c->ids_.emplace(*label, *id);
+    c->docs_.emplace(std::move(*id), entry{*label, std::move(*content), std::move(*metadata), *version});
+  }
+  if (!r.ok() || !r.done())
+    return backend_error{error_kind::corrupt, "collection metadata of '" + spec.name + "' is damaged"};
+  try {
+    c->index_ = std::make_unique<index_type>(c->space_.get(), index_path, false);
+  } catch (const std::exception& e) {
+    return backend_error{error_kind::corrupt,
+                         "index of '" + spec.name + "' cannot be loaded: " + e.what()};
+  }
+  // Every live document must be in the index, with the right dimension.
+  if (c->index_->data_size_ != spec.dimension * sizeof(float))
+    return backend_error{error_kind::corrupt, "index of '" + spec.name + "' has another dimension"};
+  for (auto& [label, id] : c->ids_)
+    if (c->index_->label_lookup_.count(label) == 0)
+      return backend_error{error_kind::corrupt, "index of '" + spec.name + "' lacks '" + id + "'"};
+  return c;
+}
+
+} // namespace lifeline::hnsw

@@ -1,0 +1,99 @@
+// One collection of the vector store: an hnswlib index plus the id mapping
+// and payloads (content, metadata, version) kept next to it. Readers run in
+// parallel under a shared lock (hnswlib's search takes no locks of its own);
+// each write holds the exclusive lock only while it touches the index. No
+// CAF in here.
+#pragma once
+
+#include "backends/expected.hpp"
+#include "backends/types.hpp"
+#include "backends/hnsw/rw_lock.hpp"
+
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace hnswlib {
+template <typename T> class HierarchicalNSW;
+template <typename T> class SpaceInterface;
+} // namespace hnswlib
+
+namespace lifeline::hnsw {
+
+struct index_params {
+  size_t M = 16;
+  size_t ef_construction = 200;
+  uint32_t default_ef = 64;
+  size_t initial_capacity = 1024;
+};
+
+class collection {
+public:
+  collection(collection_spec spec, index_params params);
+  ~collection();
+
+  /// Restores a collection from snapshot files (already checksummed).
+  static expected<std::unique_ptr<collection>> load(collection_spec spec, index_params params,
+                                                    const std::string& index_path,
+                                                    std::string_view meta);
+
+  const collection_spec& spec() const { return spec_; }
+
+  // -- writes: the store runs one at a time -------------------------------------
+
+  /// Inserts or replaces (validated) documents. A replaced document gets a
+  /// new label and its old one is marked deleted: the old vector is never
+  /// found again.
+  void upsert(const std::vector<document>& docs);
+  /// False if there was no such document.
+  bool remove(const std::string& id);
+
+  // -- reads: any number at once ------------------------------------------------
+
+  expected<document> get(const std::string& id) const;
+  /// k nearest, nearest first; ef = 0 means the default.
+  std::vector<search_hit> search(const std::vector<float>& query, uint32_t k, uint32_t ef) const;
+  uint64_t count() const;
+  /// Deleted elements as a share of all elements in the index.
+  double deleted_share() const;
+  size_t memory_bytes() const;
+
+  // -- maintenance ----------------------------------------------------------------
+
+  /// Builds a fresh index from the live documents without blocking readers
+  /// or writers, then swaps it in (writes made meanwhile are carried over).
+  void rebuild();
+  /// Writes the index to `index_path` and returns the payloads, under the
+  /// shared lock (readers go on; the store holds writes off meanwhile).
+  std::string save(const std::string& index_path) const;
+
+private:
+  struct entry {
+    uint64_t label;
+    std::string content;
+    std::string metadata;
+    uint64_t version;
+  };
+  using index_type = hnswlib::HierarchicalNSW<float>;
+
+  std::unique_ptr<index_type> make_index(size_t capacity) const;
+  void ensure_capacity(size_t more);
+  void add(const std::vector<float>& v, uint64_t label);
+
+  collection_spec spec_;
+  index_params params_;
+  std::unique_ptr<hnswlib::SpaceInterface<float>> space_;
+  mutable rw_lock lock_;
+  std::unique_ptr<index_type> index_;
+  std::unordered_map<std::string, entry> docs_;
+  std::unordered_map<uint64_t, std::string> ids_; ///< Live labels only.
+  uint64_t next_label_ = 0;
+  /// While a rebuild runs: ids written since it copied the live set.
+  bool rebuilding_ = false;
+  std::unordered_set<std::string> touched_;
+};
+
+} // namespace lifeline::hnsw
