@@ -248,4 +248,23 @@ expected<std::unique_ptr<collection>> collection::load(collection_spec spec, ind
   return c;
 }
 
+raw_index::raw_index(metric m, uint32_t dimension, size_t capacity, size_t M,
+                     size_t ef_construction)
+  : space_(make_space(collection_spec{"raw", dimension, m})),
+    index_(std::make_unique<hnswlib::HierarchicalNSW<float>>(space_.get(), capacity, M,
+                                                             ef_construction)) {}
+
+raw_index::~raw_index() = default;
+
+void raw_index::add(const float* v, uint64_t label) { index_->addPoint(v, label); }
+
+std::vector<uint64_t> raw_index::search(const float* q, size_t k) const {
+  auto r = index_->searchKnn(q, k);
+  std::vector<uint64_t> out(r.size());
+  for (size_t i = r.size(); i-- > 0; r.pop()) out[i] = r.top().second;
+  return out;
+}
+
+void raw_index::set_ef(size_t ef) { index_->setEf(ef); }
+
 } // namespace lifeline::hnsw

@@ -96,4 +96,23 @@ private:
   std::unordered_set<std::string> touched_;
 };
 
+/// Plain hnswlib with no locks or payloads: the baseline of the benchmark.
+/// (hnswlib 0.6.2's header defines non-inline functions, so one translation
+/// unit per program may include it: collection.cpp. Everything else that
+/// needs hnswlib goes through this file.)
+class raw_index {
+public:
+  raw_index(metric m, uint32_t dimension, size_t capacity, size_t M, size_t ef_construction);
+  ~raw_index();
+  void add(const float* v, uint64_t label);
+  /// Labels of the k nearest, nearest first, searched with hnswlib's own
+  /// searchKnn at the ef of set_ef().
+  std::vector<uint64_t> search(const float* q, size_t k) const;
+  void set_ef(size_t ef);
+
+private:
+  std::unique_ptr<hnswlib::SpaceInterface<float>> space_;
+  std::unique_ptr<hnswlib::HierarchicalNSW<float>> index_;
+};
+
 } // namespace lifeline::hnsw
