@@ -131,9 +131,15 @@ backend_actor::behavior_type worker(worker_pointer self, std::shared_ptr<backend
 
 // -- pool: dispatch to the least busy worker ------------------------------------
 
-struct pool_state {
+/// Workers of one kind (reads or writes) and their calls in flight.
+struct worker_group {
   std::vector<backend_actor> workers;
-  std::vector<uint32_t> busy; // calls in flight per worker
+  std::vector<uint32_t> busy;
+};
+
+struct pool_state {
+  worker_group reads;
+  worker_group writes; ///< Empty when reads and writes share `reads`.
   /// Pending requests, failed at once if the pool goes down.
   std::unordered_map<uint64_t, std::function<void(const caf::error&)>> pending;
   uint64_t next_id = 0;
@@ -142,30 +148,33 @@ struct pool_state {
 
 using pool_pointer = backend_actor::stateful_pointer<pool_state>;
 
-/// Marks request `id` on worker `w` done; false if it was already failed.
-bool finish(pool_pointer self, uint64_t id, size_t w) {
+worker_group& writers(pool_pointer self) {
   auto& st = self->state;
-  if (w < st.busy.size() && st.busy[w] > 0) --st.busy[w];
-  return st.pending.erase(id) > 0;
+  return st.writes.workers.empty() ? st.reads : st.writes;
 }
 
 template <class T, class... Ts>
-caf::result<T> dispatch(pool_pointer self, Ts... xs) {
+caf::result<T> dispatch(pool_pointer self, worker_group& group, Ts... xs) {
   auto& st = self->state;
   size_t w = 0;
-  for (size_t i = 1; i < st.workers.size(); ++i)
-    if (st.busy[i] < st.busy[w]) w = i;
+  for (size_t i = 1; i < group.workers.size(); ++i)
+    if (group.busy[i] < group.busy[w]) w = i;
   auto rp = self->make_response_promise<T>();
   auto id = st.next_id++;
   st.pending.emplace(id, [rp](const caf::error& err) mutable { rp.deliver(err); });
-  ++st.busy[w];
-  self->request(st.workers[w], caf::infinite, std::move(xs)...)
+  ++group.busy[w];
+  // Marks the call done; false if the pool already failed it.
+  auto finish = [self, id, w, g = &group] {
+    if (g->busy[w] > 0) --g->busy[w];
+    return self->state.pending.erase(id) > 0;
+  };
+  self->request(group.workers[w], caf::infinite, std::move(xs)...)
     .then(
-      [self, rp, id, w](T& x) mutable {
-        if (finish(self, id, w)) rp.deliver(std::move(x));
+      [rp, finish](T& x) mutable {
+        if (finish()) rp.deliver(std::move(x));
       },
-      [self, rp, id, w](caf::error& err) mutable {
-        if (finish(self, id, w)) rp.deliver(std::move(err));
+      [rp, finish](caf::error& err) mutable {
+        if (finish()) rp.deliver(std::move(err));
       });
   return rp;
 }
@@ -174,16 +183,25 @@ uint32_t worker_count(const backend& store, const backend_actor_options& opts) {
   return opts.workers > 0 ? opts.workers : std::max<uint32_t>(store.concurrency(), 1);
 }
 
+void spawn_workers(pool_pointer self, worker_group& group, uint32_t n, bool detached,
+                   const std::shared_ptr<backend>& store) {
+  for (uint32_t i = 0; i < n; ++i) {
+    group.workers.push_back(detached ? self->spawn<caf::linked + caf::detached>(worker, store)
+                                     : self->spawn<caf::linked>(worker, store));
+    group.busy.push_back(0);
+  }
+}
+
 backend_actor::behavior_type pool(pool_pointer self, std::shared_ptr<backend> store,
                                   backend_actor_options opts) {
   auto n = worker_count(*store, opts);
   bool detached = opts.detached.value_or(store->blocking());
-  for (uint32_t i = 0; i < n; ++i) {
-    auto w = detached ? self->spawn<caf::linked + caf::detached>(worker, store)
-                      : self->spawn<caf::linked>(worker, store);
-    self->state.workers.push_back(w);
-    self->state.busy.push_back(0);
-  }
+  bool split = !opts.detached && store->blocking() && !store->reads_block();
+  // A store whose reads only compute (the vector store) searches on the
+  // scheduler's threads; its writes, which wait for fsync, get threads of
+  // their own.
+  spawn_workers(self, self->state.reads, n, split ? false : detached, store);
+  if (split) spawn_workers(self, self->state.writes, n, true, store);
   // A worker's crash (or our supervisor's exit) takes the pool down, but
   // first every pending caller gets an error instead of waiting for its
   // timeout: the coordinator falls over at once.
@@ -196,24 +214,29 @@ backend_actor::behavior_type pool(pool_pointer self, std::shared_ptr<backend> st
     for (auto& [id, fail] : pending) fail(err);
     self->quit(msg.reason);
   });
+  auto& reads = self->state.reads;
   return {
-    [=](create_atom a, collection_spec& s) { return dispatch<ok_atom>(self, a, std::move(s)); },
-    [=](drop_atom a, std::string& n) { return dispatch<ok_atom>(self, a, std::move(n)); },
-    [=](list_atom a) { return dispatch<std::vector<collection_spec>>(self, a); },
-    [=](stats_atom a, std::string& n) { return dispatch<collection_stats>(self, a, std::move(n)); },
-    [=](upsert_atom a, std::string& c, std::vector<document>& docs) {
-      return dispatch<ok_atom>(self, a, std::move(c), std::move(docs));
+    [=](create_atom a, collection_spec& s) {
+      return dispatch<ok_atom>(self, writers(self), a, std::move(s));
     },
-    [=](get_atom a, std::string& c, std::string& id) {
-      return dispatch<document>(self, a, std::move(c), std::move(id));
+    [=](drop_atom a, std::string& n) { return dispatch<ok_atom>(self, writers(self), a, std::move(n)); },
+    [=, &reads](list_atom a) { return dispatch<std::vector<collection_spec>>(self, reads, a); },
+    [=, &reads](stats_atom a, std::string& n) {
+      return dispatch<collection_stats>(self, reads, a, std::move(n));
+    },
+    [=](upsert_atom a, std::string& c, std::vector<document>& docs) {
+      return dispatch<ok_atom>(self, writers(self), a, std::move(c), std::move(docs));
+    },
+    [=, &reads](get_atom a, std::string& c, std::string& id) {
+      return dispatch<document>(self, reads, a, std::move(c), std::move(id));
     },
     [=](remove_atom a, std::string& c, std::string& id) {
-      return dispatch<ok_atom>(self, a, std::move(c), std::move(id));
+      return dispatch<ok_atom>(self, writers(self), a, std::move(c), std::move(id));
     },
-    [=](search_atom a, search_query& q) {
-      return dispatch<std::vector<search_hit>>(self, a, std::move(q));
+    [=, &reads](search_atom a, search_query& q) {
+      return dispatch<std::vector<search_hit>>(self, reads, a, std::move(q));
     },
-    [=](probe_atom a) { return dispatch<ok_atom>(self, a); },
+    [=, &reads](probe_atom a) { return dispatch<ok_atom>(self, reads, a); },
   };
 }
 

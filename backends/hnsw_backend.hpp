@@ -47,7 +47,8 @@ public:
   std::string kind() const override { return "hnsw"; }
   lifeline::capabilities capabilities() const override { return capabilities::all(); }
   uint32_t concurrency() const override { return cfg_.threads; }
-  bool blocking() const override { return true; } // writes wait for fsync
+  bool blocking() const override { return true; }     // writes wait for fsync
+  bool reads_block() const override { return false; } // searches only compute
 
   expected<void> create_collection(const collection_spec& spec) override;
   expected<void> drop_collection(const std::string& name) override;
