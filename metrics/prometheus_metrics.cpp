@@ -1,0 +1,126 @@
+#include "metrics/prometheus_metrics.hpp"
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <chrono>
+
+namespace lifeline {
+
+namespace {
+
+std::string str(std::string_view s) { return std::string{s}; }
+
+const prometheus::Histogram::BucketBoundaries& latency_buckets() {
+  // 100 us to 10 s: an in-memory call to a PostgreSQL search.
+  static const prometheus::Histogram::BucketBoundaries b{
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+  return b;
+}
+
+} // namespace
+
+prometheus_metrics::prometheus_metrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  auto& r = *registry_;
+  calls_ = &prometheus::BuildCounter()
+              .Name("lifeline_backend_requests_total")
+              .Help("Calls from the coordinator to a backend, by operation, backend and outcome "
+                    "(success, client_error, failure, timeout).")
+              .Register(r);
+  latency_ = &prometheus::BuildHistogram()
+                .Name("lifeline_backend_request_duration_seconds")
+                .Help("Latency of calls from the coordinator to a backend.")
+                .Register(r);
+  fallbacks_ = &prometheus::BuildCounter()
+                  .Name("lifeline_fallbacks_total")
+                  .Help("Requests moved from a failed backend to the next one.")
+                  .Register(r);
+  outages_ = &prometheus::BuildCounter()
+                .Name("lifeline_outages_total")
+                .Help("Requests answered with all_backends_unavailable (HTTP 503).")
+                .Register(r);
+  up_ = &prometheus::BuildGauge()
+           .Name("lifeline_backend_up")
+           .Help("1 while the backend's supervisor reports it up, else 0.")
+           .Register(r);
+  circuit_ = &prometheus::BuildGauge()
+                .Name("lifeline_backend_circuit_state")
+                .Help("1 for the backend's current circuit state (closed, open, half_open), "
+                      "0 for the others.")
+                .Register(r);
+  restarts_ = &prometheus::BuildCounter()
+                 .Name("lifeline_backend_restarts_total")
+                 .Help("Restarts of a backend by its supervisor after a crash.")
+                 .Register(r);
+  in_flight_ = &prometheus::BuildGauge()
+                  .Name("lifeline_requests_in_flight")
+                  .Help("Requests admitted by the coordinator and not yet answered.")
+                  .Register(r);
+}
+
+prometheus_metrics::~prometheus_metrics() = default;
+
+void prometheus_metrics::backend_call(operation op, std::string_view backend,
+                                      call_outcome outcome, duration latency) {
+  prometheus::Counter* counter;
+  prometheus::Histogram* histogram;
+  {
+    std::lock_guard guard{mutex_};
+    auto key = std::make_tuple(op, str(backend), outcome);
+    auto it = call_series_.find(key);
+    if (it == call_series_.end())
+      it = call_series_
+             .emplace(key, &calls_->Add({{"operation", str(to_string(op))},
+                                         {"backend", str(backend)},
+                                         {"outcome", str(to_string(outcome))}}))
+             .first;
+    counter = it->second;
+    auto lkey = std::make_pair(op, str(backend));
+    auto lt = latency_series_.find(lkey);
+    if (lt == latency_series_.end())
+      lt = latency_series_
+             .emplace(lkey, &latency_->Add({{"operation", str(to_string(op))},
+                                            {"backend", str(backend)}},
+                                           latency_buckets()))
+             .first;
+    histogram = lt->second;
+  }
+  counter->Increment();
+  histogram->Observe(std::chrono::duration<double>(latency).count());
+}
+
+void prometheus_metrics::fallback(operation op, std::string_view from, std::string_view to) {
+  fallbacks_->Add({{"operation", str(to_string(op))}, {"from", str(from)}, {"to", str(to)}})
+    .Increment();
+}
+
+void prometheus_metrics::outage(operation op) {
+  outages_->Add({{"operation", str(to_string(op))}}).Increment();
+}
+
+void prometheus_metrics::lifecycle(std::string_view backend, lifecycle_state state) {
+  up_->Add({{"backend", str(backend)}}).Set(state == lifecycle_state::up ? 1 : 0);
+}
+
+void prometheus_metrics::circuit(std::string_view backend, circuit_state state) {
+  for (auto s : {circuit_state::closed, circuit_state::open, circuit_state::half_open})
+    circuit_->Add({{"backend", str(backend)}, {"state", str(to_string(s))}})
+      .Set(s == state ? 1 : 0);
+}
+
+void prometheus_metrics::restart(std::string_view backend) {
+  restarts_->Add({{"backend", str(backend)}}).Increment();
+}
+
+void prometheus_metrics::in_flight(operation op, int delta) {
+  in_flight_->Add({{"operation", str(to_string(op))}}).Increment(delta);
+}
+
+std::string prometheus_metrics::render() const {
+  return prometheus::TextSerializer{}.Serialize(registry_->Collect());
+}
+
+} // namespace lifeline

@@ -1,0 +1,59 @@
+// The metrics sink for Prometheus: every series the coordinator and the
+// supervisors report, in a prometheus-cpp registry that the HTTP server
+// renders on /metrics. docs/METRICS.md lists the series.
+#pragma once
+
+#include "metrics/metrics.hpp"
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <tuple>
+
+namespace prometheus {
+class Counter;
+class Gauge;
+class Histogram;
+class Registry;
+template <typename T> class Family;
+} // namespace prometheus
+
+namespace lifeline {
+
+class prometheus_metrics final : public metrics_sink {
+public:
+  prometheus_metrics();
+  ~prometheus_metrics() override;
+
+  void backend_call(operation op, std::string_view backend, call_outcome outcome,
+                    duration latency) override;
+  void fallback(operation op, std::string_view from, std::string_view to) override;
+  void outage(operation op) override;
+  void lifecycle(std::string_view backend, lifecycle_state state) override;
+  void circuit(std::string_view backend, circuit_state state) override;
+  void restart(std::string_view backend) override;
+  void in_flight(operation op, int delta) override;
+
+  /// The registry, for other components to add their own series.
+  prometheus::Registry& registry() { return *registry_; }
+  /// Everything in the Prometheus text exposition format.
+  std::string render() const;
+
+private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>* calls_;
+  prometheus::Family<prometheus::Histogram>* latency_;
+  prometheus::Family<prometheus::Counter>* fallbacks_;
+  prometheus::Family<prometheus::Counter>* outages_;
+  prometheus::Family<prometheus::Gauge>* up_;
+  prometheus::Family<prometheus::Gauge>* circuit_;
+  prometheus::Family<prometheus::Counter>* restarts_;
+  prometheus::Family<prometheus::Gauge>* in_flight_;
+  // Series are looked up once and kept: Family::Add hashes its labels.
+  std::mutex mutex_;
+  std::map<std::tuple<operation, std::string, call_outcome>, prometheus::Counter*> call_series_;
+  std::map<std::pair<operation, std::string>, prometheus::Histogram*> latency_series_;
+};
+
+} // namespace lifeline

@@ -1,0 +1,68 @@
+#include "metrics/prometheus_metrics.hpp"
+
+#include "support/temp_dir.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <fstream>
+
+using namespace lifeline;
+using namespace lifeline::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string with_every_series() {
+  prometheus_metrics m;
+  m.backend_call(operation::get, "postgres", call_outcome::success, 2ms);
+  m.backend_call(operation::get, "postgres", call_outcome::failure, 30ms);
+  m.backend_call(operation::search, "vectors", call_outcome::timeout, 1s);
+  m.fallback(operation::get, "postgres", "vectors");
+  m.outage(operation::search);
+  m.lifecycle("postgres", lifecycle_state::up);
+  m.lifecycle("vectors", lifecycle_state::restarting);
+  m.circuit("postgres", circuit_state::open);
+  m.restart("vectors");
+  m.in_flight(operation::get, +1);
+  return m.render();
+}
+
+} // namespace
+
+TEST_CASE("prometheus metrics: every series is rendered with its labels", "[metrics]") {
+  auto text = with_every_series();
+  for (auto* want : {
+         R"(lifeline_backend_requests_total{backend="postgres",operation="get",outcome="success"} 1)",
+         R"(lifeline_backend_requests_total{backend="vectors",operation="search",outcome="timeout"} 1)",
+         R"(lifeline_backend_request_duration_seconds_count{backend="postgres",operation="get"} 2)",
+         R"(lifeline_fallbacks_total{from="postgres",operation="get",to="vectors"} 1)",
+         R"(lifeline_outages_total{operation="search"} 1)",
+         R"(lifeline_backend_up{backend="postgres"} 1)",
+         R"(lifeline_backend_up{backend="vectors"} 0)",
+         R"(lifeline_backend_circuit_state{backend="postgres",state="open"} 1)",
+         R"(lifeline_backend_circuit_state{backend="postgres",state="closed"} 0)",
+         R"(lifeline_backend_restarts_total{backend="vectors"} 1)",
+         R"(lifeline_requests_in_flight{operation="get"} 1)",
+       }) {
+    INFO(want);
+    CHECK(text.find(want) != std::string::npos);
+  }
+}
+
+TEST_CASE("prometheus metrics: promtool check metrics finds nothing to complain about",
+          "[metrics]") {
+  temp_dir dir;
+  auto file = dir.path() + "/metrics.txt";
+  std::ofstream{file} << with_every_series();
+  auto cmd = "promtool check metrics < " + file + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::string out;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p)) out += buf;
+  int status = ::pclose(p);
+  INFO(out);
+  CHECK(status == 0);
+  CHECK(out.empty());
+}
