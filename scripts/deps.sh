@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ccache pkg-config
   libcaf-dev libpqxx-dev libhnswlib-dev libspdlog-dev libfmt-dev
   prometheus-cpp-dev catch2
-  libboost-dev nlohmann-json3-dev libcli11-dev libtomlplusplus-dev
+  libboost-dev nlohmann-json3-dev libsimdjson-dev libcli11-dev libtomlplusplus-dev
   prometheus wrk
   postgresql-15 postgresql-client-15
 )
