@@ -1,0 +1,121 @@
+#include "server/config.hpp"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <charconv>
+
+namespace lifeline::server {
+
+namespace {
+
+backend_error bad(std::string why) { return {error_kind::invalid_argument, std::move(why)}; }
+
+template <class T>
+std::optional<backend_error> get_int(const toml::node& n, const std::string& key, T& out,
+                                     int64_t min, int64_t max) {
+  auto v = n.value<int64_t>();
+  if (!v || *v < min || *v > max)
+    return bad(key + " must be an integer from " + std::to_string(min) + " to " + std::to_string(max));
+  out = T(*v);
+  return std::nullopt;
+}
+
+std::optional<backend_error> get_ms(const toml::node& n, const std::string& key,
+                                    std::chrono::milliseconds& out) {
+  int64_t ms = 0;
+  if (auto err = get_int(n, key, ms, 1, 3600000)) return err;
+  out = std::chrono::milliseconds(ms);
+  return std::nullopt;
+}
+
+std::optional<backend_error> get_string(const toml::node& n, const std::string& key, std::string& out) {
+  auto v = n.value<std::string>();
+  if (!v) return bad(key + " must be a string");
+  out = *v;
+  return std::nullopt;
+}
+
+std::string setting_text(const toml::node& n) {
+  if (auto s = n.value<std::string>()) return *s;
+  if (auto i = n.value<int64_t>()) return std::to_string(*i);
+  if (auto b = n.value<bool>()) return *b ? "true" : "false";
+  return "?";
+}
+
+} // namespace
+
+expected<void> parse_listen(const std::string& text, options& opts) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) return bad("listen must be HOST:PORT, not '" + text + "'");
+  unsigned port = 0;
+  auto p = text.substr(colon + 1);
+  auto r = std::from_chars(p.data(), p.data() + p.size(), port);
+  if (r.ec != std::errc{} || r.ptr != p.data() + p.size() || port > 65535)
+    return bad("listen: bad port in '" + text + "'");
+  opts.host = text.substr(0, colon);
+  if (opts.host.size() > 2 && opts.host.front() == '[') opts.host = opts.host.substr(1, opts.host.size() - 2);
+  opts.port = uint16_t(port);
+  return {};
+}
+
+expected<void> load_file(const std::string& path, options& opts) {
+  toml::table doc;
+  try {
+    doc = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return bad(path + ": " + std::string{e.description()});
+  }
+  for (auto&& [k, node] : doc) {
+    std::string key{k.str()};
+    std::optional<backend_error> err;
+    if (key == "listen") {
+      std::string text;
+      err = get_string(node, key, text);
+      if (!err)
+        if (auto ok = parse_listen(text, opts); !ok) err = ok.error();
+    } else if (key == "data_dir") err = get_string(node, key, opts.data_dir);
+    else if (key == "log_level") err = get_string(node, key, opts.log_level);
+    else if (key == "log_format") err = get_string(node, key, opts.log_format);
+    else if (key == "body_limit_bytes") err = get_int(node, key, opts.body_limit, 1024, int64_t(1) << 31);
+    else if (key == "max_batch") err = get_int(node, key, opts.max_batch, 1, 100000);
+    else if (key == "http_threads") err = get_int(node, key, opts.http_threads, 1, 256);
+    else if (key == "request_timeout_ms") err = get_ms(node, key, opts.request_timeout);
+    else if (key == "attempt_timeout_ms") err = get_ms(node, key, opts.attempt_timeout);
+    else if (key == "probe_interval_ms") err = get_ms(node, key, opts.probe_interval);
+    else if (key == "probe_timeout_ms") err = get_ms(node, key, opts.probe_timeout);
+    else if (key == "breaker_failures") err = get_int(node, key, opts.breaker_failures, 1, 1000);
+    else if (key == "breaker_open_ms") err = get_ms(node, key, opts.breaker_open);
+    else if (key == "backends") {
+      auto* list = node.as_array();
+      if (!list) return bad(path + ": backends must be an array of tables ([[backends]])");
+      opts.backends.clear();
+      for (auto&& item : *list) {
+        auto* t = item.as_table();
+        if (!t) return bad(path + ": each [[backends]] entry must be a table");
+        backend_entry b;
+        for (auto&& [bk, bv] : *t) {
+          std::string bkey{bk.str()};
+          std::optional<backend_error> berr;
+          if (bkey == "name") berr = get_string(bv, "backends.name", b.name);
+          else if (bkey == "kind") berr = get_string(bv, "backends.kind", b.kind);
+          else if (bkey == "priority") berr = get_int(bv, "backends.priority", b.priority, 0, 1000000);
+          else b.settings[bkey] = setting_text(bv);
+          if (berr) return bad(path + ": " + berr->message);
+        }
+        if (b.name.empty()) return bad(path + ": every backend needs a name");
+        if (!find_backend_kind(b.kind))
+          return bad(path + ": backend '" + b.name + "': unknown kind '" + b.kind + "'");
+        opts.backends.push_back(std::move(b));
+      }
+      std::stable_sort(opts.backends.begin(), opts.backends.end(),
+                       [](auto& a, auto& b) { return a.priority < b.priority; });
+    } else {
+      return bad(path + ": unknown key '" + key + "'");
+    }
+    if (err) return bad(path + ": " + err->message);
+  }
+  return {};
+}
+
+} // namespace lifeline::server

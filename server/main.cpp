@@ -1,0 +1,172 @@
+// `lifeline serve`: the actor system, the backends, the coordinator and the
+// HTTP server in one process.
+#include "actors/runtime.hpp"
+#include "api/coordinator_client.hpp"
+#include "api/http_api.hpp"
+#include "api/http_server.hpp"
+#include "metrics/log.hpp"
+#include "metrics/prometheus_metrics.hpp"
+#include "server/config.hpp"
+#include "server/json_log.hpp"
+
+#include <CLI/CLI.hpp>
+#include <caf/all.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+using namespace lifeline;
+using namespace std::chrono_literals;
+
+namespace {
+
+int fail(const std::string& why) {
+  std::cerr << "lifeline: " << why << "\n";
+  return 2;
+}
+
+std::vector<std::string> split_names(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in{text};
+  for (std::string name; std::getline(in, name, ',');)
+    if (!name.empty()) out.push_back(name);
+  return out;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Lifeline: documents and vectors served by whichever backend is healthy"};
+  app.require_subcommand(1);
+  auto* serve = app.add_subcommand("serve", "Run the HTTP/JSON API");
+  std::string config_file, listen, data_dir, postgres, backends, log_level, log_format, token_file;
+  int64_t request_timeout_ms = 0, attempt_timeout_ms = 0, pool_size = 0, http_threads = 0;
+  serve->add_option("--config", config_file, "TOML configuration file")->check(CLI::ExistingFile);
+  serve->add_option("--listen", listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
+  serve->add_option("--data-dir", data_dir, "Directory for the vector store (default ./data)");
+  serve->add_option("--postgres", postgres,
+                    "libpq connection string of a PostgreSQL backend named 'postgres' (the "
+                    "password comes from LIFELINE_PG_PASSWORD_FILE or LIFELINE_PG_PASSWORD)");
+  serve->add_option("--backends", backends, "Comma-separated names of the backends to enable");
+  serve->add_option("--log-level", log_level, "trace, debug, info, warn, error");
+  serve->add_option("--log-format", log_format, "text or json");
+  serve->add_option("--token-file", token_file,
+                    "File holding the bearer token every route but /v1/health and /metrics "
+                    "requires (or set LIFELINE_TOKEN)");
+  serve->add_option("--request-timeout-ms", request_timeout_ms, "Whole-request deadline");
+  serve->add_option("--attempt-timeout-ms", attempt_timeout_ms, "Deadline of one backend attempt");
+  serve->add_option("--pool-size", pool_size, "PostgreSQL connections of --postgres");
+  serve->add_option("--http-threads", http_threads, "HTTP server threads");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  server::options opts;
+  if (!config_file.empty())
+    if (auto ok = server::load_file(config_file, opts); !ok) return fail(ok.error().message);
+  if (!listen.empty())
+    if (auto ok = server::parse_listen(listen, opts); !ok) return fail(ok.error().message);
+  if (!data_dir.empty()) opts.data_dir = data_dir;
+  if (!log_level.empty()) opts.log_level = log_level;
+  if (!log_format.empty()) opts.log_format = log_format;
+  if (request_timeout_ms > 0) opts.request_timeout = std::chrono::milliseconds(request_timeout_ms);
+  if (attempt_timeout_ms > 0) opts.attempt_timeout = std::chrono::milliseconds(attempt_timeout_ms);
+  if (http_threads > 0) opts.http_threads = unsigned(http_threads);
+  if (!postgres.empty()) {
+    std::erase_if(opts.backends, [](auto& b) { return b.name == "postgres"; });
+    server::backend_entry pg{"postgres", "postgres", 0, {{"conninfo", postgres}}};
+    if (pool_size > 0) pg.settings["pool_size"] = std::to_string(pool_size);
+    opts.backends.insert(opts.backends.begin(), pg);
+  }
+  if (config_file.empty() && std::none_of(opts.backends.begin(), opts.backends.end(),
+                                          [](auto& b) { return b.kind == "hnsw"; }))
+    opts.backends.push_back({"vectors", "hnsw", 1, {}});
+  if (!backends.empty()) {
+    auto wanted = split_names(backends);
+    for (auto& w : wanted)
+      if (std::none_of(opts.backends.begin(), opts.backends.end(), [&](auto& b) { return b.name == w; }))
+        return fail("--backends: no backend named '" + w + "' is configured");
+    std::erase_if(opts.backends, [&](auto& b) {
+      return std::find(wanted.begin(), wanted.end(), b.name) == wanted.end();
+    });
+  }
+  if (opts.backends.empty()) return fail("no backend configured");
+  if (!token_file.empty()) {
+    std::ifstream in{token_file};
+    if (!in) return fail("--token-file: cannot read " + token_file);
+    std::getline(in, opts.token);
+  } else if (const char* t = std::getenv("LIFELINE_TOKEN")) {
+    opts.token = t;
+  }
+
+  auto level = spdlog::level::from_str(opts.log_level);
+  if (level == spdlog::level::off && opts.log_level != "off")
+    return fail("log_level must be one of trace, debug, info, warn, error, off");
+  if (opts.log_format != "text" && opts.log_format != "json")
+    return fail("log_format must be text or json");
+  if (opts.log_format == "json") set_logger(server::make_json_logger());
+  log().set_level(level);
+
+  // The backends' makers live longer than the actor system that uses them.
+  std::vector<std::pair<server::backend_entry, backend_maker>> makers;
+  for (auto& b : opts.backends) {
+    auto made = find_backend_kind(b.kind)->configure(b.name, b.settings, opts.data_dir);
+    if (!made) return fail(made.error().message);
+    makers.emplace_back(b, *made);
+  }
+
+  caf::actor_system_config cfg;
+  tune_scheduler(cfg);
+  cfg.set("logger.verbosity", caf::atom("quiet"));
+  caf::actor_system sys{cfg};
+  auto metrics = std::make_shared<prometheus_metrics>();
+  runtime_config rc;
+  for (auto& [b, make] : makers) rc.backends.push_back({b.name, make});
+  rc.coordinator.request_timeout = opts.request_timeout;
+  rc.coordinator.attempt_timeout = opts.attempt_timeout;
+  rc.coordinator.probe_interval = opts.probe_interval;
+  rc.coordinator.probe_timeout = opts.probe_timeout;
+  rc.coordinator.circuit.consecutive_failures = opts.breaker_failures;
+  rc.coordinator.circuit.open_duration = opts.breaker_open;
+  rc.metrics = metrics;
+  auto rt = spawn_runtime(sys, std::move(rc));
+  if (!rt.await_ready(sys)) return fail("the backends did not report in time");
+  int rc_code = 0;
+  {
+    coordinator_client client{sys, rt.coordinator};
+    api::api_config acfg;
+    acfg.bearer_token = opts.token;
+    acfg.max_batch = opts.max_batch;
+    acfg.timeout = opts.request_timeout + 1s;
+    api::http_api http{client, *metrics, acfg};
+    api::server_config scfg;
+    scfg.host = opts.host;
+    scfg.port = opts.port;
+    scfg.body_limit = opts.body_limit;
+    scfg.threads = opts.http_threads;
+    api::http_server server{scfg, http};
+    auto port = server.listen();
+    if (!port) {
+      rc_code = fail(port.error().message);
+    } else {
+      std::printf("lifeline: listening on http://%s:%u\n", opts.host.c_str(), unsigned(*port));
+      std::fflush(stdout);
+      log().info("listening on http://{}:{} with backends {}", opts.host, *port, [&] {
+        std::string names;
+        for (auto& [b, m] : makers) names += (names.empty() ? "" : ", ") + b.name + " (" + b.kind + ")";
+        return names;
+      }());
+      server.run();
+      log().info("stopped serving; flushing the backends");
+    }
+  }
+  rt.stop();
+  return rc_code;
+}
