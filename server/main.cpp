@@ -14,6 +14,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -41,6 +42,7 @@ std::vector<std::string> split_names(const std::string& text) {
 } // namespace
 
 int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN); // a peer that goes away is an error code, not a signal
   CLI::App app{"Lifeline: documents and vectors served by whichever backend is healthy"};
   app.require_subcommand(1);
   auto* serve = app.add_subcommand("serve", "Run the HTTP/JSON API");
