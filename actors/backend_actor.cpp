@@ -131,15 +131,14 @@ backend_actor::behavior_type worker(worker_pointer self, std::shared_ptr<backend
 
 // -- pool: dispatch to the least busy worker ------------------------------------
 
-/// Workers of one kind (reads or writes) and their calls in flight.
+/// The workers and their calls in flight.
 struct worker_group {
   std::vector<backend_actor> workers;
   std::vector<uint32_t> busy;
 };
 
 struct pool_state {
-  worker_group reads;
-  worker_group writes; ///< Empty when reads and writes share `reads`.
+  worker_group workers;
   /// Pending requests, failed at once if the pool goes down.
   std::unordered_map<uint64_t, std::function<void(const caf::error&)>> pending;
   uint64_t next_id = 0;
@@ -147,11 +146,6 @@ struct pool_state {
 };
 
 using pool_pointer = backend_actor::stateful_pointer<pool_state>;
-
-worker_group& writers(pool_pointer self) {
-  auto& st = self->state;
-  return st.writes.workers.empty() ? st.reads : st.writes;
-}
 
 template <class T, class... Ts>
 caf::result<T> dispatch(pool_pointer self, worker_group& group, Ts... xs) {
@@ -195,13 +189,7 @@ void spawn_workers(pool_pointer self, worker_group& group, uint32_t n, bool deta
 backend_actor::behavior_type pool(pool_pointer self, std::shared_ptr<backend> store,
                                   backend_actor_options opts) {
   auto n = worker_count(*store, opts);
-  bool detached = opts.detached.value_or(store->blocking());
-  bool split = !opts.detached && store->blocking() && !store->reads_block();
-  // A store whose reads only compute (the vector store) searches on the
-  // scheduler's threads; its writes, which wait for fsync, get threads of
-  // their own.
-  spawn_workers(self, self->state.reads, n, split ? false : detached, store);
-  if (split) spawn_workers(self, self->state.writes, n, true, store);
+  spawn_workers(self, self->state.workers, n, opts.detached.value_or(store->blocking()), store);
   // A worker's crash (or our supervisor's exit) takes the pool down, but
   // first every pending caller gets an error instead of waiting for its
   // timeout: the coordinator falls over at once.
@@ -214,29 +202,28 @@ backend_actor::behavior_type pool(pool_pointer self, std::shared_ptr<backend> st
     for (auto& [id, fail] : pending) fail(err);
     self->quit(msg.reason);
   });
-  auto& reads = self->state.reads;
   return {
     [=](create_atom a, collection_spec& s) {
-      return dispatch<ok_atom>(self, writers(self), a, std::move(s));
+      return dispatch<ok_atom>(self, self->state.workers, a, std::move(s));
     },
-    [=](drop_atom a, std::string& n) { return dispatch<ok_atom>(self, writers(self), a, std::move(n)); },
-    [=, &reads](list_atom a) { return dispatch<std::vector<collection_spec>>(self, reads, a); },
-    [=, &reads](stats_atom a, std::string& n) {
-      return dispatch<collection_stats>(self, reads, a, std::move(n));
+    [=](drop_atom a, std::string& n) { return dispatch<ok_atom>(self, self->state.workers, a, std::move(n)); },
+    [=](list_atom a) { return dispatch<std::vector<collection_spec>>(self, self->state.workers, a); },
+    [=](stats_atom a, std::string& n) {
+      return dispatch<collection_stats>(self, self->state.workers, a, std::move(n));
     },
     [=](upsert_atom a, std::string& c, std::vector<document>& docs) {
-      return dispatch<ok_atom>(self, writers(self), a, std::move(c), std::move(docs));
+      return dispatch<ok_atom>(self, self->state.workers, a, std::move(c), std::move(docs));
     },
-    [=, &reads](get_atom a, std::string& c, std::string& id) {
-      return dispatch<document>(self, reads, a, std::move(c), std::move(id));
+    [=](get_atom a, std::string& c, std::string& id) {
+      return dispatch<document>(self, self->state.workers, a, std::move(c), std::move(id));
     },
     [=](remove_atom a, std::string& c, std::string& id) {
-      return dispatch<ok_atom>(self, writers(self), a, std::move(c), std::move(id));
+      return dispatch<ok_atom>(self, self->state.workers, a, std::move(c), std::move(id));
     },
-    [=, &reads](search_atom a, search_query& q) {
-      return dispatch<std::vector<search_hit>>(self, reads, a, std::move(q));
+    [=](search_atom a, search_query& q) {
+      return dispatch<std::vector<search_hit>>(self, self->state.workers, a, std::move(q));
     },
-    [=, &reads](probe_atom a) { return dispatch<ok_atom>(self, reads, a); },
+    [=](probe_atom a) { return dispatch<ok_atom>(self, self->state.workers, a); },
   };
 }
 

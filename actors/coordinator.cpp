@@ -320,10 +320,16 @@ caf::result<write_receipt> write(coordinator_pointer self, operation op, Send se
     auto& s = st.slots[i];
     if (known_incapable(s, op)) continue;
     job->slot_of.push_back(i);
-    if (eligible(self, s, op)) {
+    // A write goes to every backend whose circuit is not open, even while
+    // half-open trial slots are taken: a skipped write is a missed write.
+    bool writable = s.caps.has(op) && s.lifecycle == lifecycle_state::up && s.handle
+                    && s.breaker.state(t) != circuit_state::open;
+    sync_circuit(self, s);
+    if (writable) {
+      auto p = s.breaker.acquire(t);
+      if (!p.admitted) p = permit{true, false}; // outcome informs nothing while half-open
       job->receipt.backends.push_back({s.name, write_outcome::failed, {}});
-      targets.emplace_back(job->receipt.backends.size() - 1, s.breaker.acquire(t));
-      sync_circuit(self, s);
+      targets.emplace_back(job->receipt.backends.size() - 1, p);
     } else {
       job->receipt.backends.push_back({s.name, write_outcome::skipped, why_not(self, s, op)});
     }
@@ -402,6 +408,10 @@ void on_lifecycle(coordinator_pointer self, lifecycle_event& ev) {
   auto it = std::find_if(st.slots.begin(), st.slots.end(),
                          [&](const slot& s) { return s.name == ev.backend; });
   if (it == st.slots.end()) {
+    if (st.slots.size() >= 64) {
+      log().error("backend {}: ignored: at most 64 backends", ev.backend);
+      return;
+    }
     // Not in the configured order: serve it last.
     st.slots.push_back(make_slot(ev.backend, st.cfg.circuit));
     schedule_probe(self, static_cast<uint32_t>(st.slots.size() - 1));

@@ -18,6 +18,7 @@ struct supervisor_state {
   coordinator_actor coordinator;
   restart_policy policy;
   backend_actor current;       ///< The running backend actor, if any.
+  backend_actor candidate;     ///< A failed backend's fresh instance being probed.
   lifecycle_event status;      ///< As last reported.
   bool stopping = false;
   static inline const char* name = "lifeline.supervisor";
@@ -106,14 +107,12 @@ void probe_failed_backend(supervisor_pointer self) {
     return;
   }
   auto candidate = *made;
+  st.candidate = candidate;
   self->request(candidate, st.cfg.probe_timeout, probe_atom::value)
     .then(
       [self, candidate](ok_atom) {
         auto& st = self->state;
-        if (st.stopping) {
-          self->send_exit(candidate, caf::exit_reason::user_shutdown);
-          return;
-        }
+        st.candidate = backend_actor{};
         st.policy.reset();
         st.current = candidate;
         self->monitor(st.current);
@@ -123,14 +122,13 @@ void probe_failed_backend(supervisor_pointer self) {
       },
       [self, candidate](caf::error& err) {
         auto& st = self->state;
+        st.candidate = backend_actor{};
         self->send_exit(candidate, caf::exit_reason::user_shutdown);
         log().debug("backend {}: still failed: probe: {}", st.cfg.name, describe(err));
         // The coordinator shows the latest reason; the log got its line
         // when the backend became failed.
         report(self, lifecycle_state::failed, "probe failed: " + describe(err));
-        if (!st.stopping)
-          self->delayed_send(self, st.policy.config().failed_probe_interval,
-                             restart_atom::value);
+        self->delayed_send(self, st.policy.config().failed_probe_interval, restart_atom::value);
       });
 }
 
@@ -154,7 +152,9 @@ supervisor_actor::behavior_type supervisor(supervisor_pointer self, supervisor_c
     auto& st = self->state;
     st.stopping = true;
     if (st.current) self->send_exit(st.current, msg.reason);
+    if (st.candidate) self->send_exit(st.candidate, msg.reason); // a probe in flight
     st.current = backend_actor{};
+    st.candidate = backend_actor{};
     report(self, lifecycle_state::stopped, {});
     self->quit(msg.reason);
   });

@@ -32,11 +32,6 @@ public:
   /// worker its own thread); false for stores that only compute in memory.
   virtual bool blocking() const { return true; }
 
-  /// True if reads (get, search, list, stats, probe) may block too. A store
-  /// whose writes block but whose reads only compute answers false: its
-  /// reads then run on the actor scheduler's threads.
-  virtual bool reads_block() const { return blocking(); }
-
   /// Creates a collection. Creating an identical one again succeeds;
   /// a different spec under the same name is a `conflict`.
   virtual expected<void> create_collection(const collection_spec& spec) = 0;

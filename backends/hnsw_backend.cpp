@@ -9,7 +9,10 @@
 
 #include <cstdio>
 #include <cstring>
+#include <fcntl.h>
 #include <filesystem>
+#include <sys/file.h>
+#include <unistd.h>
 
 namespace lifeline {
 
@@ -73,12 +76,25 @@ hnsw_backend::~hnsw_backend() {
   maintenance_cv_.notify_all();
   if (loader_.joinable()) loader_.join();
   if (maintenance_.joinable()) maintenance_.join();
-  // log_'s destructor syncs the log: every applied write is on disk.
+  log_.reset(); // syncs the log: every applied write is on disk
+  if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
 // -- loading -------------------------------------------------------------------------
 
 void hnsw_backend::load() {
+  try {
+    load_store();
+  } catch (const std::exception& e) {
+    // hnswlib and allocations throw; a failed load reports, never terminates.
+    std::lock_guard guard{load_mutex_};
+    load_error_ = std::string{"loading failed: "} + e.what();
+    state_ = failed_state;
+    loaded_.notify_all();
+  }
+}
+
+void hnsw_backend::load_store() {
   auto fail = [&](const std::string& why) {
     log().error("vector store {}: cannot load: {}", cfg_.directory, why);
     std::lock_guard guard{load_mutex_};
@@ -89,6 +105,11 @@ void hnsw_backend::load() {
   std::error_code ec;
   fs::create_directories(cfg_.directory, ec);
   if (ec) return fail("cannot create " + cfg_.directory + ": " + ec.message());
+  // One instance per directory: a second one (say, a restart while the old
+  // instance still finishes a snapshot) would truncate the other's log.
+  lock_fd_ = ::open((cfg_.directory + "/LOCK").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd_ < 0 || ::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0)
+    return fail(cfg_.directory + " is in use by another vector store instance");
   fs::remove_all(cfg_.directory + "/snapshot.tmp", ec); // an interrupted snapshot
   uint64_t snapshot_lsn = 0;
   auto snaps = list_dir(cfg_.directory, "snapshot-");
@@ -146,6 +167,10 @@ void hnsw_backend::load() {
     [](const std::string& warning) { log().warn("vector store: {}", warning); });
   if (!opened) return fail(opened.error().message);
   log_ = std::move(*opened);
+  // The log file (and the directory, if new) must survive a power loss too.
+  if (auto ok = sync_dir(cfg_.directory); !ok) return fail(ok.error().message);
+  if (auto ok = sync_dir(fs::path{cfg_.directory}.parent_path().string()); !ok)
+    return fail(ok.error().message);
   log().info("vector store {}: ready ({} collections, {} log records replayed)", cfg_.directory,
              collections_.size(), replayed);
   std::lock_guard guard{load_mutex_};
@@ -251,12 +276,14 @@ expected<void> hnsw_backend::create_collection(const collection_spec& spec) {
   rec.str(spec.name);
   rec.u32(spec.dimension);
   rec.u8(static_cast<uint8_t>(spec.metric));
+  // Everything that can fail happens before the record is logged.
+  auto created = std::make_shared<collection>(spec, cfg_.index);
   auto ticket = log_->append(rec.bytes());
   if (!ticket) return ticket.error();
   ++lsn_;
   {
     std::unique_lock guard{collections_mutex_};
-    collections_.emplace(spec.name, std::make_shared<collection>(spec, cfg_.index));
+    collections_.emplace(spec.name, std::move(created));
   }
   w.unlock();
   return log_->sync(*ticket);
@@ -296,6 +323,13 @@ expected<void> hnsw_backend::upsert(const std::string& name, const std::vector<d
   rec.str(name);
   rec.u32(uint32_t(docs.size()));
   for (auto& d : docs) write_doc(rec, d);
+  // Grow the index before logging: a failed allocation refuses the write
+  // instead of leaving a logged write half applied.
+  try {
+    (*c)->reserve(docs.size());
+  } catch (const std::exception& e) {
+    return backend_error{error_kind::failed, std::string{"cannot grow the index: "} + e.what()};
+  }
   auto ticket = log_->append(rec.bytes());
   if (!ticket) return ticket.error();
   ++lsn_;
@@ -360,7 +394,15 @@ expected<std::vector<search_hit>> hnsw_backend::search(const search_query& query
   return (*c)->search(query.vector, query.k, query.ef);
 }
 
-expected<void> hnsw_backend::probe() { return ready(); }
+expected<void> hnsw_backend::probe() {
+  if (auto ok = ready(); !ok) return ok;
+  // A log that cannot be written takes no writes: report it, so that the
+  // coordinator stops sending traffic here instead of serving reads that
+  // can no longer be kept up to date.
+  if (auto failure = log_->failure(); !failure.empty())
+    return backend_error{error_kind::failed, "write-ahead log failed: " + failure};
+  return {};
+}
 
 // -- maintenance ---------------------------------------------------------------------------
 
@@ -368,6 +410,8 @@ expected<void> hnsw_backend::snapshot() {
   if (auto ok = ready(); !ok) return ok;
   // Writes wait while the snapshot is written; reads go on.
   std::lock_guard w{writes_};
+  if (fs::exists(cfg_.directory + "/" + snapshot_name(lsn_)) && log_->size_bytes() == 0)
+    return {}; // nothing new since the last snapshot
   auto tmp = cfg_.directory + "/snapshot.tmp";
   std::error_code ec;
   fs::remove_all(tmp, ec);
@@ -388,6 +432,12 @@ expected<void> hnsw_backend::snapshot() {
     } catch (const std::exception& e) {
       return backend_error{error_kind::failed, std::string{"writing a snapshot: "} + e.what()};
     }
+    // hnswlib does not check its stream: a full disk would leave a short file
+    // whose checksum matches. Compare with the size the index must have.
+    std::error_code size_ec;
+    if (fs::file_size(tmp + "/" + index_file, size_ec) != c->saved_index_bytes() || size_ec)
+      return backend_error{error_kind::failed, "writing a snapshot: the index file of '" + name
+                                                 + "' is incomplete (disk full?)"};
     if (auto ok = sync_file(tmp + "/" + index_file); !ok) return ok;
     if (auto ok = write_file_synced(tmp + "/" + meta_file, meta); !ok) return ok;
     auto icrc = crc_of_file(tmp + "/" + index_file);
@@ -406,7 +456,11 @@ expected<void> hnsw_backend::snapshot() {
   if (auto ok = write_file_synced(tmp + "/manifest", body); !ok) return ok;
   if (auto ok = sync_dir(tmp); !ok) return ok;
   auto final_dir = cfg_.directory + "/" + snapshot_name(lsn_);
-  fs::remove_all(final_dir, ec);
+  if (fs::exists(final_dir)) {
+    // Same record number, but the log holds records again (e.g. replayed
+    // ones): move the old one aside rather than delete it before the rename.
+    fs::rename(final_dir, final_dir + ".old", ec);
+  }
   fs::rename(tmp, final_dir, ec);
   if (ec) return backend_error{error_kind::failed, "cannot rename the snapshot: " + ec.message()};
   if (auto ok = sync_dir(cfg_.directory); !ok) return ok;
@@ -414,6 +468,7 @@ expected<void> hnsw_backend::snapshot() {
   if (auto ok = log_->truncate(); !ok) return ok;
   for (auto& old : list_dir(cfg_.directory, "snapshot-"))
     if (cfg_.directory + "/" + old != final_dir) fs::remove_all(cfg_.directory + "/" + old, ec);
+  fs::remove_all(final_dir + ".old", ec);
   log().info("vector store {}: snapshot at record {}", cfg_.directory, lsn_);
   return {};
 }
@@ -445,11 +500,16 @@ void hnsw_backend::maintenance_loop() {
     maintenance_cv_.wait_for(guard, cfg_.maintenance_interval);
     if (stopping_ || state_ != ready_state) continue;
     guard.unlock();
-    if (log_->size_bytes() > cfg_.snapshot_log_bytes) {
-      if (auto ok = snapshot(); !ok)
-        log().error("vector store {}: snapshot failed: {}", cfg_.directory, ok.error().message);
+    try {
+      if (log_->size_bytes() > cfg_.snapshot_log_bytes) {
+        if (auto ok = snapshot(); !ok)
+          log().error("vector store {}: snapshot failed: {}", cfg_.directory, ok.error().message);
+      }
+      rebuild_if_needed();
+    } catch (const std::exception& e) {
+      // A failed rebuild leaves the old index serving; try again later.
+      log().error("vector store {}: maintenance failed: {}", cfg_.directory, e.what());
     }
-    rebuild_if_needed();
     guard.lock();
   }
 }

@@ -47,8 +47,10 @@ public:
   std::string kind() const override { return "hnsw"; }
   lifeline::capabilities capabilities() const override { return capabilities::all(); }
   uint32_t concurrency() const override { return cfg_.threads; }
-  bool blocking() const override { return true; }     // writes wait for fsync
-  bool reads_block() const override { return false; } // searches only compute
+  // Writes wait for fsync, and reads wait for the collection lock while a
+  // write holds it: neither may hold a scheduler thread (the coordinator
+  // runs on those).
+  bool blocking() const override { return true; }
 
   expected<void> create_collection(const collection_spec& spec) override;
   expected<void> drop_collection(const std::string& name) override;
@@ -74,6 +76,7 @@ private:
   using collection_ptr = std::shared_ptr<hnsw::collection>;
 
   void load();
+  void load_store();
   expected<void> apply_record(std::string_view payload, uint64_t snapshot_lsn);
   expected<void> ready() const;
   expected<collection_ptr> find(const std::string& name) const;
@@ -97,6 +100,7 @@ private:
   std::mutex maintenance_mutex_;
   std::condition_variable maintenance_cv_;
   bool stopping_ = false;
+  int lock_fd_ = -1; ///< flock on <directory>/LOCK while this instance lives.
   std::thread loader_;
   std::thread maintenance_;
 };

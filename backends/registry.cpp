@@ -100,6 +100,10 @@ expected<backend_maker> configure_hnsw(const std::string& name, const backend_se
   // One store per directory, kept across actor restarts: its state is on
   // disk and in memory, not in the crashed actor.
   auto store = std::make_shared<hnsw_backend>(cfg);
+  // Start-up waits for the load (it logs its progress), so that the server
+  // does not open with its vector store still answering "loading". A store
+  // that cannot load stays configured and reports why on every call.
+  (void)store->wait_loaded();
   return backend_maker{[store] { return expected<std::shared_ptr<backend>>{store}; }};
 }
 

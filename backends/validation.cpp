@@ -111,15 +111,19 @@ expected<void> validate_vector(std::span<const float> v, uint32_t dimension) {
   if (v.size() != dimension)
     return invalid("vector has dimension " + std::to_string(v.size()) + ", collection expects "
                    + std::to_string(dimension));
-  for (size_t i = 0; i < v.size(); ++i)
+  for (size_t i = 0; i < v.size(); ++i) {
     if (!std::isfinite(v[i]))
       return invalid("vector component " + std::to_string(i) + " is not a finite number");
+    if (std::fabs(v[i]) > max_component)
+      return invalid("vector component " + std::to_string(i) + " is larger than 1e15 in magnitude");
+  }
   return {};
 }
 
 expected<void> validate_document(const document& doc, uint32_t dimension) {
   if (auto ok = validate_id(doc.id); !ok) return ok;
   if (auto ok = validate_payload(doc); !ok) return ok;
+  if (doc.version > uint64_t(INT64_MAX)) return invalid("version is larger than 2^63 - 1");
   return validate_vector(doc.vector, dimension);
 }
 

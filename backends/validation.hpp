@@ -14,6 +14,9 @@ inline constexpr size_t max_id_bytes = 1024;
 inline constexpr size_t max_collection_name_bytes = 128;
 inline constexpr uint32_t max_dimension = 65536;
 inline constexpr uint32_t max_k = 10000;
+/// Largest component magnitude: keeps every distance finite in float, even
+/// at the largest dimension (65536 * (2e15)^2 < 3.4e38).
+inline constexpr float max_component = 1e15f;
 inline constexpr size_t max_content_bytes = 1 << 20;
 inline constexpr size_t max_metadata_bytes = 64 << 10;
 

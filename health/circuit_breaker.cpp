@@ -93,6 +93,7 @@ std::optional<circuit_state> circuit_breaker::record_probe(call_result result, t
 
 std::optional<circuit_state> circuit_breaker::reset() {
   consecutive_probe_failures_ = 0;
+  clear_history(); // also when it is closed already: a fresh start
   return transition(circuit_state::closed, time_point{});
 }
 

@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# The main job: installs dependencies, builds, starts a private PostgreSQL
-# and runs the failover demo against it; stops PostgreSQL on exit.
+# The main job: installs dependencies, builds, starts a private PostgreSQL,
+# then runs `lifeline serve` on 127.0.0.1:8080 over it and the vector store
+# in build/data (Ctrl-C stops both). Extra arguments go to `lifeline serve`.
 source "$(dirname "$0")/prepare.sh"
-build/bin/lifeline-demo "$@"
+mkdir -p build/data
+build/bin/lifeline serve --listen 127.0.0.1:8080 --data-dir build/data \
+  --postgres "$LIFELINE_PG_DSN" "$@"

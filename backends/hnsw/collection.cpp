@@ -104,6 +104,23 @@ void collection::upsert(const std::vector<document>& docs) {
   }
 }
 
+void collection::reserve(size_t more) {
+  std::unique_lock guard{lock_};
+  ensure_capacity(more);
+}
+
+size_t collection::saved_index_bytes() const {
+  std::shared_lock guard{lock_};
+  auto& h = *index_;
+  // saveIndex: 10 size_t fields, maxlevel (int), entry point (u32), mult (double),
+  // then level 0 of every element, then a u32 size and the upper levels of each.
+  size_t bytes = 10 * sizeof(size_t) + sizeof(int) + sizeof(hnswlib::tableint) + sizeof(double);
+  bytes += h.cur_element_count * h.size_data_per_element_;
+  for (size_t i = 0; i < h.cur_element_count; ++i)
+    bytes += sizeof(unsigned int) + (h.element_levels_[i] > 0 ? h.size_links_per_element_ * h.element_levels_[i] : 0);
+  return bytes;
+}
+
 bool collection::remove(const std::string& id) {
   std::unique_lock guard{lock_};
   auto it = docs_.find(id);
@@ -239,6 +256,10 @@ expected<std::unique_ptr<collection>> collection::load(collection_spec spec, ind
     return backend_error{error_kind::corrupt,
                          "index of '" + spec.name + "' cannot be loaded: " + e.what()};
   }
+  // hnswlib 0.6.2 leaves num_deleted_ uninitialised when it loads: count.
+  c->index_->num_deleted_ = 0;
+  for (size_t i = 0; i < c->index_->cur_element_count; ++i)
+    if (c->index_->isMarkedDeleted(hnswlib::tableint(i))) ++c->index_->num_deleted_;
   // Every live document must be in the index, with the right dimension.
   if (c->index_->data_size_ != spec.dimension * sizeof(float))
     return backend_error{error_kind::corrupt, "index of '" + spec.name + "' has another dimension"};

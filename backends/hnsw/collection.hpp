@@ -50,6 +50,9 @@ public:
   void upsert(const std::vector<document>& docs);
   /// False if there was no such document.
   bool remove(const std::string& id);
+  /// Makes room for `more` insertions now (the only step of an upsert that
+  /// allocates much), so that the store can refuse a write before logging it.
+  void reserve(size_t more);
 
   // -- reads: any number at once ------------------------------------------------
 
@@ -69,6 +72,8 @@ public:
   /// Writes the index to `index_path` and returns the payloads, under the
   /// shared lock (readers go on; the store holds writes off meanwhile).
   std::string save(const std::string& index_path) const;
+  /// The size hnswlib's saveIndex writes for the index as it is now.
+  size_t saved_index_bytes() const;
 
 private:
   struct entry {

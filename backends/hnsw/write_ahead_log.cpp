@@ -74,9 +74,25 @@ write_ahead_log::open(const std::string& path, log_config cfg, const replay_fn& 
     uint32_t len, crc;
     std::memcpy(&len, rest.data(), 4);
     std::memcpy(&crc, rest.data() + 4, 4);
-    if (len > max_record_bytes || len > rest.size() - header_bytes) {
+    if (len == 0) {
+      // A zero-filled tail (the file grew but its data never landed) is torn;
+      // a zero header before real data is damage.
+      if (rest.find_first_not_of('\0') == std::string_view::npos) {
+        torn("zero-filled tail");
+        break;
+      }
+      ::close(fd);
+      return backend_error{error_kind::corrupt, "log " + path + " is corrupt at byte "
+                                                  + std::to_string(good) + " (empty record)"};
+    }
+    if (len > rest.size() - header_bytes) {
       torn("incomplete record");
       break;
+    }
+    if (len > max_record_bytes) {
+      ::close(fd);
+      return backend_error{error_kind::corrupt, "log " + path + " is corrupt at byte "
+                                                  + std::to_string(good) + " (impossible length)"};
     }
     auto payload = rest.substr(header_bytes, len);
     if (crc32(payload.data(), payload.size()) != crc) {
@@ -196,11 +212,20 @@ expected<void> write_ahead_log::sync(uint64_t ticket) {
 
 expected<void> write_ahead_log::truncate() {
   std::lock_guard guard{mutex_};
-  if (::ftruncate(fd_, 0) != 0 || ::lseek(fd_, 0, SEEK_SET) < 0 || ::fdatasync(fd_) != 0)
+  if (::ftruncate(fd_, 0) != 0 || ::lseek(fd_, 0, SEEK_SET) < 0)
     return io_error("truncating the log");
   size_ = 0;
+  if (::fdatasync(fd_) != 0) {
+    failure_ = io_error("syncing the truncated log").message;
+    return backend_error{error_kind::failed, failure_};
+  }
   synced_ = appended_;
   return {};
+}
+
+std::string write_ahead_log::failure() const {
+  std::lock_guard guard{mutex_};
+  return failure_;
 }
 
 uint64_t write_ahead_log::size_bytes() const {

@@ -51,6 +51,9 @@ public:
   /// Empties the log: a snapshot now covers everything in it.
   expected<void> truncate();
   uint64_t size_bytes() const;
+  /// The error that poisoned the log (a failed write or sync), if any:
+  /// from then on every write fails.
+  std::string failure() const;
 
 private:
   write_ahead_log(int fd, uint64_t size, log_config cfg);

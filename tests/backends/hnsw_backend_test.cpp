@@ -197,6 +197,13 @@ TEST_CASE("vector store: a torn last log record is dropped; damage before the en
     CHECK(store.get("c", "b").error().kind == error_kind::not_found);
     REQUIRE(store.upsert("c", {doc("c", {3, 3})})); // appends after the cut
   }
+  SECTION("a zero-filled tail (the file grew, its data never landed)") {
+    std::ofstream{wal, std::ios::app | std::ios::binary} << std::string(4096, '\0');
+    hnsw_backend store{cfg};
+    REQUIRE(store.wait_loaded());
+    CHECK(store.get("c", "a"));
+    CHECK(store.get("c", "b"));
+  }
   SECTION("garbage in the middle") {
     std::fstream f{wal, std::ios::in | std::ios::out | std::ios::binary};
     f.seekp(12); // inside the first record's payload
@@ -268,4 +275,31 @@ TEST_CASE("vector store: the index grows and is rebuilt when deletes pile up", "
   }
   // Survives a reopen after the rebuild too.
   REQUIRE(store.snapshot());
+}
+
+TEST_CASE("vector store: one instance per directory", "[hnsw]") {
+  temp_dir dir;
+  hnsw_backend first{config_for(dir.path())};
+  REQUIRE(first.wait_loaded());
+  hnsw_backend second{config_for(dir.path())};
+  auto loaded = second.wait_loaded();
+  REQUIRE_FALSE(loaded);
+  CHECK(loaded.error().message.find("in use") != std::string::npos);
+  CHECK(first.probe());
+}
+
+TEST_CASE("vector store: a snapshot with nothing new is harmless", "[hnsw][durability]") {
+  temp_dir dir;
+  auto cfg = config_for(dir.path());
+  {
+    hnsw_backend store{cfg};
+    REQUIRE(store.wait_loaded());
+    REQUIRE(store.create_collection({"c", 2, metric::l2}));
+    REQUIRE(store.upsert("c", {doc("a", {1, 1})}));
+    REQUIRE(store.snapshot());
+    REQUIRE(store.snapshot());
+  }
+  hnsw_backend store{cfg};
+  REQUIRE(store.wait_loaded());
+  CHECK(store.get("c", "a"));
 }

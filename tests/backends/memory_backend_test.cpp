@@ -68,6 +68,9 @@ TEST_CASE("memory backend: bad input is refused and loses nothing", "[memory]") 
   CHECK(b.upsert("c", {doc("ok", {1, 2}), doc("bad", {nan, 1})}).error().kind
         == error_kind::invalid_argument);
   CHECK(b.upsert("c", {doc("inf", {inf, 1})}).error().kind == error_kind::invalid_argument);
+  // Finite but so large that a distance would overflow to inf.
+  CHECK(b.upsert("c", {doc("huge", {1e20f, 1})}).error().kind == error_kind::invalid_argument);
+  CHECK(b.search({"c", {-1e20f, 1}, 1, 0}).error().kind == error_kind::invalid_argument);
   CHECK(b.upsert("c", {doc("short", {1})}).error().kind == error_kind::invalid_argument);
   CHECK(b.upsert("c", {doc("", {1, 2})}).error().kind == error_kind::invalid_argument);
   CHECK(b.upsert("c", {doc(std::string("a\0b", 3), {1, 2})}).error().kind

@@ -163,7 +163,7 @@ TEST_CASE("postgres backend: a batch is one transaction; the last duplicate wins
   SECTION("a batch the server refuses leaves nothing behind, and the connection works") {
     std::vector<document> doomed{{"new1", {1, 1}, "", "", 0},
                                  {"new2", {1, 1}, "", "", std::numeric_limits<uint64_t>::max()}};
-    auto r = pg.upsert(c, doomed); // version out of range for bigint: refused by the server
+    auto r = pg.upsert(c, doomed); // version out of range for bigint
     REQUIRE_FALSE(r);
     CHECK(r.error().kind == error_kind::invalid_argument);
     // Same (single) connection: no aborted transaction was left behind.

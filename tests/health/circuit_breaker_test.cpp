@@ -181,6 +181,16 @@ TEST_CASE("a connection-level probe failure opens at once", "[circuit]") {
   CHECK(*changed == circuit_state::open);
 }
 
+TEST_CASE("reset forgets past failures even when the circuit is closed", "[circuit]") {
+  circuit_breaker b{small()};
+  call(b, call_result::failure, t0);
+  call(b, call_result::failure, t0);
+  b.reset();
+  call(b, call_result::failure, t0);
+  call(b, call_result::failure, t0);
+  CHECK(b.state(t0) == circuit_state::closed); // 2 since the reset, not 4
+}
+
 TEST_CASE("reset closes the circuit with a clean history", "[circuit]") {
   circuit_breaker b{small()};
   call(b, call_result::connection_failure, t0);
