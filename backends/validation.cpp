@@ -88,6 +88,8 @@ expected<void> validate_id(const std::string& id) {
     return invalid("document id is longer than " + std::to_string(max_id_bytes) + " bytes");
   if (id.find('\0') != std::string::npos) return invalid("document id contains a NUL byte");
   if (!is_valid_utf8(id)) return invalid("document id is not valid UTF-8");
+  for (unsigned char c : id)
+    if (c < 0x20 || c == 0x7f) return invalid("document id contains a control character");
   return {};
 }
 

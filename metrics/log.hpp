@@ -4,7 +4,10 @@
 
 #include <memory>
 
-namespace spdlog { class logger; }
+namespace spdlog {
+class logger;
+namespace sinks { class sink; }
+} // namespace spdlog
 
 namespace lifeline {
 
@@ -13,6 +16,9 @@ spdlog::logger& log();
 
 /// The shared logger itself (to keep it, or to restore it after set_logger).
 std::shared_ptr<spdlog::logger> current_logger();
+
+/// Wraps a sink so that identical consecutive lines within 5 s are folded.
+std::shared_ptr<spdlog::sinks::sink> rate_limited(std::shared_ptr<spdlog::sinks::sink> inner);
 
 /// Replace the shared logger, e.g. with one that writes JSON lines.
 void set_logger(std::shared_ptr<spdlog::logger> logger);

@@ -1,5 +1,7 @@
 #include "server/json_log.hpp"
 
+#include "metrics/log.hpp"
+
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -37,7 +39,8 @@ public:
 } // namespace
 
 std::shared_ptr<spdlog::logger> make_json_logger() {
-  auto logger = std::make_shared<spdlog::logger>("lifeline", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto logger = std::make_shared<spdlog::logger>(
+    "lifeline", rate_limited(std::make_shared<spdlog::sinks::stderr_sink_mt>()));
   auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
   formatter->add_flag<json_message>('j').set_pattern(
     R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","logger":"%n","message":"%j"})");

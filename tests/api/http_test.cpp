@@ -193,6 +193,8 @@ TEST_CASE("http: 200 hostile requests are all answered 4xx and the server stays 
     {"/v1/collections/h/documents/a", R"({"vector":[1,2],"metadata":)" + std::string(100, '{') + std::string(100, '}') + "}"},
     {"/v1/collections/h/documents/%00", R"({"vector":[1,2]})"},
     {"/v1/collections/h/documents/%ff%fe", R"({"vector":[1,2]})"},
+    {"/v1/collections/h/documents/a%01b", R"({"vector":[1,2]})"},
+    {"/v1/collections/h/documents/%1b%5b31m", R"({"vector":[1,2]})"},
     {"/v1/collections/h/documents/%zz", R"({"vector":[1,2]})"},
     {"/v1/collections/h/documents/" + std::string(2000, 'x'), R"({"vector":[1,2]})"},
     {"/v1/collections/bad%20name", R"({"dimension":2})"},

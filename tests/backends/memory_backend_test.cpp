@@ -77,6 +77,7 @@ TEST_CASE("memory backend: bad input is refused and loses nothing", "[memory]") 
         == error_kind::invalid_argument);
   CHECK(b.upsert("c", {doc(std::string(2000, 'x'), {1, 2})}).error().kind
         == error_kind::invalid_argument);
+  CHECK(b.upsert("c", {doc("bell\x07", {1, 2})}).error().kind == error_kind::invalid_argument);
   document bad_meta{"m", {1, 2}, "", "not json", 0};
   CHECK(b.upsert("c", {bad_meta}).error().kind == error_kind::invalid_argument);
   document bad_text{"t", {1, 2}, "\xff\xfe", "", 0};

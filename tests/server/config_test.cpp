@@ -1,0 +1,83 @@
+#include "server/config.hpp"
+
+#include "support/temp_dir.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <fstream>
+
+using namespace lifeline;
+using namespace lifeline::server;
+using namespace lifeline::testing;
+
+namespace {
+
+expected<void> load(const std::string& toml, options& opts) {
+  temp_dir dir;
+  auto path = dir.path() + "/lifeline.toml";
+  std::ofstream{path} << toml;
+  return load_file(path, opts);
+}
+
+std::string error_of(const std::string& toml) {
+  options opts;
+  auto r = load(toml, opts);
+  REQUIRE_FALSE(r);
+  return r.error().message;
+}
+
+} // namespace
+
+TEST_CASE("config: a file with backends in priority order", "[config]") {
+  options opts;
+  REQUIRE(load(R"(
+listen = "0.0.0.0:9000"
+request_timeout_ms = 2500
+[[backends]]
+name = "replica"
+kind = "postgres"
+priority = 2
+conninfo = "host=replica"
+[[backends]]
+name = "primary"
+kind = "postgres"
+priority = 1
+conninfo = "host=primary"
+pool_size = 8
+)", opts));
+  CHECK(opts.host == "0.0.0.0");
+  CHECK(opts.port == 9000);
+  CHECK(opts.request_timeout == std::chrono::milliseconds(2500));
+  REQUIRE(opts.backends.size() == 2);
+  CHECK(opts.backends[0].name == "primary");
+  CHECK(opts.backends[0].settings.at("pool_size") == "8");
+}
+
+TEST_CASE("config: unknown keys and bad values name the key", "[config]") {
+  CHECK(error_of("listn = \"x\"\n").find("unknown key 'listn'") != std::string::npos);
+  CHECK(error_of("request_timeout_ms = -5\n").find("request_timeout_ms") != std::string::npos);
+  CHECK(error_of("request_timeout_ms = \"soon\"\n").find("request_timeout_ms") != std::string::npos);
+  CHECK(error_of("listen = \"nohost\"\n").find("listen") != std::string::npos);
+  CHECK(error_of("[[backends]]\nname = \"x\"\nkind = \"oracle\"\n").find("unknown kind 'oracle'")
+        != std::string::npos);
+  CHECK(error_of("this is not toml").find("lifeline.toml") != std::string::npos);
+}
+
+TEST_CASE("config: each kind checks its own settings", "[config]") {
+  auto pg = find_backend_kind("postgres");
+  REQUIRE(pg);
+  auto unknown = pg->configure("db", {{"conninfo", "host=x"}, {"pool_sise", "4"}}, "/tmp");
+  REQUIRE_FALSE(unknown);
+  CHECK(unknown.error().message.find("unknown setting 'pool_sise'") != std::string::npos);
+  auto bad = pg->configure("db", {{"conninfo", "host=x"}, {"pool_size", "zero"}}, "/tmp");
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().message.find("pool_size") != std::string::npos);
+  auto secret = pg->configure("db", {{"conninfo", "host=x password=hunter2"}}, "/tmp");
+  REQUIRE_FALSE(secret);
+  CHECK(secret.error().message.find("must not hold the password") != std::string::npos);
+  auto hnsw = find_backend_kind("hnsw");
+  REQUIRE(hnsw);
+  auto sync = hnsw->configure("v", {{"sync", "sometimes"}}, "/tmp");
+  REQUIRE_FALSE(sync);
+  CHECK(sync.error().message.find("sync") != std::string::npos);
+}
