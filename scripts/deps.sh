@@ -8,6 +8,7 @@ packages=(
   libcaf-dev libpqxx-dev libhnswlib-dev libspdlog-dev libfmt-dev
   prometheus-cpp-dev catch2
   libboost-dev nlohmann-json3-dev libsimdjson-dev libcli11-dev libtomlplusplus-dev
+  librestinio-dev
   prometheus wrk
   postgresql-15 postgresql-client-15
 )

@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
   auto* serve = app.add_subcommand("serve", "Run the HTTP/JSON API");
   std::string config_file, listen, data_dir, postgres, backends, log_level, log_format, token_file;
   int64_t request_timeout_ms = 0, attempt_timeout_ms = 0, pool_size = 0, http_threads = 0;
+  int64_t breaker_failures = 0, breaker_open_ms = 0;
   serve->add_option("--config", config_file, "TOML configuration file")->check(CLI::ExistingFile);
   serve->add_option("--listen", listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
   serve->add_option("--data-dir", data_dir, "Directory for the vector store (default ./data)");
@@ -63,6 +64,10 @@ int main(int argc, char** argv) {
   serve->add_option("--request-timeout-ms", request_timeout_ms, "Whole-request deadline");
   serve->add_option("--attempt-timeout-ms", attempt_timeout_ms, "Deadline of one backend attempt");
   serve->add_option("--pool-size", pool_size, "PostgreSQL connections of --postgres");
+  serve->add_option("--breaker-failures", breaker_failures,
+                    "Consecutive failures that open a backend's circuit");
+  serve->add_option("--breaker-open-ms", breaker_open_ms,
+                    "How long an open circuit refuses calls before trials");
   serve->add_option("--http-threads", http_threads, "HTTP server threads");
   try {
     app.parse(argc, argv);
@@ -81,6 +86,8 @@ int main(int argc, char** argv) {
   if (request_timeout_ms > 0) opts.request_timeout = std::chrono::milliseconds(request_timeout_ms);
   if (attempt_timeout_ms > 0) opts.attempt_timeout = std::chrono::milliseconds(attempt_timeout_ms);
   if (http_threads > 0) opts.http_threads = unsigned(http_threads);
+  if (breaker_failures > 0) opts.breaker_failures = uint32_t(breaker_failures);
+  if (breaker_open_ms > 0) opts.breaker_open = std::chrono::milliseconds(breaker_open_ms);
   if (!postgres.empty()) {
     std::erase_if(opts.backends, [](auto& b) { return b.name == "postgres"; });
     server::backend_entry pg{"postgres", "postgres", 0, {{"conninfo", postgres}}};
