@@ -199,6 +199,23 @@ std::string applied_by(const write_receipt& r) {
   return out;
 }
 
+/// Closes `w` (an object with the reply's own fields) with the receipt's
+/// per-backend outcomes; X-Served-By names the backends that applied it.
+response write_reply(json_writer& w, const write_receipt& rc, unsigned status = 200) {
+  write_backends(w, rc);
+  w.end_object();
+  auto resp = json_reply(status, w.take());
+  resp.headers.emplace_back("X-Served-By", applied_by(rc));
+  return resp;
+}
+
+/// A read's reply: `w` holds the whole body; X-Served-By names its backend.
+response read_reply(json_writer& w, const std::string& backend) {
+  auto resp = json_reply(200, w.take());
+  resp.headers.emplace_back("X-Served-By", backend);
+  return resp;
+}
+
 } // namespace
 
 // -- the API ----------------------------------------------------------------------------------
@@ -342,9 +359,7 @@ void http_api::impl::route(const request& req, const std::string& r, reply_fn do
         w.begin_object().key("name").value(c.name).key("dimension").number(c.dimension)
           .key("metric").value(std::string{to_string(c.metric)}).end_object();
       w.end_array().end_object();
-      auto resp = json_reply(200, w.take());
-      resp.headers.emplace_back("X-Served-By", s.backend);
-      return resp;
+      return read_reply(w, s.backend);
     }, list_atom::value);
   }
   auto& name = segments[2];
@@ -355,19 +370,13 @@ void http_api::impl::route(const request& req, const std::string& r, reply_fn do
         w.begin_object().key("name").value(s.value.spec.name).key("dimension").number(s.value.spec.dimension)
           .key("metric").value(std::string{to_string(s.value.spec.metric)}).key("count").number(s.value.count)
           .end_object();
-        auto resp = json_reply(200, w.take());
-        resp.headers.emplace_back("X-Served-By", s.backend);
-        return resp;
+        return read_reply(w, s.backend);
       }, stats_atom::value, name);
     if (m == "DELETE")
       return ask<write_receipt>(std::move(done), [name](write_receipt& rc) {
         json_writer w;
         w.begin_object().key("name").value(name);
-        write_backends(w, rc);
-        w.end_object();
-        auto resp = json_reply(200, w.take());
-        resp.headers.emplace_back("X-Served-By", applied_by(rc));
-        return resp;
+        return write_reply(w, rc);
       }, drop_atom::value, name);
     if (m != "PUT") return not_allowed("GET, PUT, DELETE");
     auto root = parse_body(parser, req.body);
@@ -397,11 +406,7 @@ void http_api::impl::route(const request& req, const std::string& r, reply_fn do
         json_writer w;
         w.begin_object().key("name").value(spec.name).key("dimension").number(spec.dimension)
           .key("metric").value(std::string{to_string(spec.metric)});
-        write_backends(w, rc);
-        w.end_object();
-        auto resp = json_reply(201, w.take());
-        resp.headers.emplace_back("X-Served-By", applied_by(rc));
-        done(std::move(resp));
+        done(write_reply(w, rc, 201));
       };
       self->request(c, t, stats_atom::value, spec.name).then(
         [done, spec](served<collection_stats>& s) {
@@ -410,9 +415,7 @@ void http_api::impl::route(const request& req, const std::string& r, reply_fn do
           json_writer w;
           w.begin_object().key("name").value(spec.name).key("dimension").number(spec.dimension)
             .key("metric").value(std::string{to_string(spec.metric)}).key("count").number(s.value.count).end_object();
-          auto resp = json_reply(200, w.take());
-          resp.headers.emplace_back("X-Served-By", s.backend);
-          done(std::move(resp));
+          done(read_reply(w, s.backend));
         },
         [self, c, t, spec, done, to, created](caf::error& e) {
           if (!is(e, errc::not_found)) return done(to(e));
@@ -450,9 +453,7 @@ void http_api::impl::route(const request& req, const std::string& r, reply_fn do
         w.begin_object().key("id").value(h.id).key("distance").number(h.distance)
           .key("content").value(h.content).key("metadata").raw(h.metadata).end_object();
       w.end_array().end_object();
-      auto resp = json_reply(200, w.take());
-      resp.headers.emplace_back("X-Served-By", s.backend);
-      return resp;
+      return read_reply(w, s.backend);
     }, search_atom::value, q);
   }
   if (r == "/v1/collections/{name}/documents") {
@@ -474,11 +475,7 @@ void http_api::impl::route(const request& req, const std::string& r, reply_fn do
     return ask<write_receipt>(std::move(done), [count](write_receipt& rc) {
       json_writer w;
       w.begin_object().key("count").number(count);
-      write_backends(w, rc);
-      w.end_object();
-      auto resp = json_reply(200, w.take());
-      resp.headers.emplace_back("X-Served-By", applied_by(rc));
-      return resp;
+      return write_reply(w, rc);
     }, upsert_atom::value, name, std::move(batch));
   }
   // /v1/collections/{name}/documents/{id}
@@ -489,19 +486,13 @@ void http_api::impl::route(const request& req, const std::string& r, reply_fn do
       w.begin_object().key("id").value(s.value.id).key("vector").floats(s.value.vector)
         .key("content").value(s.value.content).key("metadata").raw(s.value.metadata)
         .key("version").number(s.value.version).end_object();
-      auto resp = json_reply(200, w.take());
-      resp.headers.emplace_back("X-Served-By", s.backend);
-      return resp;
+      return read_reply(w, s.backend);
     }, get_atom::value, name, id);
   if (m == "DELETE")
     return ask<write_receipt>(std::move(done), [id](write_receipt& rc) {
       json_writer w;
       w.begin_object().key("id").value(id);
-      write_backends(w, rc);
-      w.end_object();
-      auto resp = json_reply(200, w.take());
-      resp.headers.emplace_back("X-Served-By", applied_by(rc));
-      return resp;
+      return write_reply(w, rc);
     }, remove_atom::value, name, id);
   if (m != "PUT") return not_allowed("GET, PUT, DELETE");
   auto root = parse_body(parser, req.body);
@@ -510,11 +501,7 @@ void http_api::impl::route(const request& req, const std::string& r, reply_fn do
   return ask<write_receipt>(std::move(done), [id, version](write_receipt& rc) {
     json_writer w;
     w.begin_object().key("id").value(id).key("version").number(version);
-    write_backends(w, rc);
-    w.end_object();
-    auto resp = json_reply(200, w.take());
-    resp.headers.emplace_back("X-Served-By", applied_by(rc));
-    return resp;
+    return write_reply(w, rc);
   }, upsert_atom::value, name, std::vector<document>{std::move(d)});
 }
 

@@ -60,8 +60,10 @@ expected<void> write_file_synced(const std::string& path, std::string_view data)
   return {};
 }
 
-expected<void> sync_file(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+namespace {
+
+expected<void> fsync_path(const std::string& path, int flags) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | flags);
   if (fd < 0) return io_error("opening " + path);
   bool ok = ::fsync(fd) == 0;
   auto err = ok ? backend_error{} : io_error("syncing " + path);
@@ -70,15 +72,11 @@ expected<void> sync_file(const std::string& path) {
   return {};
 }
 
-expected<void> sync_dir(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return io_error("opening " + path);
-  bool ok = ::fsync(fd) == 0;
-  auto err = ok ? backend_error{} : io_error("syncing " + path);
-  ::close(fd);
-  if (!ok) return err;
-  return {};
-}
+} // namespace
+
+expected<void> sync_file(const std::string& path) { return fsync_path(path, 0); }
+
+expected<void> sync_dir(const std::string& path) { return fsync_path(path, O_DIRECTORY); }
 
 std::vector<std::string> list_dir(const std::string& dir, std::string_view prefix) {
   std::vector<std::string> out;
