@@ -82,6 +82,7 @@ struct lifecycle_event {
   lifecycle_state state = lifecycle_state::starting;
   std::string reason;               ///< Why it left `up` (empty when up).
   uint32_t capabilities = 0;        ///< capabilities::bits().
+  uint32_t preferred = 0;           ///< backend::preferred().bits().
   uint32_t restarts = 0;            ///< Restarts since the process started.
   backend_actor handle;             ///< Valid only while state == up.
 };
@@ -203,7 +204,7 @@ typename Inspector::result_type inspect(Inspector& f, collection_stats& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, lifecycle_event& x) {
   return f(caf::meta::type_name("lifecycle_event"), x.backend, x.kind, x.state, x.reason,
-           x.capabilities, x.restarts, x.handle);
+           x.capabilities, x.preferred, x.restarts, x.handle);
 }
 
 template <class Inspector>

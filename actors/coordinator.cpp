@@ -22,6 +22,7 @@ struct slot {
   std::string name;
   std::string kind;
   capabilities caps;
+  capabilities preferred; ///< Operations it serves ahead of the priority order.
   lifecycle_state lifecycle = lifecycle_state::starting;
   backend_actor handle;
   circuit_breaker breaker;
@@ -213,14 +214,15 @@ void try_read(coordinator_pointer self, std::shared_ptr<read_job<T, Send>> job) 
   auto t = now(self);
   int pick = -1;
   bool more = false; // another candidate left after `pick`
-  for (size_t i = 0; i < st.slots.size(); ++i) {
-    if ((job->tried >> i) & 1u) continue;
-    if (!eligible(self, st.slots[i], job->op)) continue;
-    if (pick < 0) {
-      pick = static_cast<int>(i);
-    } else {
-      more = true;
-      break;
+  // Backends that prefer this operation first, then the configured order.
+  for (bool preferred_pass : {true, false}) {
+    for (size_t i = 0; i < st.slots.size() && !more; ++i) {
+      auto& s = st.slots[i];
+      if (s.preferred.has(job->op) != preferred_pass) continue;
+      if ((job->tried >> i) & 1u) continue;
+      if (!eligible(self, s, job->op)) continue;
+      if (pick < 0) pick = static_cast<int>(i);
+      else more = true;
     }
   }
   auto finish = [&](caf::error err) {
@@ -425,6 +427,7 @@ void on_lifecycle(coordinator_pointer self, lifecycle_event& ev) {
   if (ev.state == lifecycle_state::up) {
     s.handle = ev.handle;
     s.caps = capabilities::from_bits(ev.capabilities);
+    s.preferred = capabilities::from_bits(ev.preferred);
     s.last_error.clear();
     // A fresh backend actor starts with a clean record.
     s.breaker.reset();

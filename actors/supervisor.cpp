@@ -53,6 +53,7 @@ expected<backend_actor> make_backend(supervisor_pointer self) {
     if (!store) return store.error();
     st.status.kind = (*store)->kind();
     st.status.capabilities = (*store)->capabilities().bits();
+    st.status.preferred = (*store)->preferred().bits();
     return spawn_backend_actor(self->system(), std::move(*store), st.cfg.actor);
   } catch (const std::exception& e) {
     return make_backend_error(error_kind::failed, std::string{"backend factory threw: "} + e.what());

@@ -25,6 +25,10 @@ public:
   /// The operations this backend can serve; others are never routed to it.
   virtual lifeline::capabilities capabilities() const = 0;
 
+  /// Operations this backend is the natural first choice for, ahead of the
+  /// configured priority order (a vector index for search). Default: none.
+  virtual lifeline::capabilities preferred() const { return {}; }
+
   /// How many calls may run in parallel (connections, threads).
   virtual uint32_t concurrency() const { return 1; }
 

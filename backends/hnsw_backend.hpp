@@ -46,6 +46,10 @@ public:
 
   std::string kind() const override { return "hnsw"; }
   lifeline::capabilities capabilities() const override { return capabilities::all(); }
+  /// Searches come here first: an index beats PostgreSQL's exact scan.
+  lifeline::capabilities preferred() const override {
+    return lifeline::capabilities{}.with(operation::search);
+  }
   uint32_t concurrency() const override { return cfg_.threads; }
   // Writes wait for fsync, and reads wait for the collection lock while a
   // write holds it: neither may hold a scheduler thread (the coordinator

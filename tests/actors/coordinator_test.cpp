@@ -271,3 +271,30 @@ TEST_CASE("health reports lifecycle, circuit and last error", "[coordinator]") {
   CHECK_FALSE(h.serving);
   CHECK(h.last_error.find("connection refused") != std::string::npos);
 }
+
+TEST_CASE("a backend that prefers an operation serves it first; fallback still follows",
+          "[coordinator]") {
+  two_backends f;
+  f.seed_data();
+  // Preferences are read when a backend (re)starts: restart secondary.
+  f.secondary->prefer(capabilities{}.with(operation::search));
+  f.secondary->inject(fault::throw_exception, operation::get);
+  f.primary->inject(fault::unavailable, operation::get);
+  f.get("a"); // secondary crashes and restarts with its preference
+  f.advance(100ms);
+  f.primary->clear();
+  f.secondary->clear();
+  f.advance(5s); // primary's circuit half-opens
+  f.get("a");
+  f.get("a"); // and closes
+  REQUIRE(f.health_of("primary").circuit == circuit_state::closed);
+  auto hits = f.search({0, 0}, 1);
+  REQUIRE(hits);
+  CHECK(hits->backend == "secondary"); // preferred for search
+  CHECK(f.get("a")->backend == "primary"); // configured order for the rest
+  f.secondary->inject(fault::unavailable, operation::search);
+  auto fallback = f.search({0, 0}, 1);
+  REQUIRE(fallback);
+  CHECK(fallback->backend == "primary");
+  CHECK(f.metrics->fallbacks(operation::search, "secondary", "primary") == 1);
+}

@@ -48,6 +48,16 @@ void faulty_backend::restrict_to(lifeline::capabilities caps) {
   caps_ = caps;
 }
 
+void faulty_backend::prefer(lifeline::capabilities ops) {
+  std::lock_guard guard{mutex_};
+  preferred_ = ops;
+}
+
+lifeline::capabilities faulty_backend::preferred() const {
+  std::lock_guard guard{mutex_};
+  return preferred_;
+}
+
 lifeline::capabilities faulty_backend::capabilities() const {
   std::lock_guard guard{mutex_};
   return caps_;

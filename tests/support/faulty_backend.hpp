@@ -34,6 +34,8 @@ public:
   void clear() { inject(fault::none); }
   /// Declare a narrower set of capabilities than the wrapped backend.
   void restrict_to(lifeline::capabilities caps);
+  /// Declare operations this backend should serve first.
+  void prefer(lifeline::capabilities ops);
 
   /// Wakes every hung call; they return error_kind::timeout.
   void release();
@@ -44,6 +46,7 @@ public:
 
   std::string kind() const override { return inner_->kind(); }
   lifeline::capabilities capabilities() const override;
+  lifeline::capabilities preferred() const override;
   uint32_t concurrency() const override { return inner_->concurrency(); }
   /// Hangs block a thread: pass detached = false explicitly to run this on
   /// the deterministic scheduler without hangs.
@@ -71,6 +74,7 @@ private:
   std::array<fault, operation_count> faults_{};
   std::array<uint64_t, operation_count> calls_{};
   lifeline::capabilities caps_;
+  lifeline::capabilities preferred_;
   size_t hung_ = 0;
   uint64_t generation_ = 0; ///< Bumped by release().
 };
