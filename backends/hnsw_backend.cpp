@@ -267,8 +267,12 @@ expected<void> hnsw_backend::create_collection(const collection_spec& spec) {
   if (auto ok = ready(); !ok) return ok;
   std::unique_lock w{writes_};
   if (auto existing = find(spec.name)) {
-    if ((*existing)->spec() == spec) return {};
-    return backend_error{error_kind::conflict, "collection '" + spec.name + "' exists with another spec"};
+    if (!((*existing)->spec() == spec))
+      return backend_error{error_kind::conflict, "collection '" + spec.name + "' exists with another spec"};
+    // Acknowledge only once the record that created it is on disk (another
+    // caller's create may still be waiting for its sync).
+    w.unlock();
+    return log_->sync_all();
   }
   writer rec;
   rec.u64(lsn_ + 1);

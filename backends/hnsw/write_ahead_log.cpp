@@ -210,6 +210,16 @@ expected<void> write_ahead_log::sync(uint64_t ticket) {
   return {};
 }
 
+expected<void> write_ahead_log::sync_all() {
+  uint64_t last;
+  {
+    std::lock_guard guard{mutex_};
+    if (!failure_.empty()) return backend_error{error_kind::failed, failure_};
+    last = appended_;
+  }
+  return sync(last);
+}
+
 expected<void> write_ahead_log::truncate() {
   std::lock_guard guard{mutex_};
   if (::ftruncate(fd_, 0) != 0 || ::lseek(fd_, 0, SEEK_SET) < 0)

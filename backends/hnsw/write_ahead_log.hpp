@@ -48,6 +48,8 @@ public:
   expected<uint64_t> append(std::string_view payload);
   /// Returns once the record with `ticket` is on disk (per the mode).
   expected<void> sync(uint64_t ticket);
+  /// Returns once every record appended so far is on disk.
+  expected<void> sync_all();
   /// Empties the log: a snapshot now covers everything in it.
   expected<void> truncate();
   uint64_t size_bytes() const;
