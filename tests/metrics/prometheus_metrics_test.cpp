@@ -66,3 +66,56 @@ TEST_CASE("prometheus metrics: promtool check metrics finds nothing to complain 
   CHECK(status == 0);
   CHECK(out.empty());
 }
+
+// docs/METRICS.md and the Grafana dashboard must stay true to the code.
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <sstream>
+
+namespace {
+
+std::set<std::string> metric_names(const std::string& text) {
+  static const std::regex name{R"(lifeline_[a-z_]+)"};
+  std::set<std::string> out;
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), name); it != std::sregex_iterator(); ++it) {
+    auto n = it->str();
+    for (auto suffix : {"_bucket", "_count", "_sum"})
+      if (n.size() > std::strlen(suffix) && n.ends_with(suffix)
+          && n.find("_seconds") != std::string::npos)
+        n.resize(n.size() - std::strlen(suffix));
+    out.insert(n);
+  }
+  return out;
+}
+
+std::string read(const std::string& path) {
+  std::ifstream in{path};
+  REQUIRE(in);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+} // namespace
+
+TEST_CASE("docs: every exported series is in METRICS.md, and the dashboard uses only those",
+          "[metrics][docs]") {
+  auto documented = metric_names(read(LIFELINE_SOURCE_DIR "/docs/METRICS.md"));
+  for (auto& name : metric_names(with_every_series())) {
+    INFO(name << " is exported but not in docs/METRICS.md");
+    CHECK(documented.count(name) == 1);
+  }
+  auto dashboard = nlohmann::json::parse(read(LIFELINE_SOURCE_DIR "/docs/grafana-dashboard.json"));
+  size_t exprs = 0;
+  for (auto& panel : dashboard.at("panels"))
+    for (auto& target : panel.at("targets")) {
+      ++exprs;
+      for (auto& name : metric_names(target.at("expr").get<std::string>())) {
+        INFO(name << " is used by the dashboard but not in docs/METRICS.md");
+        CHECK(documented.count(name) == 1);
+      }
+    }
+  CHECK(exprs >= 8);
+}
