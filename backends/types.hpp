@@ -81,12 +81,6 @@ inline constexpr int operation_count = 9;
 
 std::string_view to_string(operation op);
 
-/// True for operations that change stored data (fanned out to every backend).
-constexpr bool is_write(operation op) {
-  return op == operation::create_collection || op == operation::drop_collection
-         || op == operation::upsert || op == operation::remove;
-}
-
 /// A set of operations, one bit each.
 class capabilities {
 public:

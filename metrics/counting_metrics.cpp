@@ -120,12 +120,6 @@ lifecycle_state counting_metrics::last_lifecycle(std::string_view backend) const
   return it == lifecycle_.end() ? lifecycle_state::starting : it->second;
 }
 
-circuit_state counting_metrics::last_circuit(std::string_view backend) const {
-  std::lock_guard guard{mutex_};
-  auto it = circuit_.find(backend);
-  return it == circuit_.end() ? circuit_state::closed : it->second;
-}
-
 uint64_t counting_metrics::circuit_transitions(std::string_view backend,
                                                circuit_state state) const {
   std::lock_guard guard{mutex_};

@@ -31,9 +31,8 @@ public:
   uint64_t outages() const;
   uint64_t restarts(std::string_view backend) const;
   int64_t in_flight(operation op) const;
-  /// Last reported states (nullopt-like defaults when never reported).
+  /// Last reported lifecycle state (starting when never reported).
   lifecycle_state last_lifecycle(std::string_view backend) const;
-  circuit_state last_circuit(std::string_view backend) const;
   /// How many times `backend` entered `state`.
   uint64_t circuit_transitions(std::string_view backend, circuit_state state) const;
 

@@ -59,6 +59,9 @@ TEST_CASE("one backend down: every request is served by the other with zero erro
   CHECK(f.primary->calls(operation::search) == 0);
   CHECK(f.health_of("primary").circuit == circuit_state::open);
   CHECK(f.metrics->outages() == 0);
+  // Every admitted request was answered, fallbacks included.
+  CHECK(f.metrics->in_flight(operation::get) == 0);
+  CHECK(f.metrics->in_flight(operation::search) == 0);
   SECTION("writes reach the healthy backend and say which one was skipped") {
     auto w = f.upsert({"y", {3, 3}, "Y", "{}", 0});
     REQUIRE(w);
@@ -103,6 +106,7 @@ TEST_CASE("all backends down: all_backends_unavailable names each backend's reas
   CHECK(details->reasons[0].find("connection refused") != std::string::npos);
   CHECK(details->reasons[1].find("server error") != std::string::npos);
   CHECK(f.metrics->outages(operation::get) == 1);
+  CHECK(f.metrics->in_flight(operation::get) == 0); // outages are answered too
   SECTION("open circuits are not waited on: the next outage is answered at once") {
     f.secondary->inject(fault::unavailable);
     f.get("a"); // opens secondary's circuit
