@@ -13,6 +13,7 @@
 #include "backends/types.hpp"
 #include "health/circuit_breaker.hpp"
 #include "metrics/metrics.hpp"
+#include "replication/handoff_log.hpp"
 
 #include <caf/atom.hpp>
 #include <caf/meta/type_name.hpp>
@@ -43,6 +44,15 @@ using status_atom = caf::atom_constant<caf::atom("status")>;
 using ok_atom = caf::atom_constant<caf::atom("ok")>;
 using ready_atom = caf::atom_constant<caf::atom("ready")>;
 using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
+using scan_atom = caf::atom_constant<caf::atom("scan")>;
+using purge_atom = caf::atom_constant<caf::atom("purge")>;
+using marker_atom = caf::atom_constant<caf::atom("marker")>;
+using append_atom = caf::atom_constant<caf::atom("append")>;
+using peek_atom = caf::atom_constant<caf::atom("peek")>;
+using consume_atom = caf::atom_constant<caf::atom("consume")>;
+using progress_atom = caf::atom_constant<caf::atom("progress")>;
+using recovered_atom = caf::atom_constant<caf::atom("recovered")>;
+using check_atom = caf::atom_constant<caf::atom("check")>;
 
 // -- the backend actor --------------------------------------------------------
 
@@ -63,14 +73,23 @@ using backend_actor = caf::typed_actor<
   caf::replies_to<stats_atom, std::string>::with<collection_stats>,
   /// Insert or replace documents in a collection (all or nothing).
   caf::replies_to<upsert_atom, std::string, std::vector<document>>::with<ok_atom>,
-  /// Fetch one document: (collection, id).
+  /// Fetch one live document: (collection, id).
   caf::replies_to<get_atom, std::string, std::string>::with<document>,
-  /// Delete one document: (collection, id).
-  caf::replies_to<remove_atom, std::string, std::string>::with<ok_atom>,
+  /// Delete one document, leaving a tombstone: (collection, id, version).
+  /// True if a live document was deleted.
+  caf::replies_to<remove_atom, std::string, std::string, uint64_t>::with<bool>,
   /// k nearest neighbours, nearest first.
   caf::replies_to<search_atom, search_query>::with<std::vector<search_hit>>,
   /// Cheap liveness check of the store behind the backend.
-  caf::replies_to<probe_atom>::with<ok_atom>>;
+  caf::replies_to<probe_atom>::with<ok_atom>,
+  /// One page of live documents in id order (rebuilds and checks).
+  caf::replies_to<scan_atom, scan_request>::with<std::vector<document>>,
+  /// Forget tombstones up to a version; replies how many.
+  caf::replies_to<purge_atom, uint64_t>::with<uint64_t>,
+  /// The replica marker stored with the data ("" if none).
+  caf::replies_to<marker_atom>::with<std::string>,
+  /// Store a new replica marker with the data.
+  caf::replies_to<marker_atom, std::string>::with<ok_atom>>;
 
 // -- lifecycle and health -----------------------------------------------------
 
@@ -98,6 +117,12 @@ struct backend_health {
   uint32_t restarts = 0;
   /// True if the coordinator would route a read to it now.
   bool serving = false;
+  /// Whether it holds every acknowledged write (only in_sync ones serve reads).
+  replica_state replica = replica_state::in_sync;
+  /// Writes in its handoff log, not yet replayed to it.
+  uint64_t pending = 0;
+  /// Documents copied to it by the current (or last) rebuild.
+  uint64_t rebuilt = 0;
 };
 
 struct health_report {
@@ -112,7 +137,8 @@ struct health_report {
 enum class write_outcome : uint8_t {
   applied = 0, ///< The backend acknowledged the write.
   failed = 1,  ///< It was sent and failed (error says why).
-  skipped = 2, ///< Not sent: the backend was down or its circuit open.
+  skipped = 2,  ///< Not sent and not kept: there is no handoff log.
+  deferred = 3, ///< Stored in its handoff log; applied when it is back.
 };
 
 std::string_view to_string(write_outcome o);
@@ -127,7 +153,36 @@ struct backend_write {
 /// reaches no backend is an error instead (all_backends_unavailable).
 struct write_receipt {
   std::vector<backend_write> backends;
+  /// The version the coordinator gave the write (0 for collection writes).
+  uint64_t version = 0;
+  /// remove: whether a live document was deleted (on any backend).
+  bool existed = false;
   size_t applied() const;
+};
+
+// -- consistency checks -------------------------------------------------------
+
+/// One collection compared across backends.
+struct collection_check {
+  std::string collection;
+  /// Live documents per compared backend (same order as the report's).
+  std::vector<uint64_t> counts;
+  /// Ids some compared backend lacks, and ids held at different versions.
+  uint64_t missing = 0;
+  uint64_t mismatched = 0;
+  /// The first few differences, readable ("id 'a': postgres v3, hnsw missing").
+  std::vector<std::string> examples;
+  bool consistent() const { return missing == 0 && mismatched == 0; }
+};
+
+/// What `lifeline check` reports: every collection of every backend that is
+/// up, compared by count and then by ids and versions.
+struct consistency_report {
+  std::vector<std::string> backends;     ///< Compared, in this order.
+  std::vector<std::string> not_compared; ///< "name: why" (down, ...).
+  std::vector<collection_check> collections;
+  std::string error;                     ///< Set if the check itself failed.
+  bool consistent() const;
 };
 
 /// The reply to every read: the value and the backend that served it.
@@ -156,12 +211,56 @@ using coordinator_actor = caf::typed_actor<
   /// Replies once every backend has reported its first lifecycle state
   /// (up, or why not): until then a request may find a backend `starting`.
   caf::replies_to<ready_atom>::with<health_report>,
+  /// Compare the backends that are up (ids and versions, per collection).
+  caf::replies_to<check_atom>::with<consistency_report>,
+  /// Operator: restart a backend's actor (its supervisor starts it again).
+  caf::replies_to<restart_atom, std::string>::with<ok_atom>,
   /// From supervisors: a backend changed lifecycle state.
   caf::reacts_to<lifecycle_atom, lifecycle_event>,
+  /// From recovery jobs: (backend index, job, documents copied so far,
+  /// entries pending or ~0 if unknown, entries replayed since last time).
+  caf::reacts_to<progress_atom, uint32_t, uint64_t, uint64_t, uint64_t, uint64_t>,
+  /// From recovery jobs: (backend index, job, appended count drained, error).
+  caf::reacts_to<recovered_atom, uint32_t, uint64_t, uint64_t, caf::error>,
+  /// From the checker: (ticket, report).
+  caf::reacts_to<check_atom, uint64_t, consistency_report>,
+  /// Internal timer: forget tombstones every backend holds.
+  caf::reacts_to<purge_atom>,
   /// Internal timer: run the active health probe of backend #index.
   caf::reacts_to<probe_atom, uint32_t>,
   /// Internal timer: fail over the attempts whose deadline has passed.
   caf::reacts_to<deadline_atom>>;
+
+// -- the handoff log ----------------------------------------------------------
+
+/// What a handoff log holds when it opens.
+struct handoff_status {
+  uint64_t pending = 0;
+  /// The replica marker the backend held when last in sync ("" if unknown:
+  /// never seen, or its log was lost, so it must be rebuilt).
+  std::string marker;
+  std::string warning; ///< E.g. "log was damaged and set aside".
+};
+
+/// A page of the log for a recovery job, with the number of entries ever
+/// appended when it was read (to tell whether the log is really drained).
+struct handoff_page {
+  handoff_batch batch;
+  uint64_t appended_total = 0;
+};
+
+/// One backend's durable handoff log, on its own thread (every call syncs).
+using handoff_actor = caf::typed_actor<
+  caf::replies_to<status_atom>::with<handoff_status>,
+  /// Store entries durably: (entries, forget the marker if this fails).
+  /// Replies the entries ever appended and the number pending.
+  caf::replies_to<append_atom, std::vector<handoff_entry>, bool>::with<uint64_t, uint64_t>,
+  /// The next page, at most n entries, not consumed.
+  caf::replies_to<peek_atom, uint32_t>::with<handoff_page>,
+  /// Mark a page replayed: (end_offset, entries); replies pending.
+  caf::replies_to<consume_atom, uint64_t, uint64_t>::with<uint64_t>,
+  /// Record the marker the backend now holds ("" forgets it).
+  caf::replies_to<marker_atom, std::string>::with<ok_atom>>;
 
 // -- the supervisor -----------------------------------------------------------
 
@@ -202,6 +301,44 @@ typename Inspector::result_type inspect(Inspector& f, collection_stats& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, scan_request& x) {
+  return f(caf::meta::type_name("scan_request"), x.collection, x.after, x.limit, x.with_payload);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, handoff_entry& x) {
+  return f(caf::meta::type_name("handoff_entry"), x.op, x.collection, x.spec, x.docs, x.id,
+           x.version);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, handoff_batch& x) {
+  return f(caf::meta::type_name("handoff_batch"), x.entries, x.end_offset);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, handoff_page& x) {
+  return f(caf::meta::type_name("handoff_page"), x.batch, x.appended_total);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, handoff_status& x) {
+  return f(caf::meta::type_name("handoff_status"), x.pending, x.marker, x.warning);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, collection_check& x) {
+  return f(caf::meta::type_name("collection_check"), x.collection, x.counts, x.missing,
+           x.mismatched, x.examples);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, consistency_report& x) {
+  return f(caf::meta::type_name("consistency_report"), x.backends, x.not_compared,
+           x.collections, x.error);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, lifecycle_event& x) {
   return f(caf::meta::type_name("lifecycle_event"), x.backend, x.kind, x.state, x.reason,
            x.capabilities, x.preferred, x.restarts, x.handle);
@@ -210,7 +347,7 @@ typename Inspector::result_type inspect(Inspector& f, lifecycle_event& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, backend_health& x) {
   return f(caf::meta::type_name("backend_health"), x.name, x.kind, x.lifecycle, x.circuit,
-           x.last_error, x.since_unix_ms, x.restarts, x.serving);
+           x.last_error, x.since_unix_ms, x.restarts, x.serving, x.replica, x.pending, x.rebuilt);
 }
 
 template <class Inspector>
@@ -225,7 +362,7 @@ typename Inspector::result_type inspect(Inspector& f, backend_write& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, write_receipt& x) {
-  return f(caf::meta::type_name("write_receipt"), x.backends);
+  return f(caf::meta::type_name("write_receipt"), x.backends, x.version, x.existed);
 }
 
 template <class Inspector, class T>

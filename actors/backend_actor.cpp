@@ -117,8 +117,10 @@ backend_actor::behavior_type worker(worker_pointer self, std::shared_ptr<backend
           return check_vector(d.vector);
         });
     },
-    [=](remove_atom, const std::string& collection, const std::string& id) {
-      return run_void(self, [&] { return self->state.store->remove(collection, id); });
+    [=](remove_atom, const std::string& collection, const std::string& id,
+        uint64_t version) -> caf::result<bool> {
+      return run<bool>(
+        self, [&] { return self->state.store->remove(collection, id, version); }, no_check);
     },
     [=](search_atom, const search_query& q) -> caf::result<std::vector<search_hit>> {
       return run<std::vector<search_hit>>(
@@ -126,6 +128,27 @@ backend_actor::behavior_type worker(worker_pointer self, std::shared_ptr<backend
         [&](const std::vector<search_hit>& hits) { return check_hits(hits, q.k); });
     },
     [=](probe_atom) { return run_void(self, [&] { return self->state.store->probe(); }); },
+    [=](scan_atom, const scan_request& req) -> caf::result<std::vector<document>> {
+      return run<std::vector<document>>(
+        self, [&] { return self->state.store->scan(req); },
+        [&](const std::vector<document>& docs) -> invariant {
+          if (docs.size() > req.limit) return std::string{"scan returned more than its limit"};
+          for (size_t i = 0; i < docs.size(); ++i) // ids are never empty
+            if (docs[i].id <= (i == 0 ? req.after : docs[i - 1].id))
+              return "scan returned ids out of order at '" + docs[i].id + "'";
+          return std::nullopt;
+        });
+    },
+    [=](purge_atom, uint64_t up_to) -> caf::result<uint64_t> {
+      return run<uint64_t>(
+        self, [&] { return self->state.store->purge_tombstones(up_to); }, no_check);
+    },
+    [=](marker_atom) -> caf::result<std::string> {
+      return run<std::string>(self, [&] { return self->state.store->replica_marker(); }, no_check);
+    },
+    [=](marker_atom, const std::string& marker) {
+      return run_void(self, [&] { return self->state.store->set_replica_marker(marker); });
+    },
   };
 }
 
@@ -217,13 +240,23 @@ backend_actor::behavior_type pool(pool_pointer self, std::shared_ptr<backend> st
     [=](get_atom a, std::string& c, std::string& id) {
       return dispatch<document>(self, self->state.workers, a, std::move(c), std::move(id));
     },
-    [=](remove_atom a, std::string& c, std::string& id) {
-      return dispatch<ok_atom>(self, self->state.workers, a, std::move(c), std::move(id));
+    [=](remove_atom a, std::string& c, std::string& id, uint64_t version) {
+      return dispatch<bool>(self, self->state.workers, a, std::move(c), std::move(id), version);
     },
     [=](search_atom a, search_query& q) {
       return dispatch<std::vector<search_hit>>(self, self->state.workers, a, std::move(q));
     },
     [=](probe_atom a) { return dispatch<ok_atom>(self, self->state.workers, a); },
+    [=](scan_atom a, scan_request& req) {
+      return dispatch<std::vector<document>>(self, self->state.workers, a, std::move(req));
+    },
+    [=](purge_atom a, uint64_t up_to) {
+      return dispatch<uint64_t>(self, self->state.workers, a, up_to);
+    },
+    [=](marker_atom a) { return dispatch<std::string>(self, self->state.workers, a); },
+    [=](marker_atom a, std::string& marker) {
+      return dispatch<ok_atom>(self, self->state.workers, a, std::move(marker));
+    },
   };
 }
 

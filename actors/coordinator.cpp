@@ -1,59 +1,13 @@
 #include "actors/coordinator.hpp"
 
-#include "health/deadline_queue.hpp"
+#include "actors/coordinator_state.hpp"
 #include "metrics/log.hpp"
-#include "metrics/metrics.hpp"
 
-#include <caf/all.hpp>
 #include <spdlog/spdlog.h>
-
-#include <random>
 
 namespace lifeline {
 
-namespace {
-
-using clock_type = std::chrono::steady_clock;
-using time_point = clock_type::time_point;
-using duration = clock_type::duration;
-
-/// The coordinator's view of one backend.
-struct slot {
-  std::string name;
-  std::string kind;
-  capabilities caps;
-  capabilities preferred; ///< Operations it serves ahead of the priority order.
-  lifecycle_state lifecycle = lifecycle_state::starting;
-  backend_actor handle;
-  circuit_breaker breaker;
-  circuit_state reported = circuit_state::closed; ///< Last state logged.
-  std::string last_error;
-  int64_t since_unix_ms = 0;
-  uint32_t restarts = 0;
-  bool probing = false;
-};
-
-slot make_slot(std::string name, const circuit_breaker_config& circuit) {
-  slot s;
-  s.name = std::move(name);
-  s.breaker = circuit_breaker{circuit};
-  return s;
-}
-
-struct coordinator_state {
-  coordinator_config cfg;
-  std::vector<slot> slots;
-  std::mt19937_64 rng;
-  bool in_outage = false;
-  /// Attempt deadlines, checked by one timer (see deadline_queue.hpp).
-  deadline_queue deadlines;
-  time_point next_tick = time_point::max();
-  /// Callers of ready_atom waiting for every backend to leave `starting`.
-  std::vector<caf::typed_response_promise<health_report>> awaiting_ready;
-  static inline const char* name = "lifeline.coordinator";
-};
-
-using coordinator_pointer = coordinator_actor::stateful_pointer<coordinator_state>;
+namespace detail {
 
 int64_t unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -61,13 +15,9 @@ int64_t unix_ms() {
     .count();
 }
 
-time_point now(coordinator_pointer self) { return self->clock().now(); }
-
-metrics_sink& metrics(coordinator_pointer self) { return *self->state.cfg.metrics; }
-
 /// Logs and counts a circuit transition that happened since the last call
 /// (including the lazy open -> half-open one): one line per state change.
-void sync_circuit(coordinator_pointer self, slot& s, std::string_view cause = {}) {
+void sync_circuit(coordinator_pointer self, slot& s, std::string_view cause) {
   auto state = s.breaker.state(now(self));
   if (state == s.reported) return;
   auto level = state == circuit_state::open ? spdlog::level::warn : spdlog::level::info;
@@ -78,6 +28,19 @@ void sync_circuit(coordinator_pointer self, slot& s, std::string_view cause = {}
   metrics(self).circuit(s.name, state);
 }
 
+} // namespace detail
+
+namespace {
+
+using namespace detail;
+
+slot make_slot(std::string name, const circuit_breaker_config& circuit) {
+  slot s;
+  s.name = std::move(name);
+  s.breaker = circuit_breaker{circuit};
+  return s;
+}
+
 /// Capabilities are known once a backend has been up; until then assume it
 /// may serve anything.
 bool known_incapable(const slot& s, operation op) {
@@ -85,8 +48,9 @@ bool known_incapable(const slot& s, operation op) {
 }
 
 bool eligible(coordinator_pointer self, slot& s, operation op) {
+  // Only a backend that holds every acknowledged write serves reads.
   bool ok = s.caps.has(op) && s.lifecycle == lifecycle_state::up && s.handle
-            && s.breaker.would_admit(now(self));
+            && s.replica == replica_state::in_sync && s.breaker.would_admit(now(self));
   sync_circuit(self, s);
   return ok;
 }
@@ -99,6 +63,11 @@ std::string why_not(coordinator_pointer self, slot& s, operation op) {
   if (known_incapable(s, op))
     return "does not support " + std::string{to_string(op)};
   if (s.lifecycle != lifecycle_state::up) return with_error(std::string{to_string(s.lifecycle)});
+  if (s.replica == replica_state::catching_up)
+    return "catching up (" + std::to_string(s.pending) + " writes pending)";
+  if (s.replica == replica_state::rebuilding)
+    return s.waiting_for_peer ? std::string{"must be rebuilt, no peer in sync"}
+                              : "rebuilding (" + std::to_string(s.rebuilt) + " documents copied)";
   switch (s.breaker.state(now(self))) {
     case circuit_state::open: return with_error("circuit open");
     case circuit_state::half_open: return with_error("circuit half-open, trials in flight");
@@ -286,19 +255,36 @@ caf::result<served<T>> read(coordinator_pointer self, operation op, Send send) {
 }
 
 // -- writes: fan out to every healthy capable backend ---------------------------
+//
+// A backend that cannot take the write now (down, circuit open, or behind
+// for a collection write, which must stay in order with its replay) gets it
+// in its handoff log first; if that fails, the write goes nowhere and is not
+// acknowledged. A backend the write then fails on gets it in its log
+// afterwards. The receipt is delivered only once every backend has either
+// applied the write or holds it durably.
 
 struct write_job {
   operation op;
   caf::typed_response_promise<write_receipt> rp;
   write_receipt receipt;
   std::vector<size_t> slot_of; ///< receipt entry -> slot index
-  size_t pending = 0;
+  handoff_entry entry;         ///< What a backend that missed it gets.
+  size_t pending = 0;          ///< Sends and handoff appends not yet answered.
   caf::error client_error;
+  std::vector<size_t> refused; ///< Entries that answered with a client error.
+  std::string not_durable;     ///< Why a missed write could not be kept.
+  bool finished = false;
 };
 
 void finish_write(coordinator_pointer self, write_job& job) {
+  auto& st = self->state;
+  job.finished = true;
   metrics(self).in_flight(job.op, -1);
-  if (job.receipt.applied() > 0) {
+  if (job.receipt.version != 0)
+    st.writes_in_flight.erase(st.writes_in_flight.find(job.receipt.version));
+  if (!job.not_durable.empty()) {
+    job.rp.deliver(caf::error{errc::not_durable, "write not acknowledged: " + job.not_durable});
+  } else if (job.receipt.applied() > 0) {
     served_ok(self);
     job.rp.deliver(std::move(job.receipt));
   } else if (job.client_error) {
@@ -309,23 +295,106 @@ void finish_write(coordinator_pointer self, write_job& job) {
   }
 }
 
+/// Keeps the write for receipt entry `entry`'s backend, then counts it done.
+void defer(coordinator_pointer self, std::shared_ptr<write_job> job, size_t entry, bool after_send) {
+  ++job->pending;
+  store_hint(self, job->slot_of[entry], job->entry, after_send,
+             [self, job, entry](std::string failure) {
+               auto& b = job->receipt.backends[entry];
+               if (failure.empty()) {
+                 b.outcome = write_outcome::deferred;
+               } else {
+                 b.outcome = write_outcome::failed;
+                 b.error = failure;
+                 if (job->not_durable.empty()) job->not_durable = failure;
+               }
+               if (--job->pending == 0) finish_write(self, *job);
+             });
+}
+
+/// One send came back (or timed out): keep the write for a backend that
+/// failed it, and finish when nothing is left.
+void sent(coordinator_pointer self, std::shared_ptr<write_job> job, size_t entry,
+          const caf::error& err) {
+  if (err && self->state.handoff()) {
+    if (is_client_error(err)) job->refused.push_back(entry); // decided below
+    else defer(self, job, entry, true);
+  }
+  if (--job->pending > 0) return;
+  // A backend that refused what another applied is behind (e.g. it lacks
+  // the collection): it gets the write in order, through its log.
+  if (job->receipt.applied() > 0 && !job->refused.empty()) {
+    auto refused = std::move(job->refused);
+    job->refused.clear();
+    ++job->pending;
+    for (auto entry : refused) defer(self, job, entry, true);
+    if (--job->pending > 0) return;
+  }
+  finish_write(self, *job);
+}
+
 template <class Send>
-caf::result<write_receipt> write(coordinator_pointer self, operation op, Send send) {
+void send_all(coordinator_pointer self, std::shared_ptr<write_job> job,
+              std::vector<std::pair<size_t, permit>> targets, Send send) {
+  auto& st = self->state;
+  auto t = now(self);
+  auto timeout = st.cfg.request_timeout;
+  job->pending += targets.size();
+  for (auto [entry, p] : targets) {
+    auto i = job->slot_of[entry];
+    auto ticket = arm(self, timeout, [self, job, entry, i, p, t, timeout] {
+      auto err = missed_deadline(timeout);
+      record(self, i, job->op, p, err, now(self) - t);
+      job->receipt.backends[entry].error = describe(err);
+      sent(self, job, entry, err);
+    });
+    send(
+      self, st.slots[i].handle,
+      [self, job, entry, i, p, t, ticket](bool existed) {
+        if (!self->state.deadlines.disarm(ticket)) return;
+        record(self, i, job->op, p, {}, now(self) - t);
+        job->receipt.backends[entry].outcome = write_outcome::applied;
+        job->receipt.existed |= existed;
+        sent(self, job, entry, {});
+      },
+      [self, job, entry, i, p, t, ticket](caf::error& err) {
+        if (!self->state.deadlines.disarm(ticket)) return;
+        record(self, i, job->op, p, err, now(self) - t);
+        job->receipt.backends[entry].error = describe(err);
+        if (is_client_error(err) && !job->client_error) job->client_error = err;
+        sent(self, job, entry, err);
+      });
+  }
+}
+
+/// `send(self, handle, on_ok(bool existed), on_error(caf::error&))` sends
+/// the write to one backend.
+template <class Send>
+caf::result<write_receipt> write(coordinator_pointer self, operation op, handoff_entry entry,
+                                 uint64_t version, Send send) {
   auto& st = self->state;
   auto job = std::make_shared<write_job>();
   job->op = op;
   job->rp = self->make_response_promise<write_receipt>();
+  job->entry = std::move(entry);
+  job->receipt.version = version;
+  if (version != 0) st.writes_in_flight.insert(version);
   metrics(self).in_flight(op, +1);
+  bool collection_write = op == operation::create_collection || op == operation::drop_collection;
   auto t = now(self);
   std::vector<std::pair<size_t, permit>> targets;
+  std::vector<size_t> missed; // receipt entries to defer before sending
   for (size_t i = 0; i < st.slots.size(); ++i) {
     auto& s = st.slots[i];
     if (known_incapable(s, op)) continue;
     job->slot_of.push_back(i);
     // A write goes to every backend whose circuit is not open, even while
-    // half-open trial slots are taken: a skipped write is a missed write.
+    // half-open trial slots are taken, and to backends catching up (their
+    // versions sort it out); a collection write to one that is behind waits
+    // in its log, behind the writes it is replaying.
     bool writable = s.caps.has(op) && s.lifecycle == lifecycle_state::up && s.handle
-                    && s.breaker.state(t) != circuit_state::open;
+                    && s.breaker.state(t) != circuit_state::open
+                    && !(collection_write && st.handoff() && s.replica != replica_state::in_sync);
     sync_circuit(self, s);
     if (writable) {
       auto p = s.breaker.acquire(t);
@@ -334,38 +403,28 @@ caf::result<write_receipt> write(coordinator_pointer self, operation op, Send se
       targets.emplace_back(job->receipt.backends.size() - 1, p);
     } else {
       job->receipt.backends.push_back({s.name, write_outcome::skipped, why_not(self, s, op)});
+      if (st.handoff() && s.hints) missed.push_back(job->receipt.backends.size() - 1);
     }
   }
-  job->pending = targets.size();
-  if (targets.empty()) {
-    finish_write(self, *job);
+  // Applied nowhere now: an outage, not a write to keep for later.
+  if (targets.empty() || missed.empty()) {
+    if (targets.empty()) finish_write(self, *job);
+    else send_all(self, job, std::move(targets), std::move(send));
     return job->rp;
   }
-  auto timeout = st.cfg.request_timeout;
-  for (auto [entry, p] : targets) {
-    auto i = job->slot_of[entry];
-    auto ticket = arm(self, timeout, [self, job, entry, i, p, t, timeout] {
-      auto err = missed_deadline(timeout);
-      record(self, i, job->op, p, err, now(self) - t);
-      job->receipt.backends[entry].error = describe(err);
-      if (--job->pending == 0) finish_write(self, *job);
-    });
-    send(self, st.slots[i].handle)
-      .then(
-        [self, job, entry, i, p, t, ticket](ok_atom) {
-          if (!self->state.deadlines.disarm(ticket)) return;
-          record(self, i, job->op, p, {}, now(self) - t);
-          job->receipt.backends[entry].outcome = write_outcome::applied;
-          if (--job->pending == 0) finish_write(self, *job);
-        },
-        [self, job, entry, i, p, t, ticket](caf::error& err) {
-          if (!self->state.deadlines.disarm(ticket)) return;
-          record(self, i, job->op, p, err, now(self) - t);
-          job->receipt.backends[entry].error = describe(err);
-          if (is_client_error(err) && !job->client_error) job->client_error = err;
-          if (--job->pending == 0) finish_write(self, *job);
-        });
-  }
+  // Keep the write for the backends that miss it before anyone applies it:
+  // if that fails, nothing has changed anywhere.
+  auto waiting = std::make_shared<size_t>(missed.size());
+  for (auto entry : missed)
+    store_hint(self, job->slot_of[entry], job->entry, false,
+               [self, job, entry, waiting, targets, send](std::string failure) mutable {
+                 auto& b = job->receipt.backends[entry];
+                 if (failure.empty()) b.outcome = write_outcome::deferred;
+                 else if (job->not_durable.empty()) job->not_durable = failure;
+                 if (--*waiting > 0) return;
+                 if (!job->not_durable.empty()) return finish_write(self, *job);
+                 send_all(self, job, std::move(targets), std::move(send));
+               });
   return job->rp;
 }
 
@@ -417,9 +476,11 @@ void on_lifecycle(coordinator_pointer self, lifecycle_event& ev) {
     // Not in the configured order: serve it last.
     st.slots.push_back(make_slot(ev.backend, st.cfg.circuit));
     schedule_probe(self, static_cast<uint32_t>(st.slots.size() - 1));
+    if (st.handoff()) attach_hints(self, st.slots.size() - 1);
     it = st.slots.end() - 1;
   }
   auto& s = *it;
+  auto index = static_cast<size_t>(it - st.slots.begin());
   s.kind = ev.kind;
   s.restarts = ev.restarts;
   if (ev.state != s.lifecycle) s.since_unix_ms = unix_ms();
@@ -432,6 +493,7 @@ void on_lifecycle(coordinator_pointer self, lifecycle_event& ev) {
     // A fresh backend actor starts with a clean record.
     s.breaker.reset();
     sync_circuit(self, s, "backend (re)started");
+    on_backend_up(self, index);
   } else {
     s.handle = backend_actor{};
     if (!ev.reason.empty()) s.last_error = ev.reason;
@@ -440,17 +502,14 @@ void on_lifecycle(coordinator_pointer self, lifecycle_event& ev) {
 
 health_report health(coordinator_pointer self);
 
+/// Every backend has reported its first lifecycle state and, if it is up,
+/// has caught up (or started a rebuild, which may take long).
 bool all_reported(coordinator_pointer self) {
   auto& slots = self->state.slots;
-  return std::none_of(slots.begin(), slots.end(),
-                      [](const slot& s) { return s.lifecycle == lifecycle_state::starting; });
-}
-
-void deliver_ready(coordinator_pointer self) {
-  if (self->state.awaiting_ready.empty() || !all_reported(self)) return;
-  auto report = health(self);
-  for (auto& rp : self->state.awaiting_ready) rp.deliver(report);
-  self->state.awaiting_ready.clear();
+  return std::none_of(slots.begin(), slots.end(), [](const slot& s) {
+    return s.lifecycle == lifecycle_state::starting
+           || (s.lifecycle == lifecycle_state::up && !s.settled);
+  });
 }
 
 health_report health(coordinator_pointer self) {
@@ -464,11 +523,36 @@ health_report health(coordinator_pointer self) {
     h.last_error = s.last_error;
     h.since_unix_ms = s.since_unix_ms;
     h.restarts = s.restarts;
-    h.serving = s.lifecycle == lifecycle_state::up && s.handle && h.circuit != circuit_state::open;
+    h.replica = s.replica;
+    h.pending = s.pending;
+    h.rebuilt = s.rebuilt;
+    h.serving = s.lifecycle == lifecycle_state::up && s.handle && h.circuit != circuit_state::open
+                && s.replica == replica_state::in_sync;
     sync_circuit(self, s);
     report.backends.push_back(std::move(h));
   }
   return report;
+}
+
+caf::result<ok_atom> restart_backend(coordinator_pointer self, const std::string& name) {
+  for (auto& s : self->state.slots) {
+    if (s.name != name) continue;
+    if (!s.handle)
+      return caf::error{errc::backend_unavailable, "backend " + name + " is not up"};
+    log().warn("backend {}: restart requested by an operator", name);
+    // Its supervisor sees it go down and starts it again.
+    self->send_exit(s.handle, caf::exit_reason::kill);
+    return ok_atom::value;
+  }
+  return caf::error{errc::not_found, "no backend named '" + name + "'"};
+}
+
+/// Stamps every document of a write with its version.
+caf::expected<uint64_t> stamp(coordinator_pointer self, std::vector<document>& docs) {
+  auto v = next_version(self);
+  if (v)
+    for (auto& d : docs) d.version = *v;
+  return v;
 }
 
 coordinator_actor::behavior_type coordinator(coordinator_pointer self, coordinator_config cfg) {
@@ -480,29 +564,51 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, coordinat
     st.slots.push_back(make_slot(name, cfg.circuit));
   st.cfg = std::move(cfg);
   for (uint32_t i = 0; i < st.slots.size(); ++i) schedule_probe(self, i);
+  start_replication(self);
+  schedule_purge(self);
   using ptr = coordinator_pointer;
+  using ok_fn = std::function<void(bool)>;
+  using err_fn = std::function<void(caf::error&)>;
+  // Sends a write whose reply is ok_atom.
+  auto acked = [](ok_fn ok) { return [ok](ok_atom) { ok(false); }; };
+  using kind = handoff_entry::kind;
   return {
-    [self](create_atom a, collection_spec& spec) {
-      return write(self, operation::create_collection, [a, spec](ptr self, backend_actor h) {
-        return self->request(h, caf::infinite, a, spec);
-      });
+    [self, acked](create_atom a, collection_spec& spec) {
+      handoff_entry e{kind::create, spec.name, spec, {}, {}, 0};
+      return write(self, operation::create_collection, std::move(e), 0,
+                   [a, spec, acked](ptr self, backend_actor h, ok_fn ok, err_fn err) {
+                     self->request(h, caf::infinite, a, spec).then(acked(ok), err);
+                   });
     },
-    [self](drop_atom a, std::string& name) {
-      return write(self, operation::drop_collection, [a, name](ptr self, backend_actor h) {
-        return self->request(h, caf::infinite, a, name);
-      });
+    [self, acked](drop_atom a, std::string& name) {
+      handoff_entry e{kind::drop, name, {}, {}, {}, 0};
+      return write(self, operation::drop_collection, std::move(e), 0,
+                   [a, name, acked](ptr self, backend_actor h, ok_fn ok, err_fn err) {
+                     self->request(h, caf::infinite, a, name).then(acked(ok), err);
+                   });
     },
-    [self](upsert_atom a, std::string& c, std::vector<document>& docs) {
+    [self, acked](upsert_atom a, std::string& c,
+                  std::vector<document>& docs) -> caf::result<write_receipt> {
+      auto v = stamp(self, docs);
+      if (!v) return v.error();
+      handoff_entry e{kind::upsert, c, {}, std::move(docs), {}, 0};
       // One shared copy of the batch, however many backends it goes to.
-      auto batch = std::make_shared<const std::vector<document>>(std::move(docs));
-      return write(self, operation::upsert, [a, c, batch](ptr self, backend_actor h) {
-        return self->request(h, caf::infinite, a, c, *batch);
-      });
+      auto entry = std::make_shared<const handoff_entry>(e);
+      return write(self, operation::upsert, std::move(e), *v,
+                   [a, entry, acked](ptr self, backend_actor h, ok_fn ok, err_fn err) {
+                     self->request(h, caf::infinite, a, entry->collection, entry->docs)
+                       .then(acked(ok), err);
+                   });
     },
-    [self](remove_atom a, std::string& c, std::string& id) {
-      return write(self, operation::remove, [a, c, id](ptr self, backend_actor h) {
-        return self->request(h, caf::infinite, a, c, id);
-      });
+    [self](remove_atom a, std::string& c, std::string& id) -> caf::result<write_receipt> {
+      auto v = next_version(self);
+      if (!v) return v.error();
+      handoff_entry e{kind::remove, c, {}, {}, id, *v};
+      return write(self, operation::remove, std::move(e), *v,
+                   [a, c, id, v = *v](ptr self, backend_actor h, ok_fn ok, err_fn err) {
+                     self->request(h, caf::infinite, a, c, id, v)
+                       .then([ok](bool existed) { ok(existed); }, err);
+                   });
     },
     [self](list_atom a) {
       return read<std::vector<collection_spec>>(
@@ -532,20 +638,45 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, coordinat
       self->state.awaiting_ready.push_back(rp);
       return rp;
     },
+    [self](check_atom) { return start_check(self); },
+    [self](restart_atom, const std::string& name) { return restart_backend(self, name); },
     [self](lifecycle_atom, lifecycle_event& ev) {
       on_lifecycle(self, ev);
+      // On a first start, recovery waits for every backend to report.
+      for (size_t j = 0; j < self->state.slots.size(); ++j) maybe_recover(self, j);
       deliver_ready(self);
     },
+    [self](progress_atom, uint32_t i, uint64_t job, uint64_t copied, uint64_t pending,
+           uint64_t replayed) { on_progress(self, i, job, copied, pending, replayed); },
+    [self](recovered_atom, uint32_t i, uint64_t job, uint64_t drained, caf::error& err) {
+      on_recovered(self, i, job, drained, err);
+    },
+    [self](check_atom, uint64_t ticket, consistency_report& report) {
+      on_check_done(self, ticket, report);
+    },
+    [self](purge_atom) { on_purge(self); },
     [self](deadline_atom) { on_tick(self); },
     [self](probe_atom, uint32_t i) {
       if (i >= self->state.slots.size()) return;
       run_probe(self, i);
       schedule_probe(self, i);
+      maybe_recover(self, i); // retries a recovery that stopped
     },
   };
 }
 
 } // namespace
+
+namespace detail {
+
+void deliver_ready(coordinator_pointer self) {
+  if (self->state.awaiting_ready.empty() || !all_reported(self)) return;
+  auto report = health(self);
+  for (auto& rp : self->state.awaiting_ready) rp.deliver(report);
+  self->state.awaiting_ready.clear();
+}
+
+} // namespace detail
 
 coordinator_actor spawn_coordinator(caf::actor_system& sys, coordinator_config cfg) {
   return sys.spawn(coordinator, std::move(cfg));

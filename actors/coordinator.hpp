@@ -35,6 +35,22 @@ struct coordinator_config {
   std::shared_ptr<metrics_sink> metrics;
   /// Seed for the probe jitter; 0 picks a random one.
   uint64_t seed = 0;
+
+  // -- no acknowledged write is lost (docs/DATABASE_ARCHITECTURE.md) -------------
+
+  /// Where each backend's handoff log (a subdirectory per backend) and the
+  /// version ceiling live. Empty: no handoff, so a write a backend misses
+  /// while it is down stays missing there (receipt: "skipped").
+  std::string handoff_dir;
+  /// Run handoff logs on their own threads (each append syncs to disk).
+  /// Tests on CAF's deterministic scheduler pass false.
+  bool detached_io = true;
+  /// How often tombstones every backend holds are forgotten; 0: never.
+  duration purge_interval = std::chrono::seconds(60);
+  /// Documents per rebuild page, entries per replay page.
+  uint32_t recovery_page = 1000;
+  /// Deadline of each call a recovery job, check or handoff append makes.
+  duration recovery_call_timeout = std::chrono::seconds(30);
 };
 
 coordinator_actor spawn_coordinator(caf::actor_system& sys, coordinator_config cfg);

@@ -23,6 +23,7 @@ std::string to_string(errc x) {
     case errc::corrupt_response: return "corrupt_response";
     case errc::timeout: return "timeout";
     case errc::all_backends_unavailable: return "all_backends_unavailable";
+    case errc::not_durable: return "not_durable";
   }
   return "unknown";
 }

@@ -35,6 +35,10 @@ enum class errc : uint8_t {
   /// No capable backend is left: the outage error (HTTP 503). Its context
   /// names every backend and its last failure; see outage_details.
   all_backends_unavailable,
+  /// A write could not be made durable for every backend (the handoff log
+  /// of one that missed it could not be written, e.g. the disk is full): it
+  /// is not acknowledged (HTTP 503). Retrying it is safe.
+  not_durable,
 };
 
 std::string to_string(errc x);

@@ -15,11 +15,19 @@ size_t write_receipt::applied() const {
   return n;
 }
 
+bool consistency_report::consistent() const {
+  if (!error.empty()) return false;
+  for (auto& c : collections)
+    if (!c.consistent()) return false;
+  return true;
+}
+
 std::string_view to_string(write_outcome o) {
   switch (o) {
     case write_outcome::applied: return "applied";
     case write_outcome::failed: return "failed";
     case write_outcome::skipped: return "skipped";
+    case write_outcome::deferred: return "deferred";
   }
   return "unknown";
 }

@@ -69,6 +69,11 @@ struct error_reply {
     if (is(err, errc::unsupported)) return problem(501, "Not supported", detail);
     if (is(err, errc::timeout) || err == caf::sec::request_timeout)
       return problem(504, "Timeout", detail);
+    if (is(err, errc::not_durable)) {
+      auto r = problem(503, "Write not acknowledged", detail);
+      r.headers.emplace_back("Retry-After", std::to_string(retry_after));
+      return r;
+    }
     auto r = problem(503, "Backend unavailable", detail);
     r.headers.emplace_back("Retry-After", std::to_string(retry_after));
     return r;
@@ -188,7 +193,7 @@ std::string iso8601(int64_t unix_ms) {
 void write_backends(json_writer& w, const write_receipt& r) {
   w.key("backends").begin_object();
   for (auto& b : r.backends)
-    w.key(b.backend).value(b.outcome == write_outcome::applied ? "applied" : "failed");
+    w.key(b.backend).value(std::string{to_string(b.outcome)});
   w.end_object();
 }
 
@@ -246,7 +251,13 @@ struct http_api::impl {
   /// Sends one coordinator request; `ok` turns its reply into a response.
   template <class Reply, class... Ts>
   void ask(reply_fn done, std::function<response(Reply&)> ok, Ts... xs) {
-    client.submit([done = std::move(done), ok = std::move(ok), t = timeout(), to = to_response,
+    ask_within<Reply>(timeout(), std::move(done), std::move(ok), std::move(xs)...);
+  }
+
+  /// The same with its own deadline (for slow operator requests).
+  template <class Reply, class... Ts>
+  void ask_within(caf::duration t, reply_fn done, std::function<response(Reply&)> ok, Ts... xs) {
+    client.submit([done = std::move(done), ok = std::move(ok), t, to = to_response,
                    xs...](caf::event_based_actor* self, const coordinator_actor& c) mutable {
       self->request(c, t, xs...).then(
         [done, ok](Reply& r) { done(ok(r)); },
@@ -299,6 +310,10 @@ void http_api::handle(request req, reply_fn done) {
       route_name = "/v1/collections/{name}/search";
     else if (s.size() == 5 && s[0] == "v1" && s[1] == "collections" && s[3] == "documents")
       route_name = "/v1/collections/{name}/documents/{id}";
+    else if (s.size() == 3 && s[0] == "v1" && s[1] == "admin" && s[2] == "check")
+      route_name = "/v1/admin/check";
+    else if (s.size() == 5 && s[0] == "v1" && s[1] == "admin" && s[2] == "backends" && s[4] == "restart")
+      route_name = "/v1/admin/backends/{name}/restart";
     else
       return finish("unknown", problem(404, "Not found", "no route for " + req.target.substr(0, 200)));
     if (route_name != "/v1/health" && route_name != "/metrics" && !impl_->authorized(req)) {
@@ -336,6 +351,10 @@ void http_api::impl::route(const request& req, const std::string& r, reply_fn do
           .key("kind").value(b.kind)
           .key("state").value(std::string{to_string(b.lifecycle)})
           .key("circuit").value(std::string{to_string(b.circuit)})
+          .key("replica").value(std::string{to_string(b.replica)})
+          .key("pending").number(b.pending)
+          .key("rebuilt").number(b.rebuilt)
+          .key("serving").value(b.serving)
           .key("last_error").value(b.last_error)
           .key("since").value(iso8601(b.since_unix_ms))
           .end_object();
@@ -349,6 +368,39 @@ void http_api::impl::route(const request& req, const std::string& r, reply_fn do
     resp.content_type = "text/plain; version=0.0.4";
     resp.body = metrics.render();
     return done(std::move(resp));
+  }
+  if (r == "/v1/admin/check") {
+    if (m != "GET") return not_allowed("GET");
+    // Reads every id of every backend: give it longer than a request.
+    return ask_within<consistency_report>(caf::duration{std::chrono::minutes(10)}, std::move(done), [](consistency_report& c) {
+      json_writer w;
+      w.begin_object().key("consistent").value(c.consistent()).key("backends").begin_array();
+      for (auto& b : c.backends) w.value(b);
+      w.end_array().key("not_compared").begin_array();
+      for (auto& b : c.not_compared) w.value(b);
+      w.end_array().key("error").value(c.error).key("collections").begin_array();
+      for (auto& col : c.collections) {
+        w.begin_object().key("name").value(col.collection).key("consistent").value(col.consistent())
+          .key("counts").begin_object();
+        for (size_t i = 0; i < col.counts.size() && i < c.backends.size(); ++i)
+          w.key(c.backends[i]).number(col.counts[i]);
+        w.end_object().key("missing").number(col.missing).key("mismatched").number(col.mismatched)
+          .key("examples").begin_array();
+        for (auto& e : col.examples) w.value(e);
+        w.end_array().end_object();
+      }
+      w.end_array().end_object();
+      return json_reply(c.error.empty() ? 200 : 503, w.take());
+    }, check_atom::value);
+  }
+  if (r == "/v1/admin/backends/{name}/restart") {
+    if (m != "POST") return not_allowed("POST");
+    auto backend = segments[3];
+    return ask<ok_atom>(std::move(done), [backend](ok_atom) {
+      json_writer w;
+      w.begin_object().key("restarting").value(backend).end_object();
+      return json_reply(202, w.take());
+    }, restart_atom::value, backend);
   }
   if (r == "/v1/collections") {
     if (m != "GET") return not_allowed("GET");
@@ -474,7 +526,7 @@ void http_api::impl::route(const request& req, const std::string& r, reply_fn do
     auto count = batch.size();
     return ask<write_receipt>(std::move(done), [count](write_receipt& rc) {
       json_writer w;
-      w.begin_object().key("count").number(count);
+      w.begin_object().key("count").number(count).key("version").number(rc.version);
       return write_reply(w, rc);
     }, upsert_atom::value, name, std::move(batch));
   }
@@ -490,17 +542,19 @@ void http_api::impl::route(const request& req, const std::string& r, reply_fn do
     }, get_atom::value, name, id);
   if (m == "DELETE")
     return ask<write_receipt>(std::move(done), [id](write_receipt& rc) {
+      // Deleting what no backend holds is a 404 (its tombstone is kept all
+      // the same, so an older write cannot bring it back).
+      if (!rc.existed) return problem(404, "Not found", "document '" + id + "' does not exist");
       json_writer w;
-      w.begin_object().key("id").value(id);
+      w.begin_object().key("id").value(id).key("version").number(rc.version);
       return write_reply(w, rc);
     }, remove_atom::value, name, id);
   if (m != "PUT") return not_allowed("GET, PUT, DELETE");
   auto root = parse_body(parser, req.body);
   auto d = parse_document(root.get_object(), id);
-  auto version = d.version;
-  return ask<write_receipt>(std::move(done), [id, version](write_receipt& rc) {
+  return ask<write_receipt>(std::move(done), [id](write_receipt& rc) {
     json_writer w;
-    w.begin_object().key("id").value(id).key("version").number(version);
+    w.begin_object().key("id").value(id).key("version").number(rc.version);
     return write_reply(w, rc);
   }, upsert_atom::value, name, std::vector<document>{std::move(d)});
 }

@@ -43,11 +43,42 @@ public:
   virtual expected<std::vector<collection_spec>> list_collections() = 0;
   virtual expected<lifeline::collection_stats> collection_stats(const std::string& name) = 0;
 
-  /// Inserts or replaces documents; a batch is all-or-nothing.
+  // -- versioned writes (last writer wins) ---------------------------------------
+  //
+  // Every document write carries a version (document::version, assigned by the
+  // coordinator; 0 means unversioned). A backend keeps, per id, the version of
+  // the last write it applied, live or deleted (a tombstone), and applies a
+  // write only if its version is >= the stored one; an older write is ignored
+  // and still succeeds. Replays and retries are therefore idempotent and
+  // converge in any order.
+
+  /// Inserts or replaces documents; a batch is all-or-nothing (every document
+  /// is validated first). Documents older than what is stored are skipped.
   virtual expected<void> upsert(const std::string& collection,
                                 const std::vector<document>& docs) = 0;
+  /// A live document; a deleted or unknown id is `not_found`.
   virtual expected<document> get(const std::string& collection, const std::string& id) = 0;
-  virtual expected<void> remove(const std::string& collection, const std::string& id) = 0;
+  /// Deletes a document by leaving a tombstone at `version` (unless something
+  /// newer is stored). A missing id is not an error: the tombstone is still
+  /// kept. True if a live document was deleted by this call.
+  virtual expected<bool> remove(const std::string& collection, const std::string& id,
+                                uint64_t version) = 0;
+  /// Live documents with id > request.after (byte order), ascending by id, at
+  /// most request.limit; without vector, content and metadata unless
+  /// request.with_payload. Used to rebuild a replica and to compare replicas.
+  virtual expected<std::vector<document>> scan(const scan_request& request) = 0;
+  /// Forgets every tombstone with version <= up_to (in every collection),
+  /// once every replica is known to hold it. Returns how many were dropped.
+  virtual expected<uint64_t> purge_tombstones(uint64_t up_to) = 0;
+
+  // -- replica identity ---------------------------------------------------------
+
+  /// The marker last stored with set_replica_marker (empty if none). It is
+  /// kept with the data, durably: a store that lost its data loses it too,
+  /// which is how the coordinator tells a replica to replay from one to
+  /// rebuild.
+  virtual expected<std::string> replica_marker() = 0;
+  virtual expected<void> set_replica_marker(const std::string& marker) = 0;
 
   /// k nearest neighbours, nearest first, at most k.
   virtual expected<std::vector<search_hit>> search(const search_query& query) = 0;

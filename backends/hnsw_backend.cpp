@@ -2,11 +2,14 @@
 
 #include "backends/hnsw/binary_io.hpp"
 #include "backends/hnsw/files.hpp"
+#include "backends/hnsw/records.hpp"
+#include "backends/hnsw/snapshot.hpp"
 #include "backends/validation.hpp"
 #include "metrics/log.hpp"
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
@@ -23,10 +26,8 @@ namespace {
 
 enum : int { loading = 0, ready_state = 1, failed_state = 2 };
 
-enum record_type : uint8_t { rec_create = 1, rec_drop = 2, rec_upsert = 3, rec_remove = 4 };
-
-constexpr uint64_t snapshot_magic = 0x31504e534c4c4946; // "FILLSNP1"
 constexpr uint32_t max_ef = 100000;
+constexpr const char* marker_file = "replica-marker";
 
 backend_error corrupt(std::string what) { return {error_kind::corrupt, std::move(what)}; }
 
@@ -34,30 +35,6 @@ std::string snapshot_name(uint64_t lsn) {
   char buf[40];
   std::snprintf(buf, sizeof buf, "snapshot-%020llu", (unsigned long long) lsn);
   return buf;
-}
-
-void write_doc(writer& w, const document& d) {
-  w.str(d.id);
-  w.floats(d.vector);
-  w.str(d.content);
-  w.str(d.metadata);
-  w.u64(d.version);
-}
-
-std::optional<document> read_doc(reader& r) {
-  auto id = r.str();
-  auto v = r.floats();
-  auto content = r.str();
-  auto metadata = r.str();
-  auto version = r.u64();
-  if (!r.ok()) return std::nullopt;
-  return document{std::move(*id), std::move(*v), std::move(*content), std::move(*metadata), *version};
-}
-
-expected<uint32_t> crc_of_file(const std::string& path) {
-  auto data = read_file(path);
-  if (!data) return data.error();
-  return crc32(data->data(), data->size());
 }
 
 } // namespace
@@ -111,50 +88,15 @@ void hnsw_backend::load_store() {
   if (lock_fd_ < 0 || ::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0)
     return fail(cfg_.directory + " is in use by another vector store instance");
   fs::remove_all(cfg_.directory + "/snapshot.tmp", ec); // an interrupted snapshot
+  fs::remove_all(cfg_.directory + "/" + marker_file + ".tmp", ec); // an interrupted marker write
   uint64_t snapshot_lsn = 0;
   auto snaps = list_dir(cfg_.directory, "snapshot-");
   if (!snaps.empty()) {
-    auto dir = cfg_.directory + "/" + snaps.back();
-    auto manifest = read_file(dir + "/manifest");
-    if (!manifest) return fail(manifest.error().message);
-    if (manifest->size() < 4) return fail("snapshot " + dir + ": manifest is damaged");
-    uint32_t stored_crc;
-    std::memcpy(&stored_crc, manifest->data() + manifest->size() - 4, 4);
-    std::string_view body{manifest->data(), manifest->size() - 4};
-    if (crc32(body.data(), body.size()) != stored_crc)
-      return fail("snapshot " + dir + ": manifest checksum mismatch");
-    reader r{body};
-    auto magic = r.u64();
-    auto lsn = r.u64();
-    auto n = r.u32();
-    if (!r.ok() || *magic != snapshot_magic) return fail("snapshot " + dir + ": not a snapshot");
-    snapshot_lsn = *lsn;
-    load_total_ = *n;
-    for (uint32_t i = 0; i < *n; ++i) {
-      auto name = r.str();
-      auto dim = r.u32();
-      auto m = r.u8();
-      auto index_file = r.str();
-      auto index_crc = r.u32();
-      auto meta_file = r.str();
-      auto meta_crc = r.u32();
-      if (!r.ok() || *m > 2) return fail("snapshot " + dir + ": manifest is damaged");
-      collection_spec spec{*name, *dim, static_cast<metric>(*m)};
-      // Checksums first: hnswlib trusts whatever file it is given.
-      auto icrc = crc_of_file(dir + "/" + *index_file);
-      if (!icrc || *icrc != *index_crc)
-        return fail("snapshot " + dir + ": index of '" + spec.name + "' is damaged");
-      auto meta = read_file(dir + "/" + *meta_file);
-      if (!meta || crc32(meta->data(), meta->size()) != *meta_crc)
-        return fail("snapshot " + dir + ": documents of '" + spec.name + "' are damaged");
-      auto c = collection::load(spec, cfg_.index, dir + "/" + *index_file, *meta);
-      if (!c) return fail("snapshot " + dir + ": " + c.error().message);
-      log().info("vector store {}: loaded collection {} ({} documents), {}/{}", cfg_.directory,
-                 spec.name, (*c)->count(), i + 1, *n);
-      collections_.emplace(spec.name, std::move(*c));
-      ++load_done_;
-    }
-    lsn_ = snapshot_lsn;
+    auto snap =
+      load_snapshot(cfg_.directory + "/" + snaps.back(), cfg_.index, load_done_, load_total_);
+    if (!snap) return fail(snap.error().message);
+    snapshot_lsn = lsn_ = snap->lsn;
+    collections_ = std::move(snap->collections);
   }
   uint64_t replayed = 0;
   auto opened = write_ahead_log::open(
@@ -178,57 +120,48 @@ void hnsw_backend::load_store() {
   loaded_.notify_all();
 }
 
+// Replay runs the same collection calls, in the same order, as the writes
+// did: every last-writer-wins decision comes out the same.
 expected<void> hnsw_backend::apply_record(std::string_view payload, uint64_t snapshot_lsn) {
-  reader r{payload};
-  auto lsn = r.u64();
-  auto type = r.u8();
-  if (!r.ok()) return corrupt("record header is damaged");
-  if (*lsn <= snapshot_lsn) return {}; // already in the snapshot
-  lsn_ = std::max(lsn_, *lsn);
-  switch (*type) {
-    case rec_create: {
-      auto name = r.str();
-      auto dim = r.u32();
-      auto m = r.u8();
-      if (!r.ok() || *m > 2) return corrupt("create record is damaged");
-      collection_spec spec{*name, *dim, static_cast<metric>(*m)};
-      collections_.try_emplace(spec.name, std::make_shared<collection>(spec, cfg_.index));
+  auto rec = decode_record(payload);
+  if (!rec) return rec.error();
+  if (rec->lsn <= snapshot_lsn) return {}; // already in the snapshot
+  lsn_ = std::max(lsn_, rec->lsn);
+  switch (rec->type) {
+    case record_type::create:
+      collections_.try_emplace(rec->spec.name, std::make_shared<collection>(rec->spec, cfg_.index));
       return {};
-    }
-    case rec_drop: {
-      auto name = r.str();
-      if (!r.ok()) return corrupt("drop record is damaged");
-      collections_.erase(*name);
+    case record_type::drop:
+      collections_.erase(rec->collection);
       return {};
-    }
-    case rec_upsert: {
-      auto name = r.str();
-      auto n = r.u32();
-      if (!r.ok()) return corrupt("upsert record is damaged");
-      std::vector<document> docs;
-      for (uint32_t i = 0; i < *n; ++i) {
-        auto d = read_doc(r);
-        if (!d) return corrupt("upsert record is damaged");
-        docs.push_back(std::move(*d));
-      }
-      auto it = collections_.find(*name);
-      if (it == collections_.end()) return corrupt("upsert into unknown collection " + *name);
-      for (auto& d : docs)
+    case record_type::legacy_upsert:
+    case record_type::upsert: {
+      auto it = collections_.find(rec->collection);
+      if (it == collections_.end())
+        return corrupt("upsert into unknown collection " + rec->collection);
+      for (auto& d : rec->docs)
         if (d.vector.size() != it->second->spec().dimension)
           return corrupt("upsert record has the wrong dimension");
-      it->second->upsert(docs);
+      it->second->upsert(rec->docs, rec->legacy());
       return {};
     }
-    case rec_remove: {
-      auto name = r.str();
-      auto id = r.str();
-      if (!r.ok()) return corrupt("remove record is damaged");
-      if (auto it = collections_.find(*name); it != collections_.end()) it->second->remove(*id);
+    case record_type::legacy_remove:
+    case record_type::remove:
+      if (auto it = collections_.find(rec->collection); it != collections_.end())
+        it->second->remove(rec->id, rec->version, rec->legacy());
       return {};
-    }
-    default:
-      return corrupt("unknown record type " + std::to_string(*type));
+    case record_type::purge:
+      for (auto& [name, c] : collections_) c->purge_tombstones(rec->up_to);
+      return {};
   }
+  return corrupt("unknown record type");
+}
+
+expected<uint64_t> hnsw_backend::log_record(const std::string& payload) {
+  auto ticket = log_->append(payload);
+  if (!ticket) return ticket.error();
+  ++lsn_;
+  return *ticket;
 }
 
 expected<void> hnsw_backend::wait_loaded() {
@@ -261,6 +194,12 @@ expected<hnsw_backend::collection_ptr> hnsw_backend::find(const std::string& nam
 }
 
 // -- writes ----------------------------------------------------------------------------
+//
+// Each write runs under writes_: it decides against the current state, logs
+// its record, applies it, then (without the lock) waits for the record's
+// sync. A write that would change nothing (older than what is stored) is
+// not logged; it still waits until everything logged so far is on disk, as
+// the state that made it a no-op may not be yet.
 
 expected<void> hnsw_backend::create_collection(const collection_spec& spec) {
   if (auto ok = validate_spec(spec); !ok) return ok;
@@ -274,17 +213,10 @@ expected<void> hnsw_backend::create_collection(const collection_spec& spec) {
     w.unlock();
     return log_->sync_all();
   }
-  writer rec;
-  rec.u64(lsn_ + 1);
-  rec.u8(rec_create);
-  rec.str(spec.name);
-  rec.u32(spec.dimension);
-  rec.u8(static_cast<uint8_t>(spec.metric));
   // Everything that can fail happens before the record is logged.
   auto created = std::make_shared<collection>(spec, cfg_.index);
-  auto ticket = log_->append(rec.bytes());
+  auto ticket = log_record(encode_create(lsn_ + 1, spec));
   if (!ticket) return ticket.error();
-  ++lsn_;
   {
     std::unique_lock guard{collections_mutex_};
     collections_.emplace(spec.name, std::move(created));
@@ -297,13 +229,8 @@ expected<void> hnsw_backend::drop_collection(const std::string& name) {
   if (auto ok = ready(); !ok) return ok;
   std::unique_lock w{writes_};
   if (auto c = find(name); !c) return c.error();
-  writer rec;
-  rec.u64(lsn_ + 1);
-  rec.u8(rec_drop);
-  rec.str(name);
-  auto ticket = log_->append(rec.bytes());
+  auto ticket = log_record(encode_drop(lsn_ + 1, name));
   if (!ticket) return ticket.error();
-  ++lsn_;
   {
     std::unique_lock guard{collections_mutex_};
     collections_.erase(name);
@@ -318,49 +245,93 @@ expected<void> hnsw_backend::upsert(const std::string& name, const std::vector<d
   if (!c) return c.error();
   for (auto& d : docs)
     if (auto ok = validate_document(d, (*c)->spec().dimension); !ok) return ok;
-  writer rec;
   std::unique_lock w{writes_};
   if (auto again = find(name); !again || *again != *c) // dropped meanwhile
     return backend_error{error_kind::not_found, "collection '" + name + "' does not exist"};
-  rec.u64(lsn_ + 1);
-  rec.u8(rec_upsert);
-  rec.str(name);
-  rec.u32(uint32_t(docs.size()));
-  for (auto& d : docs) write_doc(rec, d);
+  // A document older than what is stored now is older still when the
+  // record is applied (versions only grow): leave it out of the record.
+  auto keep = (*c)->accepts(docs);
+  auto kept = size_t(std::count(keep.begin(), keep.end(), true));
+  if (kept == 0) {
+    w.unlock();
+    return log_->sync_all();
+  }
+  auto rec = encode_upsert(lsn_ + 1, name, docs, keep);
   // Grow the index before logging: a failed allocation refuses the write
   // instead of leaving a logged write half applied.
   try {
-    (*c)->reserve(docs.size());
+    (*c)->reserve(kept);
   } catch (const std::exception& e) {
     return backend_error{error_kind::failed, std::string{"cannot grow the index: "} + e.what()};
   }
-  auto ticket = log_->append(rec.bytes());
+  auto ticket = log_record(rec);
   if (!ticket) return ticket.error();
-  ++lsn_;
-  (*c)->upsert(docs);
+  if (kept == docs.size()) {
+    (*c)->upsert(docs);
+  } else {
+    std::vector<document> newer;
+    for (size_t i = 0; i < docs.size(); ++i)
+      if (keep[i]) newer.push_back(docs[i]);
+    (*c)->upsert(newer);
+  }
   w.unlock();
   if (log_->size_bytes() > cfg_.snapshot_log_bytes) maintenance_cv_.notify_one();
   return log_->sync(*ticket);
 }
 
-expected<void> hnsw_backend::remove(const std::string& name, const std::string& id) {
-  if (auto ok = validate_id(id); !ok) return ok;
-  if (auto ok = ready(); !ok) return ok;
+expected<bool> hnsw_backend::remove(const std::string& name, const std::string& id,
+                                    uint64_t version) {
+  if (auto ok = validate_id(id); !ok) return ok.error();
+  if (auto ok = ready(); !ok) return ok.error();
   std::unique_lock w{writes_};
   auto c = find(name);
   if (!c) return c.error();
-  if (!(*c)->get(id)) return backend_error{error_kind::not_found, "document '" + id + "' does not exist"};
-  writer rec;
-  rec.u64(lsn_ + 1);
-  rec.u8(rec_remove);
-  rec.str(name);
-  rec.str(id);
-  auto ticket = log_->append(rec.bytes());
+  if (!(*c)->remove_changes(id, version)) {
+    w.unlock();
+    if (auto ok = log_->sync_all(); !ok) return ok.error();
+    return false;
+  }
+  auto ticket = log_record(encode_remove(lsn_ + 1, name, id, version));
   if (!ticket) return ticket.error();
-  ++lsn_;
-  (*c)->remove(id);
+  bool removed = (*c)->remove(id, version);
   w.unlock();
-  return log_->sync(*ticket);
+  if (auto ok = log_->sync(*ticket); !ok) return ok.error();
+  return removed;
+}
+
+expected<uint64_t> hnsw_backend::purge_tombstones(uint64_t up_to) {
+  if (auto ok = ready(); !ok) return ok.error();
+  std::unique_lock w{writes_};
+  std::vector<collection_ptr> all;
+  {
+    std::shared_lock guard{collections_mutex_};
+    for (auto& [name, c] : collections_) all.push_back(c);
+  }
+  uint64_t due = 0;
+  for (auto& c : all) due += c->tombstones_up_to(up_to);
+  if (due == 0) {
+    w.unlock();
+    if (auto ok = log_->sync_all(); !ok) return ok.error();
+    return uint64_t{0};
+  }
+  auto ticket = log_record(encode_purge(lsn_ + 1, up_to));
+  if (!ticket) return ticket.error();
+  uint64_t purged = 0;
+  for (auto& c : all) purged += c->purge_tombstones(up_to);
+  w.unlock();
+  if (auto ok = log_->sync(*ticket); !ok) return ok.error();
+  return purged;
+}
+
+expected<void> hnsw_backend::set_replica_marker(const std::string& marker) {
+  if (auto ok = ready(); !ok) return ok;
+  std::lock_guard guard{marker_mutex_};
+  return write_file_atomic(cfg_.directory + "/" + marker_file, marker);
+}
+
+expected<std::string> hnsw_backend::replica_marker() {
+  if (auto ok = ready(); !ok) return ok.error();
+  return read_file_if_exists(cfg_.directory + "/" + marker_file);
 }
 
 // -- reads -------------------------------------------------------------------------------
@@ -386,6 +357,15 @@ expected<document> hnsw_backend::get(const std::string& name, const std::string&
   auto c = find(name);
   if (!c) return c.error();
   return (*c)->get(id);
+}
+
+expected<std::vector<document>> hnsw_backend::scan(const scan_request& request) {
+  if (auto ok = ready(); !ok) return ok.error();
+  if (request.limit == 0)
+    return backend_error{error_kind::invalid_argument, "scan limit must be at least 1"};
+  auto c = find(request.collection);
+  if (!c) return c.error();
+  return (*c)->scan(request.after, request.limit, request.with_payload);
 }
 
 expected<std::vector<search_hit>> hnsw_backend::search(const search_query& query) {
@@ -421,44 +401,10 @@ expected<void> hnsw_backend::snapshot() {
   fs::remove_all(tmp, ec);
   fs::create_directory(tmp, ec);
   if (ec) return backend_error{error_kind::failed, "cannot create " + tmp + ": " + ec.message()};
-  writer manifest;
-  manifest.u64(snapshot_magic);
-  manifest.u64(lsn_);
-  std::shared_lock guard{collections_mutex_};
-  manifest.u32(uint32_t(collections_.size()));
-  size_t i = 0;
-  for (auto& [name, c] : collections_) {
-    auto index_file = "c" + std::to_string(i) + ".hnsw";
-    auto meta_file = "c" + std::to_string(i++) + ".meta";
-    std::string meta;
-    try {
-      meta = c->save(tmp + "/" + index_file);
-    } catch (const std::exception& e) {
-      return backend_error{error_kind::failed, std::string{"writing a snapshot: "} + e.what()};
-    }
-    // hnswlib does not check its stream: a full disk would leave a short file
-    // whose checksum matches. Compare with the size the index must have.
-    std::error_code size_ec;
-    if (fs::file_size(tmp + "/" + index_file, size_ec) != c->saved_index_bytes() || size_ec)
-      return backend_error{error_kind::failed, "writing a snapshot: the index file of '" + name
-                                                 + "' is incomplete (disk full?)"};
-    if (auto ok = sync_file(tmp + "/" + index_file); !ok) return ok;
-    if (auto ok = write_file_synced(tmp + "/" + meta_file, meta); !ok) return ok;
-    auto icrc = crc_of_file(tmp + "/" + index_file);
-    if (!icrc) return icrc.error();
-    manifest.str(name);
-    manifest.u32(c->spec().dimension);
-    manifest.u8(static_cast<uint8_t>(c->spec().metric));
-    manifest.str(index_file);
-    manifest.u32(*icrc);
-    manifest.str(meta_file);
-    manifest.u32(crc32(meta.data(), meta.size()));
+  {
+    std::shared_lock guard{collections_mutex_};
+    if (auto ok = write_snapshot(tmp, lsn_, collections_); !ok) return ok;
   }
-  auto body = manifest.bytes();
-  uint32_t crc = crc32(body.data(), body.size());
-  body.append(reinterpret_cast<const char*>(&crc), 4);
-  if (auto ok = write_file_synced(tmp + "/manifest", body); !ok) return ok;
-  if (auto ok = sync_dir(tmp); !ok) return ok;
   auto final_dir = cfg_.directory + "/" + snapshot_name(lsn_);
   if (fs::exists(final_dir)) {
     // Same record number, but the log holds records again (e.g. replayed

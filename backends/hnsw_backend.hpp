@@ -1,7 +1,9 @@
 // The embedded vector store: collections of hnswlib indexes with their
 // documents' content and metadata, made durable by a write-ahead log and
 // snapshots in one directory. It stands on its own: get-by-id as well as
-// search. No CAF in here.
+// search. Writes are last-writer-wins on document::version with tombstones
+// for deletes (hnsw/collection.hpp); the replica marker is a file of its own
+// in the directory. No CAF in here.
 #pragma once
 
 #include "backends/backend.hpp"
@@ -62,7 +64,14 @@ public:
   expected<lifeline::collection_stats> collection_stats(const std::string& name) override;
   expected<void> upsert(const std::string& collection, const std::vector<document>& docs) override;
   expected<document> get(const std::string& collection, const std::string& id) override;
-  expected<void> remove(const std::string& collection, const std::string& id) override;
+  expected<bool> remove(const std::string& collection, const std::string& id,
+                       uint64_t version) override;
+  expected<std::vector<document>> scan(const scan_request& request) override;
+  /// Logged: purged tombstones stay purged after a restart.
+  expected<uint64_t> purge_tombstones(uint64_t up_to) override;
+  /// <directory>/replica-marker, replaced atomically; "" if absent.
+  expected<std::string> replica_marker() override;
+  expected<void> set_replica_marker(const std::string& marker) override;
   expected<std::vector<search_hit>> search(const search_query& query) override;
   expected<void> probe() override;
 
@@ -82,6 +91,10 @@ private:
   void load();
   void load_store();
   expected<void> apply_record(std::string_view payload, uint64_t snapshot_lsn);
+  /// Appends a record built for the next record number; on success the
+  /// number is taken and the ticket returned for log_->sync(). The caller
+  /// holds writes_.
+  expected<uint64_t> log_record(const std::string& payload);
   expected<void> ready() const;
   expected<collection_ptr> find(const std::string& name) const;
   void maintenance_loop();
@@ -100,6 +113,8 @@ private:
   std::mutex writes_;
   uint64_t lsn_ = 0;
   std::unique_ptr<hnsw::write_ahead_log> log_;
+  /// One replica-marker write at a time (they share the temporary file).
+  std::mutex marker_mutex_;
 
   std::mutex maintenance_mutex_;
   std::condition_variable maintenance_cv_;

@@ -17,7 +17,7 @@ expected<memory_backend::collection*> memory_backend::find(const std::string& na
 expected<void> memory_backend::create_collection(const collection_spec& spec) {
   if (auto ok = validate_spec(spec); !ok) return ok;
   std::unique_lock guard{mutex_};
-  auto [it, added] = collections_.try_emplace(spec.name, collection{spec, {}});
+  auto [it, added] = collections_.try_emplace(spec.name, collection{spec, {}, {}});
   if (!added && !(it->second.spec == spec))
     return make_backend_error(error_kind::conflict,
                               "collection '" + spec.name + "' exists with another spec");
@@ -55,11 +55,19 @@ expected<void> memory_backend::upsert(const std::string& collection,
   for (auto& doc : docs)
     if (auto ok = validate_document(doc, (*c)->spec.dimension); !ok) return ok;
   for (auto& doc : docs) {
+    if (doc.version < (*c)->version_of(doc.id)) continue; // a newer write is stored
     auto stored = doc;
     if ((*c)->spec.metric == metric::cosine) normalize(stored.vector);
+    (*c)->tombstones.erase(doc.id);
     (*c)->docs.insert_or_assign(doc.id, std::move(stored));
   }
   return {};
+}
+
+uint64_t memory_backend::collection::version_of(const std::string& id) const {
+  if (auto it = docs.find(id); it != docs.end()) return it->second.version;
+  if (auto it = tombstones.find(id); it != tombstones.end()) return it->second;
+  return 0;
 }
 
 expected<document> memory_backend::get(const std::string& collection, const std::string& id) {
@@ -73,13 +81,50 @@ expected<document> memory_backend::get(const std::string& collection, const std:
   return it->second;
 }
 
-expected<void> memory_backend::remove(const std::string& collection, const std::string& id) {
-  if (auto ok = validate_id(id); !ok) return ok;
+expected<bool> memory_backend::remove(const std::string& collection, const std::string& id,
+                                      uint64_t version) {
+  if (auto ok = validate_id(id); !ok) return ok.error();
+  if (auto ok = validate_version(version); !ok) return ok.error();
   std::unique_lock guard{mutex_};
   auto c = find(collection);
   if (!c) return c.error();
-  if ((*c)->docs.erase(id) == 0)
-    return make_backend_error(error_kind::not_found, "document '" + id + "' does not exist");
+  if (version < (*c)->version_of(id)) return false;
+  bool existed = (*c)->docs.erase(id) > 0;
+  (*c)->tombstones.insert_or_assign(id, version);
+  return existed;
+}
+
+expected<std::vector<document>> memory_backend::scan(const scan_request& request) {
+  if (auto ok = validate_scan(request); !ok) return ok.error();
+  std::shared_lock guard{mutex_};
+  auto c = find(request.collection);
+  if (!c) return c.error();
+  std::vector<document> page;
+  auto& docs = (*c)->docs;
+  for (auto it = docs.upper_bound(request.after); it != docs.end() && page.size() < request.limit;
+       ++it) {
+    if (request.with_payload) page.push_back(it->second);
+    else page.push_back(document{it->first, {}, {}, {}, it->second.version});
+  }
+  return page;
+}
+
+expected<uint64_t> memory_backend::purge_tombstones(uint64_t up_to) {
+  std::unique_lock guard{mutex_};
+  uint64_t purged = 0;
+  for (auto& [name, c] : collections_)
+    purged += std::erase_if(c.tombstones, [up_to](auto& t) { return t.second <= up_to; });
+  return purged;
+}
+
+expected<std::string> memory_backend::replica_marker() {
+  std::shared_lock guard{mutex_};
+  return marker_;
+}
+
+expected<void> memory_backend::set_replica_marker(const std::string& marker) {
+  std::unique_lock guard{mutex_};
+  marker_ = marker;
   return {};
 }
 

@@ -27,14 +27,24 @@ public:
   expected<lifeline::collection_stats> collection_stats(const std::string& name) override;
   expected<void> upsert(const std::string& collection, const std::vector<document>& docs) override;
   expected<document> get(const std::string& collection, const std::string& id) override;
-  expected<void> remove(const std::string& collection, const std::string& id) override;
+  expected<bool> remove(const std::string& collection, const std::string& id,
+                        uint64_t version) override;
+  expected<std::vector<document>> scan(const scan_request& request) override;
+  expected<uint64_t> purge_tombstones(uint64_t up_to) override;
   expected<std::vector<search_hit>> search(const search_query& query) override;
   expected<void> probe() override { return {}; }
+  expected<std::string> replica_marker() override;
+  expected<void> set_replica_marker(const std::string& marker) override;
 
 private:
   struct collection {
     collection_spec spec;
-    std::unordered_map<std::string, document> docs;
+    /// Ordered by id, so that scans page through it in byte order.
+    std::map<std::string, document> docs;
+    /// Deleted ids and the version of their delete.
+    std::unordered_map<std::string, uint64_t> tombstones;
+    /// The version stored for `id`, live or deleted (0 if none).
+    uint64_t version_of(const std::string& id) const;
   };
 
   /// Looks up a collection; callers hold mutex_.
@@ -43,6 +53,7 @@ private:
   uint32_t concurrency_;
   std::shared_mutex mutex_;
   std::map<std::string, collection> collections_;
+  std::string marker_;
 };
 
 } // namespace lifeline

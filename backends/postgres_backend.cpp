@@ -14,6 +14,12 @@
 
 namespace lifeline {
 
+namespace pg {
+/// Prepares every statement the backend runs on a new connection. Defined next
+/// to the migrations (postgres_schema.cpp): each statement follows the schema.
+void prepare_statements(pqxx::connection_base& c);
+} // namespace pg
+
 namespace {
 
 /// Rows fetched per round trip by the exact search.
@@ -42,6 +48,8 @@ backend_error from_sql_error(const pqxx::sql_error& e) {
   if (state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0)
     return {error_kind::unavailable, msg};
   if (state.rfind("22", 0) == 0) return {error_kind::invalid_argument, msg};
+  // The only foreign key: the collection was dropped while we wrote to it.
+  if (state == "23503") return {error_kind::not_found, msg};
   return {error_kind::failed, msg};
 }
 
@@ -60,34 +68,6 @@ expected<collection_spec> load_spec(pqxx::transaction_base& tx, const std::strin
   auto m = parse_metric(r[0][1].as<std::string>());
   if (!m) return backend_error{error_kind::corrupt, "unknown metric in lifeline_collections"};
   return collection_spec{name, r[0][0].as<uint32_t>(), *m};
-}
-
-void prepare_statements(pqxx::connection& c) {
-  c.prepare("spec", "SELECT dimension, metric FROM lifeline_collections WHERE name = $1");
-  c.prepare("create", "INSERT INTO lifeline_collections (name, dimension, metric)"
-                      " VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING");
-  c.prepare("drop", "DELETE FROM lifeline_collections WHERE name = $1");
-  c.prepare("list", "SELECT name, dimension, metric FROM lifeline_collections ORDER BY name");
-  c.prepare("stats", "SELECT c.dimension, c.metric,"
-                     " (SELECT count(*) FROM lifeline_documents d WHERE d.collection = c.name)"
-                     " FROM lifeline_collections c WHERE c.name = $1");
-  // A whole batch in one statement: parallel arrays, one element per document.
-  c.prepare("upsert",
-            "INSERT INTO lifeline_documents (collection, id, embedding, content, metadata, version)"
-            " SELECT $1, u.id, u.embedding, u.content, u.metadata::json, u.version"
-            " FROM unnest($2::text[], $3::bytea[], $4::text[], $5::text[], $6::bigint[])"
-            "   AS u(id, embedding, content, metadata, version)"
-            " ON CONFLICT (collection, id) DO UPDATE SET embedding = excluded.embedding,"
-            " content = excluded.content, metadata = excluded.metadata,"
-            " version = excluded.version, updated_at = now()");
-  c.prepare("get", "SELECT embedding, content, coalesce(metadata::text, ''), version"
-                   " FROM lifeline_documents WHERE collection = $1 AND id = $2");
-  c.prepare("remove", "DELETE FROM lifeline_documents WHERE collection = $1 AND id = $2");
-  // Keyset pages over the primary key for the exact search.
-  c.prepare("scan", "SELECT id, embedding FROM lifeline_documents"
-                    " WHERE collection = $1 AND id > $2 ORDER BY id LIMIT $3");
-  c.prepare("payloads", "SELECT id, content, coalesce(metadata::text, '')"
-                        " FROM lifeline_documents WHERE collection = $1 AND id = ANY($2::text[])");
 }
 
 /// Keeps the k nearest seen so far (a max-heap on distance, then id).
@@ -153,7 +133,7 @@ std::unique_ptr<postgres_backend::connection> postgres_backend::connect() {
     pg::migrate(c->db);
     schema_ready_ = true;
   }
-  prepare_statements(c->db);
+  pg::prepare_statements(c->db);
   return c;
 }
 
@@ -227,7 +207,7 @@ expected<T> postgres_backend::with_connection(F&& f) {
 
 expected<void> postgres_backend::create_collection(const collection_spec& spec) {
   if (auto ok = validate_spec(spec); !ok) return ok;
-  auto r = with_connection<bool>([&](pqxx::connection& c) -> expected<bool> {
+  return with_connection<void>([&](pqxx::connection& c) -> expected<void> {
     pqxx::work tx{c};
     tx.exec_prepared("create", spec.name, spec.dimension, std::string{to_string(spec.metric)});
     auto stored = load_spec(tx, spec.name);
@@ -236,22 +216,18 @@ expected<void> postgres_backend::create_collection(const collection_spec& spec) 
     if (!(*stored == spec))
       return backend_error{error_kind::conflict,
                            "collection '" + spec.name + "' exists with another spec"};
-    return true;
+    return {};
   });
-  if (!r) return r.error();
-  return {};
 }
 
 expected<void> postgres_backend::drop_collection(const std::string& name) {
-  auto r = with_connection<bool>([&](pqxx::connection& c) -> expected<bool> {
+  return with_connection<void>([&](pqxx::connection& c) -> expected<void> {
     pqxx::work tx{c};
     auto res = tx.exec_prepared("drop", name);
     if (res.affected_rows() == 0) return collection_missing(name);
     tx.commit();
-    return true;
+    return {};
   });
-  if (!r) return r.error();
-  return {};
 }
 
 expected<std::vector<collection_spec>> postgres_backend::list_collections() {
@@ -282,37 +258,33 @@ expected<collection_stats> postgres_backend::collection_stats(const std::string&
 
 expected<void> postgres_backend::upsert(const std::string& collection,
                                         const std::vector<document>& docs) {
-  auto r = with_connection<bool>([&](pqxx::connection& c) -> expected<bool> {
+  return with_connection<void>([&](pqxx::connection& c) -> expected<void> {
     pqxx::work tx{c};
     auto spec = load_spec(tx, collection);
     if (!spec) return spec.error();
     for (auto& d : docs)
       if (auto ok = validate_document(d, spec->dimension); !ok) return ok.error();
-    // One statement cannot update a row twice: the last occurrence of an id
-    // in the batch wins, as it would with one upsert after another.
-    std::unordered_map<std::string_view, size_t> last;
-    for (size_t i = 0; i < docs.size(); ++i) last[docs[i].id] = i;
-    std::string ids = "{", vectors = "{", contents = "{", metadata = "{", versions = "{";
+    // One statement cannot update a row twice: of the occurrences of an id in
+    // the batch the newest wins, the last of equals, as it would with one
+    // upsert after another.
+    std::unordered_map<std::string_view, size_t> winner;
     for (size_t i = 0; i < docs.size(); ++i) {
-      if (last[docs[i].id] != i) continue;
-      auto& d = docs[i];
-      auto v = d.vector;
-      if (spec->metric == metric::cosine) normalize(v);
-      pg::append_array_element(ids, std::string_view{d.id});
-      pg::append_array_element(vectors, std::string_view{pg::vector_to_bytea_hex(v)});
-      pg::append_array_element(contents, std::string_view{d.content});
-      pg::append_array_element(metadata, d.metadata.empty()
-                                           ? std::nullopt
-                                           : std::optional<std::string_view>{d.metadata});
-      pg::append_array_element(versions, std::string_view{std::to_string(d.version)});
+      auto [it, added] = winner.try_emplace(docs[i].id, i);
+      if (!added && docs[i].version >= docs[it->second].version) it->second = i;
     }
-    for (auto* s : {&ids, &vectors, &contents, &metadata, &versions}) *s += '}';
-    tx.exec_prepared("upsert", collection, ids, vectors, contents, metadata, versions);
+    pg::document_arrays arrays;
+    for (size_t i = 0; i < docs.size(); ++i) {
+      if (winner[docs[i].id] != i) continue;
+      auto v = docs[i].vector;
+      if (spec->metric == metric::cosine) normalize(v);
+      arrays.add(docs[i], v);
+    }
+    arrays.close();
+    tx.exec_prepared("upsert", collection, arrays.ids, arrays.vectors, arrays.contents,
+                     arrays.metadata, arrays.versions);
     tx.commit(); // a batch is one transaction: all or nothing
-    return true;
+    return {};
   });
-  if (!r) return r.error();
-  return {};
 }
 
 expected<document> postgres_backend::get(const std::string& collection, const std::string& id) {
@@ -333,20 +305,89 @@ expected<document> postgres_backend::get(const std::string& collection, const st
   });
 }
 
-expected<void> postgres_backend::remove(const std::string& collection, const std::string& id) {
-  if (auto ok = validate_id(id); !ok) return ok;
-  auto r = with_connection<bool>([&](pqxx::connection& c) -> expected<bool> {
-    pqxx::work tx{c};
-    auto res = tx.exec_prepared("remove", collection, id);
-    if (res.affected_rows() == 0) {
+expected<bool> postgres_backend::remove(const std::string& collection, const std::string& id,
+                                        uint64_t version) {
+  if (auto ok = validate_id(id); !ok) return ok.error();
+  if (auto ok = validate_version(version); !ok) return ok.error();
+  auto v = static_cast<int64_t>(version);
+  return with_connection<bool>([&](pqxx::connection& c) -> expected<bool> {
+    pqxx::work tx{c}; // read committed: each statement sees the latest commits
+    // A row that appears between our look and our insert was written by a
+    // concurrent writer: look again (it is there now, so this ends).
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      auto stored = tx.exec_prepared("lock", collection, id);
+      if (!stored.empty()) {
+        bool was_live = !stored[0][0].as<bool>();
+        if (stored[0][1].as<int64_t>() > v) return false; // a newer write is stored
+        tx.exec_prepared("bury", collection, id, v);
+        tx.commit();
+        return was_live;
+      }
       if (auto spec = load_spec(tx, collection); !spec) return spec.error();
-      return document_missing(id);
+      if (tx.exec_prepared("tombstone", collection, id, v).affected_rows() == 1) {
+        tx.commit();
+        return false; // nothing was live, but the tombstone is kept
+      }
     }
-    tx.commit();
-    return true;
+    return backend_error{error_kind::conflict, "document '" + id + "' keeps changing"};
   });
-  if (!r) return r.error();
-  return {};
+}
+
+expected<std::vector<document>> postgres_backend::scan(const scan_request& request) {
+  if (auto ok = validate_scan(request); !ok) return ok.error();
+  return with_connection<std::vector<document>>(
+    [&](pqxx::connection& c) -> expected<std::vector<document>> {
+      pqxx::nontransaction tx{c};
+      auto page = tx.exec_prepared(request.with_payload ? "scan_docs" : "scan_ids",
+                                   request.collection, request.after, request.limit);
+      if (page.empty()) {
+        if (auto spec = load_spec(tx, request.collection); !spec) return spec.error();
+      }
+      std::vector<document> out;
+      out.reserve(page.size());
+      for (auto row : page) {
+        auto& d = out.emplace_back();
+        d.id = row[0].as<std::string>();
+        d.version = row[1].as<uint64_t>();
+        if (!request.with_payload) continue;
+        auto v = pg::vector_from_bytea_hex(row[2].c_str());
+        if (!v)
+          return backend_error{error_kind::corrupt,
+                               "stored embedding of '" + d.id + "' is damaged"};
+        d.vector = std::move(*v);
+        d.content = row[3].as<std::string>();
+        d.metadata = row[4].as<std::string>();
+      }
+      return out;
+    });
+}
+
+expected<uint64_t> postgres_backend::purge_tombstones(uint64_t up_to) {
+  // Versions are bigint: every stored one is <= 2^63 - 1.
+  auto bound = static_cast<int64_t>(std::min<uint64_t>(up_to, INT64_MAX));
+  return with_connection<uint64_t>([&](pqxx::connection& c) -> expected<uint64_t> {
+    pqxx::nontransaction tx{c};
+    return uint64_t(tx.exec_prepared("purge", bound).affected_rows());
+  });
+}
+
+expected<std::string> postgres_backend::replica_marker() {
+  return with_connection<std::string>([&](pqxx::connection& c) -> expected<std::string> {
+    pqxx::nontransaction tx{c};
+    auto r = tx.exec_prepared("get_marker");
+    if (r.empty()) return std::string{};
+    return r[0][0].as<std::string>();
+  });
+}
+
+expected<void> postgres_backend::set_replica_marker(const std::string& marker) {
+  if (marker.find('\0') != std::string::npos)
+    return backend_error{error_kind::invalid_argument, "replica marker contains a NUL byte"};
+  return with_connection<void>([&](pqxx::connection& c) -> expected<void> {
+    pqxx::nontransaction tx{c};
+    tx.exec_prepared("set_marker", marker);
+    return {};
+  });
 }
 
 // Exact search streams the collection's vectors to the client in keyset
@@ -365,7 +406,7 @@ expected<std::vector<search_hit>> postgres_backend::search(const search_query& q
       std::string after; // ids sort after ''
       std::vector<float> v;
       for (;;) {
-        auto page = tx.exec_prepared("scan", query.collection, after, search_page_rows);
+        auto page = tx.exec_prepared("search_page", query.collection, after, search_page_rows);
         for (auto row : page) {
           auto id = row[0].c_str();
           if (!pg::decode_bytea_hex(row[1].c_str(), v) || v.size() != spec->dimension)
@@ -393,13 +434,11 @@ expected<std::vector<search_hit>> postgres_backend::search(const search_query& q
 }
 
 expected<void> postgres_backend::probe() {
-  auto r = with_connection<bool>([&](pqxx::connection& c) -> expected<bool> {
+  return with_connection<void>([&](pqxx::connection& c) -> expected<void> {
     pqxx::nontransaction tx{c};
     tx.exec("SELECT 1");
-    return true;
+    return {};
   });
-  if (!r) return r.error();
-  return {};
 }
 
 } // namespace lifeline

@@ -47,7 +47,12 @@ public:
   expected<lifeline::collection_stats> collection_stats(const std::string& name) override;
   expected<void> upsert(const std::string& collection, const std::vector<document>& docs) override;
   expected<document> get(const std::string& collection, const std::string& id) override;
-  expected<void> remove(const std::string& collection, const std::string& id) override;
+  expected<bool> remove(const std::string& collection, const std::string& id,
+                        uint64_t version) override;
+  expected<std::vector<document>> scan(const scan_request& request) override;
+  expected<uint64_t> purge_tombstones(uint64_t up_to) override;
+  expected<std::string> replica_marker() override;
+  expected<void> set_replica_marker(const std::string& marker) override;
   expected<std::vector<search_hit>> search(const search_query& query) override;
   expected<void> probe() override;
 

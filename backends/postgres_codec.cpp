@@ -76,4 +76,17 @@ std::string text_array(const std::vector<std::string>& values) {
   return out;
 }
 
+void document_arrays::add(const document& d, const std::vector<float>& vector) {
+  append_array_element(ids, std::string_view{d.id});
+  append_array_element(vectors, std::string_view{vector_to_bytea_hex(vector)});
+  append_array_element(contents, std::string_view{d.content});
+  append_array_element(metadata, d.metadata.empty() ? std::nullopt
+                                                    : std::optional<std::string_view>{d.metadata});
+  append_array_element(versions, std::string_view{std::to_string(d.version)});
+}
+
+void document_arrays::close() {
+  for (auto* s : {&ids, &vectors, &contents, &metadata, &versions}) *s += '}';
+}
+
 } // namespace lifeline::pg

@@ -3,6 +3,8 @@
 // a bound parameter; these only build the parameter text. No CAF in here.
 #pragma once
 
+#include "backends/types.hpp"
+
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,5 +28,17 @@ void append_array_element(std::string& literal, const std::optional<std::string_
 
 /// A text[] literal of `values`.
 std::string text_array(const std::vector<std::string>& values);
+
+/// A batch of documents as parallel array literals, one element per document
+/// (text[], bytea[], text[], text[] with NULL for no metadata, bigint[]), for
+/// an `unnest` over all five.
+struct document_arrays {
+  std::string ids = "{", vectors = "{", contents = "{", metadata = "{", versions = "{";
+
+  /// Appends `d` with `vector` as its embedding (e.g. normalised).
+  void add(const document& d, const std::vector<float>& vector);
+  /// Closes every literal; call once, after the last add.
+  void close();
+};
 
 } // namespace lifeline::pg

@@ -39,6 +39,21 @@ CREATE TABLE lifeline_documents (
   PRIMARY KEY (collection, id)
 );
 )sql"},
+    {2, "tombstones, byte-order scans and the replica marker", R"sql(
+-- A deleted document stays as a tombstone (empty embedding and content, no
+-- metadata) that keeps its version, so that an older write cannot bring it back.
+ALTER TABLE lifeline_documents ADD COLUMN deleted boolean NOT NULL DEFAULT false;
+-- Scans and the exact search page through live documents in byte order.
+CREATE INDEX lifeline_documents_live_by_id
+  ON lifeline_documents (collection, id COLLATE "C") WHERE NOT deleted;
+-- purge_tombstones finds tombstones without reading live documents.
+CREATE INDEX lifeline_documents_tombstones ON lifeline_documents (version) WHERE deleted;
+-- Small facts kept with the data, e.g. the replica marker.
+CREATE TABLE lifeline_meta (
+  key text PRIMARY KEY,
+  value text NOT NULL
+);
+)sql"},
   };
   return all;
 }
@@ -66,6 +81,56 @@ void migrate(pqxx::connection_base& c) {
                    m.version, std::string{m.description});
   }
   tx.commit();
+}
+
+// The statements the backend prepares on every connection, by name.
+void prepare_statements(pqxx::connection_base& c) {
+  c.prepare("spec", "SELECT dimension, metric FROM lifeline_collections WHERE name = $1");
+  c.prepare("create", "INSERT INTO lifeline_collections (name, dimension, metric)"
+                      " VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING");
+  c.prepare("drop", "DELETE FROM lifeline_collections WHERE name = $1");
+  c.prepare("list", "SELECT name, dimension, metric FROM lifeline_collections ORDER BY name");
+  c.prepare("stats", "SELECT c.dimension, c.metric, (SELECT count(*) FROM lifeline_documents d"
+                     " WHERE d.collection = c.name AND NOT d.deleted)"
+                     " FROM lifeline_collections c WHERE c.name = $1");
+  // A whole batch in one statement: parallel arrays, one element per document.
+  // Last writer wins: a stored row (live or tombstone) with a newer version
+  // is left alone; an older one, or a tombstone, is overwritten.
+  c.prepare("upsert",
+            "INSERT INTO lifeline_documents (collection, id, embedding, content, metadata, version)"
+            " SELECT $1, u.id, u.embedding, u.content, u.metadata::json, u.version"
+            " FROM unnest($2::text[], $3::bytea[], $4::text[], $5::text[], $6::bigint[])"
+            "   AS u(id, embedding, content, metadata, version)"
+            " ON CONFLICT (collection, id) DO UPDATE SET embedding = excluded.embedding,"
+            " content = excluded.content, metadata = excluded.metadata,"
+            " version = excluded.version, deleted = false, updated_at = now()"
+            " WHERE lifeline_documents.version <= excluded.version");
+  c.prepare("get", "SELECT embedding, content, coalesce(metadata::text, ''), version"
+                   " FROM lifeline_documents WHERE collection = $1 AND id = $2 AND NOT deleted");
+  // remove: lock the stored row (live or tombstone) to learn what it was...
+  c.prepare("lock", "SELECT deleted, version FROM lifeline_documents"
+                    " WHERE collection = $1 AND id = $2 FOR UPDATE");
+  // ...and turn it into a tombstone, or write one where there was no row.
+  c.prepare("bury", "UPDATE lifeline_documents SET embedding = ''::bytea, content = '',"
+                    " metadata = NULL, version = $3, deleted = true, updated_at = now()"
+                    " WHERE collection = $1 AND id = $2");
+  c.prepare("tombstone",
+            "INSERT INTO lifeline_documents (collection, id, embedding, content, version, deleted)"
+            " VALUES ($1, $2, ''::bytea, '', $3, true) ON CONFLICT (collection, id) DO NOTHING");
+  c.prepare("purge", "DELETE FROM lifeline_documents WHERE deleted AND version <= $1");
+  // Keyset pages over live documents in byte order (COLLATE "C" on both the
+  // bound and the order, matching the index lifeline_documents_live_by_id).
+  const std::string live_after = " FROM lifeline_documents WHERE collection = $1 AND NOT deleted"
+                                 " AND id COLLATE \"C\" > $2 ORDER BY id COLLATE \"C\" LIMIT $3";
+  c.prepare("search_page", "SELECT id, embedding" + live_after);
+  c.prepare("scan_ids", "SELECT id, version" + live_after);
+  c.prepare("scan_docs",
+            "SELECT id, version, embedding, content, coalesce(metadata::text, '')" + live_after);
+  c.prepare("payloads", "SELECT id, content, coalesce(metadata::text, '') FROM lifeline_documents"
+                        " WHERE collection = $1 AND id = ANY($2::text[]) AND NOT deleted");
+  c.prepare("get_marker", "SELECT value FROM lifeline_meta WHERE key = 'replica_marker'");
+  c.prepare("set_marker", "INSERT INTO lifeline_meta (key, value) VALUES ('replica_marker', $1)"
+                          " ON CONFLICT (key) DO UPDATE SET value = excluded.value");
 }
 
 } // namespace lifeline::pg

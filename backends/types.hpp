@@ -57,6 +57,16 @@ struct search_hit {
   friend bool operator==(const search_hit&, const search_hit&) = default;
 };
 
+/// One page of a scan over a collection's live documents, in id order.
+struct scan_request {
+  std::string collection;
+  /// Exclusive lower bound on the id ("" starts at the beginning).
+  std::string after;
+  uint32_t limit = 1000;
+  /// False: ids and versions only (enough to compare replicas).
+  bool with_payload = true;
+};
+
 struct collection_stats {
   collection_spec spec;
   uint64_t count = 0;
@@ -76,8 +86,9 @@ enum class operation : uint8_t {
   remove,
   search,
   probe,
+  scan,
 };
-inline constexpr int operation_count = 9;
+inline constexpr int operation_count = 10;
 
 std::string_view to_string(operation op);
 

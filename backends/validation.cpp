@@ -42,6 +42,7 @@ std::string_view to_string(operation op) {
     case operation::remove: return "remove";
     case operation::search: return "search";
     case operation::probe: return "probe";
+    case operation::scan: return "scan";
   }
   return "unknown";
 }
@@ -125,8 +126,20 @@ expected<void> validate_vector(std::span<const float> v, uint32_t dimension) {
 expected<void> validate_document(const document& doc, uint32_t dimension) {
   if (auto ok = validate_id(doc.id); !ok) return ok;
   if (auto ok = validate_payload(doc); !ok) return ok;
-  if (doc.version > uint64_t(INT64_MAX)) return invalid("version is larger than 2^63 - 1");
+  if (auto ok = validate_version(doc.version); !ok) return ok;
   return validate_vector(doc.vector, dimension);
+}
+
+expected<void> validate_version(uint64_t version) {
+  // PostgreSQL keeps versions in a signed bigint.
+  if (version > uint64_t(INT64_MAX)) return invalid("version is larger than 2^63 - 1");
+  return {};
+}
+
+expected<void> validate_scan(const scan_request& request) {
+  if (request.limit == 0 || request.limit > max_scan_limit)
+    return invalid("scan limit must be between 1 and " + std::to_string(max_scan_limit));
+  return {};
 }
 
 expected<void> validate_query(const search_query& q, uint32_t dimension) {

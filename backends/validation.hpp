@@ -19,6 +19,7 @@ inline constexpr uint32_t max_k = 10000;
 inline constexpr float max_component = 1e15f;
 inline constexpr size_t max_content_bytes = 1 << 20;
 inline constexpr size_t max_metadata_bytes = 64 << 10;
+inline constexpr uint32_t max_scan_limit = 10000;
 
 expected<void> validate_collection_name(const std::string& name);
 expected<void> validate_spec(const collection_spec& spec);
@@ -31,6 +32,10 @@ expected<void> validate_vector(std::span<const float> v, uint32_t dimension);
 /// validate_id + validate_payload + validate_vector.
 expected<void> validate_document(const document& doc, uint32_t dimension);
 expected<void> validate_query(const search_query& q, uint32_t dimension);
+/// At most 2^63 - 1 (PostgreSQL stores versions as bigint).
+expected<void> validate_version(uint64_t version);
+/// A limit between 1 and max_scan_limit.
+expected<void> validate_scan(const scan_request& request);
 
 /// Distance between a and b under m (smaller is nearer); for cosine both
 /// vectors must already be normalised.

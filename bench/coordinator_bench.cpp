@@ -39,13 +39,19 @@ backend_actor::behavior_type bare(backend_actor::pointer self, std::shared_ptr<m
       if (!d) return make_error(d.error());
       return std::move(*d);
     },
-    [=](remove_atom, const std::string&, const std::string&) -> caf::result<ok_atom> {
+    [=](remove_atom, const std::string&, const std::string&, uint64_t) -> caf::result<bool> {
       return unsupported();
     },
     [=](search_atom, const search_query&) -> caf::result<std::vector<search_hit>> {
       return unsupported();
     },
     [=](probe_atom) -> caf::result<ok_atom> { return ok_atom::value; },
+    [=](scan_atom, const scan_request&) -> caf::result<std::vector<document>> {
+      return unsupported();
+    },
+    [=](purge_atom, uint64_t) -> caf::result<uint64_t> { return unsupported(); },
+    [=](marker_atom) -> caf::result<std::string> { return unsupported(); },
+    [=](marker_atom, const std::string&) -> caf::result<ok_atom> { return unsupported(); },
   };
 }
 

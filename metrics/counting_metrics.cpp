@@ -23,6 +23,57 @@ std::string_view to_string(lifecycle_state s) {
   return "unknown";
 }
 
+std::string_view to_string(replica_state s) {
+  switch (s) {
+    case replica_state::in_sync: return "in_sync";
+    case replica_state::catching_up: return "catching_up";
+    case replica_state::rebuilding: return "rebuilding";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(handoff_event e) {
+  switch (e) {
+    case handoff_event::appended: return "appended";
+    case handoff_event::replayed: return "replayed";
+    case handoff_event::failed: return "failed";
+  }
+  return "unknown";
+}
+
+void counting_metrics::replica(std::string_view backend, replica_state state) {
+  std::lock_guard guard{mutex_};
+  ++replica_transitions_[{std::string{backend}, state}];
+}
+
+void counting_metrics::handoff(std::string_view backend, handoff_event event, uint64_t n) {
+  std::lock_guard guard{mutex_};
+  handoff_[{std::string{backend}, event}] += n;
+}
+
+void counting_metrics::rebuild_copied(std::string_view backend, uint64_t n) {
+  std::lock_guard guard{mutex_};
+  rebuilt_[std::string{backend}] += n;
+}
+
+uint64_t counting_metrics::replica_transitions(std::string_view backend, replica_state state) const {
+  std::lock_guard guard{mutex_};
+  auto it = replica_transitions_.find({std::string{backend}, state});
+  return it == replica_transitions_.end() ? 0 : it->second;
+}
+
+uint64_t counting_metrics::handoff(std::string_view backend, handoff_event event) const {
+  std::lock_guard guard{mutex_};
+  auto it = handoff_.find({std::string{backend}, event});
+  return it == handoff_.end() ? 0 : it->second;
+}
+
+uint64_t counting_metrics::rebuilt(std::string_view backend) const {
+  std::lock_guard guard{mutex_};
+  auto it = rebuilt_.find(std::string{backend});
+  return it == rebuilt_.end() ? 0 : it->second;
+}
+
 void counting_metrics::backend_call(operation op, std::string_view backend, call_outcome outcome,
                                     duration) {
   std::lock_guard guard{mutex_};

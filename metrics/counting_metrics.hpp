@@ -21,6 +21,9 @@ public:
   void circuit(std::string_view backend, circuit_state state) override;
   void restart(std::string_view backend) override;
   void in_flight(operation op, int delta) override;
+  void replica(std::string_view backend, replica_state state) override;
+  void handoff(std::string_view backend, handoff_event event, uint64_t n) override;
+  void rebuild_copied(std::string_view backend, uint64_t n) override;
 
   uint64_t calls(operation op, std::string_view backend, call_outcome outcome) const;
   /// Calls of any operation on `backend` with `outcome`.
@@ -35,6 +38,11 @@ public:
   lifecycle_state last_lifecycle(std::string_view backend) const;
   /// How many times `backend` entered `state`.
   uint64_t circuit_transitions(std::string_view backend, circuit_state state) const;
+  /// How many times `backend` entered replica `state`.
+  uint64_t replica_transitions(std::string_view backend, replica_state state) const;
+  uint64_t handoff(std::string_view backend, handoff_event event) const;
+  /// Documents copied to `backend` by rebuilds.
+  uint64_t rebuilt(std::string_view backend) const;
 
 private:
   mutable std::mutex mutex_;
@@ -46,6 +54,9 @@ private:
   std::map<std::string, lifecycle_state, std::less<>> lifecycle_;
   std::map<std::string, circuit_state, std::less<>> circuit_;
   std::map<std::pair<std::string, circuit_state>, uint64_t> circuit_transitions_;
+  std::map<std::pair<std::string, replica_state>, uint64_t> replica_transitions_;
+  std::map<std::pair<std::string, handoff_event>, uint64_t> handoff_;
+  std::map<std::string, uint64_t> rebuilt_;
 };
 
 } // namespace lifeline

@@ -34,6 +34,26 @@ enum class lifecycle_state : uint8_t {
 
 std::string_view to_string(lifecycle_state s);
 
+/// Whether a backend holds every acknowledged write (see
+/// docs/DATABASE_ARCHITECTURE.md, "No acknowledged write is lost").
+enum class replica_state : uint8_t {
+  in_sync = 0,     ///< Nothing pending: it serves reads.
+  catching_up = 1, ///< Takes writes, replays its handoff log; no reads yet.
+  rebuilding = 2,  ///< Takes writes, copies a healthy peer; no reads yet.
+};
+inline constexpr int replica_state_count = 3;
+
+std::string_view to_string(replica_state s);
+
+/// What happened to entries of a backend's handoff log.
+enum class handoff_event : uint8_t {
+  appended = 0, ///< A missed write was stored for the backend.
+  replayed = 1, ///< A stored write was applied to the backend.
+  failed = 2,   ///< Storing a missed write failed: the write was not acknowledged.
+};
+
+std::string_view to_string(handoff_event e);
+
 class metrics_sink {
 public:
   using duration = std::chrono::steady_clock::duration;
@@ -52,6 +72,14 @@ public:
   virtual void restart(std::string_view backend) = 0;
   /// Requests admitted by the coordinator and not yet answered (+1 / -1).
   virtual void in_flight(operation op, int delta) = 0;
+  /// The backend's replica state changed.
+  virtual void replica(std::string_view /*backend*/, replica_state /*state*/) {}
+  /// `n` handoff entries of `backend` were appended, replayed or lost.
+  virtual void handoff(std::string_view /*backend*/, handoff_event /*event*/, uint64_t /*n*/) {}
+  /// Entries in the backend's handoff log now.
+  virtual void handoff_pending(std::string_view /*backend*/, uint64_t /*pending*/) {}
+  /// A rebuild copied `n` more documents to `backend`.
+  virtual void rebuild_copied(std::string_view /*backend*/, uint64_t /*n*/) {}
 };
 
 /// Discards everything.

@@ -59,6 +59,24 @@ prometheus_metrics::prometheus_metrics() : registry_(std::make_shared<prometheus
                   .Name("lifeline_requests_in_flight")
                   .Help("Requests admitted by the coordinator and not yet answered.")
                   .Register(r);
+  replica_ = &prometheus::BuildGauge()
+                .Name("lifeline_backend_replica_state")
+                .Help("1 for the backend's current replica state (in_sync, catching_up, "
+                      "rebuilding), 0 for the others. Only in_sync backends serve reads.")
+                .Register(r);
+  handoff_ = &prometheus::BuildCounter()
+                .Name("lifeline_handoff_entries_total")
+                .Help("Missed writes stored for a backend (appended), applied to it later "
+                      "(replayed), or that could not be stored (failed: not acknowledged).")
+                .Register(r);
+  handoff_pending_ = &prometheus::BuildGauge()
+                        .Name("lifeline_handoff_pending")
+                        .Help("Entries in a backend's handoff log not yet replayed to it.")
+                        .Register(r);
+  rebuilt_ = &prometheus::BuildCounter()
+                .Name("lifeline_rebuild_documents_total")
+                .Help("Documents copied to a backend from a healthy peer by rebuilds.")
+                .Register(r);
 }
 
 prometheus_metrics::~prometheus_metrics() = default;
@@ -117,6 +135,25 @@ void prometheus_metrics::restart(std::string_view backend) {
 
 void prometheus_metrics::in_flight(operation op, int delta) {
   in_flight_->Add({{"operation", str(to_string(op))}}).Increment(delta);
+}
+
+void prometheus_metrics::replica(std::string_view backend, replica_state state) {
+  for (auto s : {replica_state::in_sync, replica_state::catching_up, replica_state::rebuilding})
+    replica_->Add({{"backend", str(backend)}, {"state", str(to_string(s))}})
+      .Set(s == state ? 1 : 0);
+}
+
+void prometheus_metrics::handoff(std::string_view backend, handoff_event event, uint64_t n) {
+  handoff_->Add({{"backend", str(backend)}, {"event", str(to_string(event))}})
+    .Increment(double(n));
+}
+
+void prometheus_metrics::handoff_pending(std::string_view backend, uint64_t pending) {
+  handoff_pending_->Add({{"backend", str(backend)}}).Set(double(pending));
+}
+
+void prometheus_metrics::rebuild_copied(std::string_view backend, uint64_t n) {
+  rebuilt_->Add({{"backend", str(backend)}}).Increment(double(n));
 }
 
 std::string prometheus_metrics::render() const {

@@ -34,6 +34,10 @@ public:
   void circuit(std::string_view backend, circuit_state state) override;
   void restart(std::string_view backend) override;
   void in_flight(operation op, int delta) override;
+  void replica(std::string_view backend, replica_state state) override;
+  void handoff(std::string_view backend, handoff_event event, uint64_t n) override;
+  void handoff_pending(std::string_view backend, uint64_t pending) override;
+  void rebuild_copied(std::string_view backend, uint64_t n) override;
 
   /// The registry, for other components to add their own series.
   prometheus::Registry& registry() { return *registry_; }
@@ -50,6 +54,10 @@ private:
   prometheus::Family<prometheus::Gauge>* circuit_;
   prometheus::Family<prometheus::Counter>* restarts_;
   prometheus::Family<prometheus::Gauge>* in_flight_;
+  prometheus::Family<prometheus::Gauge>* replica_;
+  prometheus::Family<prometheus::Counter>* handoff_;
+  prometheus::Family<prometheus::Gauge>* handoff_pending_;
+  prometheus::Family<prometheus::Counter>* rebuilt_;
   // Series are looked up once and kept: Family::Add hashes its labels.
   std::mutex mutex_;
   std::map<std::tuple<operation, std::string, call_outcome>, prometheus::Counter*> call_series_;

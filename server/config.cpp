@@ -75,6 +75,7 @@ expected<void> load_file(const std::string& path, options& opts) {
       if (!err)
         if (auto ok = parse_listen(text, opts); !ok) err = ok.error();
     } else if (key == "data_dir") err = get_string(node, key, opts.data_dir);
+    else if (key == "handoff_dir") err = get_string(node, key, opts.handoff_dir);
     else if (key == "log_level") err = get_string(node, key, opts.log_level);
     else if (key == "log_format") err = get_string(node, key, opts.log_format);
     else if (key == "body_limit_bytes") err = get_int(node, key, opts.body_limit, 1024, int64_t(1) << 31);

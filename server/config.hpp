@@ -23,6 +23,8 @@ struct options {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;
   std::string data_dir = "data";
+  /// Handoff logs and the version ceiling; empty means <data_dir>/handoff.
+  std::string handoff_dir;
   std::string log_level = "info";
   std::string log_format = "text"; ///< text | json
   std::string token;               ///< Bearer token (from a file or LIFELINE_TOKEN).

@@ -6,6 +6,7 @@
 #include "api/http_server.hpp"
 #include "metrics/log.hpp"
 #include "metrics/prometheus_metrics.hpp"
+#include "server/check_command.hpp"
 #include "server/config.hpp"
 #include "server/json_log.hpp"
 
@@ -47,11 +48,15 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   auto* serve = app.add_subcommand("serve", "Run the HTTP/JSON API");
   std::string config_file, listen, data_dir, postgres, backends, log_level, log_format, token_file;
+  std::string handoff_dir;
   int64_t request_timeout_ms = 0, attempt_timeout_ms = 0, pool_size = 0, http_threads = 0;
   int64_t breaker_failures = 0, breaker_open_ms = 0;
   serve->add_option("--config", config_file, "TOML configuration file")->check(CLI::ExistingFile);
   serve->add_option("--listen", listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
   serve->add_option("--data-dir", data_dir, "Directory for the vector store (default ./data)");
+  serve->add_option("--handoff-dir", handoff_dir,
+                    "Directory of the handoff logs: writes a backend missed, kept until it is "
+                    "back (default DATA_DIR/handoff)");
   serve->add_option("--postgres", postgres,
                     "libpq connection string of a PostgreSQL backend named 'postgres' (the "
                     "password comes from LIFELINE_PG_PASSWORD_FILE or LIFELINE_PG_PASSWORD)");
@@ -69,11 +74,17 @@ int main(int argc, char** argv) {
   serve->add_option("--breaker-open-ms", breaker_open_ms,
                     "How long an open circuit refuses calls before trials");
   serve->add_option("--http-threads", http_threads, "HTTP server threads");
+  auto* check = app.add_subcommand(
+    "check", "Compare the backends of a running server (exit 0: consistent, 1: differences)");
+  std::string check_url = "http://127.0.0.1:8080", check_token_file;
+  check->add_option("--url", check_url, "The server's base URL (default http://127.0.0.1:8080)");
+  check->add_option("--token-file", check_token_file, "File holding the bearer token");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  if (check->parsed()) return server::run_check(check_url, check_token_file);
 
   server::options opts;
   if (!config_file.empty())
@@ -81,6 +92,8 @@ int main(int argc, char** argv) {
   if (!listen.empty())
     if (auto ok = server::parse_listen(listen, opts); !ok) return fail(ok.error().message);
   if (!data_dir.empty()) opts.data_dir = data_dir;
+  if (!handoff_dir.empty()) opts.handoff_dir = handoff_dir;
+  if (opts.handoff_dir.empty()) opts.handoff_dir = opts.data_dir + "/handoff";
   if (!log_level.empty()) opts.log_level = log_level;
   if (!log_format.empty()) opts.log_format = log_format;
   if (request_timeout_ms > 0) opts.request_timeout = std::chrono::milliseconds(request_timeout_ms);
@@ -144,9 +157,12 @@ int main(int argc, char** argv) {
   rc.coordinator.probe_timeout = opts.probe_timeout;
   rc.coordinator.circuit.consecutive_failures = opts.breaker_failures;
   rc.coordinator.circuit.open_duration = opts.breaker_open;
+  rc.coordinator.handoff_dir = opts.handoff_dir;
   rc.metrics = metrics;
   auto rt = spawn_runtime(sys, std::move(rc));
-  if (!rt.await_ready(sys)) return fail("the backends did not report in time");
+  // Ready once every backend has reported and replayed its handoff log
+  // (each replay call has its own deadline, so this does not hang).
+  if (!rt.await_ready(sys, std::chrono::hours(1))) return fail("the backends did not report in time");
   int rc_code = 0;
   {
     coordinator_client client{sys, rt.coordinator};

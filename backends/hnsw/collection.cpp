@@ -85,10 +85,19 @@ void collection::add(const std::vector<float>& v, uint64_t label) {
   }
 }
 
-void collection::upsert(const std::vector<document>& docs) {
+std::optional<uint64_t> collection::stored_version(const std::string& id) const {
+  if (auto it = docs_.find(id); it != docs_.end()) return it->second.version;
+  if (auto t = tombstones_.find(id); t != tombstones_.end()) return t->second;
+  return std::nullopt;
+}
+
+void collection::upsert(const std::vector<document>& docs, bool force) {
   std::unique_lock guard{lock_};
   ensure_capacity(docs.size());
   for (auto& d : docs) {
+    if (!force)
+      if (auto stored = stored_version(d.id); stored && d.version < *stored) continue;
+    tombstones_.erase(d.id);
     auto label = next_label_++;
     add(d.vector, label);
     auto it = docs_.find(d.id);
@@ -121,8 +130,13 @@ size_t collection::saved_index_bytes() const {
   return bytes;
 }
 
-bool collection::remove(const std::string& id) {
+bool collection::remove(const std::string& id, uint64_t version, bool force) {
   std::unique_lock guard{lock_};
+  if (auto stored = stored_version(id); stored && version < *stored) {
+    if (!force) return false;
+    version = *stored;
+  }
+  tombstones_[id] = version;
   auto it = docs_.find(id);
   if (it == docs_.end()) return false;
   index_->markDelete(it->second.label);
@@ -130,6 +144,61 @@ bool collection::remove(const std::string& id) {
   docs_.erase(it);
   if (rebuilding_) touched_.insert(id);
   return true;
+}
+
+uint64_t collection::purge_tombstones(uint64_t up_to) {
+  std::unique_lock guard{lock_};
+  return std::erase_if(tombstones_, [&](const auto& t) { return t.second <= up_to; });
+}
+
+std::vector<bool> collection::accepts(const std::vector<document>& docs) const {
+  std::shared_lock guard{lock_};
+  std::vector<bool> out;
+  out.reserve(docs.size());
+  for (auto& d : docs) {
+    auto stored = stored_version(d.id);
+    out.push_back(!stored || d.version >= *stored);
+  }
+  return out;
+}
+
+bool collection::remove_changes(const std::string& id, uint64_t version) const {
+  std::shared_lock guard{lock_};
+  if (auto it = docs_.find(id); it != docs_.end()) return version >= it->second.version;
+  if (auto t = tombstones_.find(id); t != tombstones_.end()) return version > t->second;
+  return true;
+}
+
+uint64_t collection::tombstones_up_to(uint64_t up_to) const {
+  std::shared_lock guard{lock_};
+  return uint64_t(std::count_if(tombstones_.begin(), tombstones_.end(),
+                                [&](const auto& t) { return t.second <= up_to; }));
+}
+
+std::vector<document> collection::scan(const std::string& after, uint32_t limit,
+                                       bool with_payload) const {
+  std::shared_lock guard{lock_};
+  // One pass over the ids, then the smallest `limit` of them: O(n) per page.
+  std::vector<const std::pair<const std::string, entry>*> page;
+  for (auto& kv : docs_)
+    if (kv.first > after) page.push_back(&kv);
+  auto by_id = [](auto* a, auto* b) { return a->first < b->first; };
+  if (page.size() > limit) {
+    std::nth_element(page.begin(), page.begin() + limit, page.end(), by_id);
+    page.resize(limit);
+  }
+  std::sort(page.begin(), page.end(), by_id);
+  std::vector<document> out;
+  out.reserve(page.size());
+  for (auto* kv : page) {
+    auto& e = kv->second;
+    if (with_payload)
+      out.push_back(document{kv->first, index_->getDataByLabel<float>(e.label), e.content,
+                             e.metadata, e.version});
+    else
+      out.push_back(document{kv->first, {}, {}, {}, e.version});
+  }
+  return out;
 }
 
 expected<document> collection::get(const std::string& id) const {
@@ -226,12 +295,18 @@ std::string collection::save(const std::string& index_path) const {
     w.str(e.metadata);
     w.u64(e.version);
   }
+  w.u64(tombstones_.size());
+  for (auto& [id, version] : tombstones_) {
+    w.str(id);
+    w.u64(version);
+  }
   return std::move(w.bytes());
 }
 
 expected<std::unique_ptr<collection>> collection::load(collection_spec spec, index_params params,
                                                        const std::string& index_path,
-                                                       std::string_view meta) {
+                                                       std::string_view meta,
+                                                       bool with_tombstones) {
   auto c = std::make_unique<collection>(spec, params);
   reader r{meta};
   auto next = r.u64();
@@ -248,7 +323,19 @@ expected<std::unique_ptr<collection>> collection::load(collection_spec spec, ind
     c->ids_.emplace(*label, *id);
     c->docs_.emplace(std::move(*id), entry{*label, std::move(*content), std::move(*metadata), *version});
   }
-  if (!r.ok() || !r.done())
+  bool consistent = true;
+  if (with_tombstones && r.ok()) {
+    auto t = r.u64();
+    for (uint64_t i = 0; t && i < *t && r.ok(); ++i) {
+      auto id = r.str();
+      auto version = r.u64();
+      if (!r.ok()) break;
+      // A tombstone never shadows a live document.
+      consistent = consistent && c->docs_.count(*id) == 0;
+      c->tombstones_.emplace(std::move(*id), *version);
+    }
+  }
+  if (!r.ok() || !r.done() || !consistent)
     return backend_error{error_kind::corrupt, "collection metadata of '" + spec.name + "' is damaged"};
   try {
     c->index_ = std::make_unique<index_type>(c->space_.get(), index_path, false);

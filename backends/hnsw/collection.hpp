@@ -1,5 +1,8 @@
 // One collection of the vector store: an hnswlib index plus the id mapping
-// and payloads (content, metadata, version) kept next to it. Readers run in
+// and payloads (content, metadata, version) kept next to it, and the
+// tombstones (id -> version) of deleted ids. Writes are last-writer-wins on
+// document::version; the decision depends only on this collection's state,
+// so replaying the log re-decides every write the same way. Readers run in
 // parallel under a shared lock (hnswlib's search takes no locks of its own);
 // each write holds the exclusive lock only while it touches the index. No
 // CAF in here.
@@ -10,6 +13,7 @@
 #include "backends/hnsw/rw_lock.hpp"
 
 #include <memory>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
@@ -35,28 +39,46 @@ public:
   collection(collection_spec spec, index_params params);
   ~collection();
 
-  /// Restores a collection from snapshot files (already checksummed).
+  /// Restores a collection from snapshot files (already checksummed);
+  /// `with_tombstones` false for snapshots from before tombstones.
   static expected<std::unique_ptr<collection>> load(collection_spec spec, index_params params,
                                                     const std::string& index_path,
-                                                    std::string_view meta);
+                                                    std::string_view meta, bool with_tombstones);
 
   const collection_spec& spec() const { return spec_; }
 
   // -- writes: the store runs one at a time -------------------------------------
 
-  /// Inserts or replaces (validated) documents. A replaced document gets a
-  /// new label and its old one is marked deleted: the old vector is never
-  /// found again.
-  void upsert(const std::vector<document>& docs);
-  /// False if there was no such document.
-  bool remove(const std::string& id);
+  /// Inserts or replaces (validated) documents, in order, each only if its
+  /// version is >= the one stored for its id (live or tombstone); older ones
+  /// are skipped. `force` (log records from before versions) applies all. A
+  /// replaced document gets a new label and its old one is marked deleted:
+  /// the old vector is never found again. Applying over a tombstone drops it.
+  void upsert(const std::vector<document>& docs, bool force = false);
+  /// Deletes `id` at `version` unless something newer is stored, keeping a
+  /// tombstone (also for an unknown id). `force` deletes whatever the version
+  /// and the tombstone keeps the newest version seen. True if a live
+  /// document was deleted.
+  bool remove(const std::string& id, uint64_t version, bool force = false);
+  /// Forgets the tombstones with version <= up_to; returns how many.
+  uint64_t purge_tombstones(uint64_t up_to);
   /// Makes room for `more` insertions now (the only step of an upsert that
   /// allocates much), so that the store can refuse a write before logging it.
   void reserve(size_t more);
 
   // -- reads: any number at once ------------------------------------------------
 
+  /// A live document (tombstones are not found).
   expected<document> get(const std::string& id) const;
+  /// Per document: would upsert() apply it to the state as it is now?
+  std::vector<bool> accepts(const std::vector<document>& docs) const;
+  /// Would remove(id, version) change anything?
+  bool remove_changes(const std::string& id, uint64_t version) const;
+  /// Tombstones with version <= up_to.
+  uint64_t tombstones_up_to(uint64_t up_to) const;
+  /// Live documents with id > after (byte order), ascending, at most limit;
+  /// only id and version unless with_payload. One pass under the shared lock.
+  std::vector<document> scan(const std::string& after, uint32_t limit, bool with_payload) const;
   /// k nearest, nearest first; ef = 0 means the default.
   std::vector<search_hit> search(const std::vector<float>& query, uint32_t k, uint32_t ef) const;
   uint64_t count() const;
@@ -69,8 +91,9 @@ public:
   /// Builds a fresh index from the live documents without blocking readers
   /// or writers, then swaps it in (writes made meanwhile are carried over).
   void rebuild();
-  /// Writes the index to `index_path` and returns the payloads, under the
-  /// shared lock (readers go on; the store holds writes off meanwhile).
+  /// Writes the index to `index_path` and returns the payloads and the
+  /// tombstones, under the shared lock (readers go on; the store holds
+  /// writes off meanwhile).
   std::string save(const std::string& index_path) const;
   /// The size hnswlib's saveIndex writes for the index as it is now.
   size_t saved_index_bytes() const;
@@ -87,6 +110,8 @@ private:
   std::unique_ptr<index_type> make_index(size_t capacity) const;
   void ensure_capacity(size_t more);
   void add(const std::vector<float>& v, uint64_t label);
+  /// The version stored for `id`, live or tombstone (lock held).
+  std::optional<uint64_t> stored_version(const std::string& id) const;
 
   collection_spec spec_;
   index_params params_;
@@ -95,6 +120,8 @@ private:
   std::unique_ptr<index_type> index_;
   std::unordered_map<std::string, entry> docs_;
   std::unordered_map<uint64_t, std::string> ids_; ///< Live labels only.
+  /// Deleted ids and the version of their delete; never also in docs_.
+  std::unordered_map<std::string, uint64_t> tombstones_;
   uint64_t next_label_ = 0;
   /// While a rebuild runs: ids written since it copied the live set.
   bool rebuilding_ = false;

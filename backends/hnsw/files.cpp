@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
@@ -15,10 +16,9 @@ backend_error io_error(const std::string& what) {
   return backend_error{error_kind::failed, what + ": " + std::strerror(errno)};
 }
 
-} // namespace
-
-expected<std::string> read_file(const std::string& path) {
+expected<std::string> read_whole(const std::string& path, bool missing_ok) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && missing_ok && errno == ENOENT) return std::string{};
   if (fd < 0) return io_error("opening " + path);
   std::string data;
   char buf[1 << 16];
@@ -35,6 +35,14 @@ expected<std::string> read_file(const std::string& path) {
   }
   ::close(fd);
   return data;
+}
+
+} // namespace
+
+expected<std::string> read_file(const std::string& path) { return read_whole(path, false); }
+
+expected<std::string> read_file_if_exists(const std::string& path) {
+  return read_whole(path, true);
 }
 
 expected<void> write_file_synced(const std::string& path, std::string_view data) {
@@ -77,6 +85,14 @@ expected<void> fsync_path(const std::string& path, int flags) {
 expected<void> sync_file(const std::string& path) { return fsync_path(path, 0); }
 
 expected<void> sync_dir(const std::string& path) { return fsync_path(path, O_DIRECTORY); }
+
+expected<void> write_file_atomic(const std::string& path, std::string_view data) {
+  auto tmp = path + ".tmp";
+  if (auto ok = write_file_synced(tmp, data); !ok) return ok;
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return io_error("renaming " + tmp);
+  auto slash = path.rfind('/');
+  return sync_dir(slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash));
+}
 
 std::vector<std::string> list_dir(const std::string& dir, std::string_view prefix) {
   std::vector<std::string> out;

@@ -11,8 +11,13 @@
 namespace lifeline::hnsw {
 
 expected<std::string> read_file(const std::string& path);
+/// Like read_file, but a missing file reads as "".
+expected<std::string> read_file_if_exists(const std::string& path);
 /// Writes `data` to `path` and fsyncs it.
 expected<void> write_file_synced(const std::string& path, std::string_view data);
+/// Replaces `path` atomically: writes `<path>.tmp`, fsyncs it, renames it
+/// over `path` and fsyncs the directory. A crash leaves the old or the new.
+expected<void> write_file_atomic(const std::string& path, std::string_view data);
 /// fsyncs an existing file (e.g. one hnswlib wrote).
 expected<void> sync_file(const std::string& path);
 /// fsyncs a directory, making renames and creations inside it durable.

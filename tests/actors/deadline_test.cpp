@@ -36,9 +36,13 @@ backend_actor::behavior_type silent(backend_actor::stateful_pointer<silent_state
       self->state.held.push_back(rp);
       return rp;
     },
-    [=](remove_atom, const std::string&, const std::string&) -> caf::result<ok_atom> {
+    [=](remove_atom, const std::string&, const std::string&, uint64_t) -> caf::result<bool> {
       return no();
     },
+    [=](scan_atom, const scan_request&) -> caf::result<std::vector<document>> { return no(); },
+    [=](purge_atom, uint64_t) -> caf::result<uint64_t> { return no(); },
+    [=](marker_atom) -> caf::result<std::string> { return no(); },
+    [=](marker_atom, const std::string&) -> caf::result<ok_atom> { return no(); },
     [=](search_atom, const search_query&) -> caf::result<std::vector<search_hit>> { return no(); },
     [=](probe_atom) -> caf::result<ok_atom> {
       for (auto& rp : self->state.held) rp.deliver(document{"a", {9, 9}, "LATE", "", 0});

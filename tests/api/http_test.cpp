@@ -14,11 +14,6 @@ using namespace lifeline::testing;
 
 namespace {
 
-std::string dsn() {
-  const char* d = std::getenv("LIFELINE_PG_DSN");
-  REQUIRE(d != nullptr);
-  return d;
-}
 
 /// Leaves PostgreSQL running, whatever the test did.
 struct pg_guard {
@@ -42,12 +37,22 @@ bool eventually(Pred ok) {
   return false;
 }
 
+/// Waits until every backend serves reads (on a first start the vector
+/// store is rebuilt from PostgreSQL, in the background).
+void await_in_sync(http_client& c) {
+  REQUIRE(eventually([&] {
+    return c.request("GET", "/v1/health").body.find(R"("status":"ok")") != std::string::npos;
+  }));
+}
+
 } // namespace
 
 TEST_CASE("http: the contract", "[http]") {
   temp_dir data;
-  server_process server{{"--data-dir", data.path(), "--postgres", dsn()}};
+  scratch_database db;
+  server_process server{{"--data-dir", data.path(), "--postgres", serve_dsn(db)}};
   http_client c{server.port()};
+  await_in_sync(c);
   auto coll = "/v1/collections/" + unique_collection("http");
 
   auto created = c.request("PUT", coll, R"({"dimension":3,"metric":"l2"})");
@@ -62,6 +67,8 @@ TEST_CASE("http: the contract", "[http]") {
                        R"({"vector":[1,0,0],"content":"A","metadata":{"tag":"x"}})");
   CHECK(put.status == 200);
   CHECK(put.body.find(R"("backends":{"postgres":"applied","vectors":"applied"})") != std::string::npos);
+  auto version = put.body.substr(put.body.find(R"("version":)") + 10);
+  version = version.substr(0, version.find(','));
   auto batch = c.request("POST", coll + "/documents",
                          R"({"documents":[{"id":"b","vector":[0,1,0]},{"id":"c","vector":[0,0,2],"content":"C"}]})");
   CHECK(batch.status == 200);
@@ -70,7 +77,8 @@ TEST_CASE("http: the contract", "[http]") {
   auto got = c.request("GET", coll + "/documents/a");
   CHECK(got.status == 200);
   CHECK(got.header("x-served-by") == "postgres");
-  CHECK(got.body == R"({"id":"a","vector":[1,0,0],"content":"A","metadata":{"tag":"x"},"version":0})");
+  CHECK(got.body == R"({"id":"a","vector":[1,0,0],"content":"A","metadata":{"tag":"x"},"version":)"
+                       + version + "}");
 
   auto found = c.request("POST", coll + "/search", R"({"vector":[0.9,0.1,0],"k":2,"ef":32})");
   CHECK(found.status == 200);
@@ -111,8 +119,10 @@ TEST_CASE("http: PostgreSQL down: reads still 200 from the vector store, health 
           "[http][failover]") {
   pg_guard guard;
   temp_dir data;
-  server_process server{{"--data-dir", data.path(), "--postgres", dsn(), "--attempt-timeout-ms", "300"}};
+  scratch_database db;
+  server_process server{{"--data-dir", data.path(), "--postgres", serve_dsn(db), "--attempt-timeout-ms", "300"}};
   http_client c{server.port()};
+  await_in_sync(c);
   auto coll = "/v1/collections/" + unique_collection("partial");
   REQUIRE(c.request("PUT", coll, R"({"dimension":2})").status == 201);
   REQUIRE(c.request("PUT", coll + "/documents/a", R"({"vector":[1,2]})").status == 200);
@@ -139,15 +149,18 @@ TEST_CASE("http: every backend down: 503 with Retry-After naming each; recovery 
           "[http][failover]") {
   pg_guard guard;
   temp_dir data;
-  // Two PostgreSQL backends (a primary and a replica, here the same server).
+  // Two PostgreSQL backends (a primary and a replica: two databases of the
+  // same server).
+  scratch_database primary_db, replica_db;
   auto config = data.path() + "/lifeline.toml";
   std::ofstream{config} << "attempt_timeout_ms = 300\nprobe_interval_ms = 200\n"
                         << "[[backends]]\nname = \"primary\"\nkind = \"postgres\"\npriority = 1\nconninfo = \""
-                        << dsn() << "\"\n"
+                        << serve_dsn(primary_db) << "\"\n"
                         << "[[backends]]\nname = \"replica\"\nkind = \"postgres\"\npriority = 2\nconninfo = \""
-                        << dsn() << "\"\npool_size = 2\n";
+                        << serve_dsn(replica_db) << "\"\npool_size = 2\n";
   server_process server{{"--config", config, "--data-dir", data.path()}};
   http_client c{server.port()};
+  await_in_sync(c);
   auto coll = "/v1/collections/" + unique_collection("total");
   REQUIRE(c.request("PUT", coll, R"({"dimension":2})").status == 201);
   REQUIRE(c.request("PUT", coll + "/documents/a", R"({"vector":[1,2]})").status == 200);

@@ -28,6 +28,9 @@ document doc(const std::string& id, std::vector<float> v, std::string content = 
   return document{id, std::move(v), std::move(content), R"({"id":")" + id + "\"}", 0};
 }
 
+/// True if the remove succeeded and deleted a live document.
+bool deleted(const expected<bool>& r) { return r && *r; }
+
 } // namespace
 
 TEST_CASE("vector store: documents, updates and deletes", "[hnsw]") {
@@ -53,13 +56,18 @@ TEST_CASE("vector store: documents, updates and deletes", "[hnsw]") {
     CHECK(store.collection_stats("c")->count == 2);
   }
   SECTION("a removed document disappears at once") {
-    REQUIRE(store.remove("c", "a"));
+    auto removed = store.remove("c", "a", 0);
+    REQUIRE(removed);
+    CHECK(*removed);
     CHECK(store.get("c", "a").error().kind == error_kind::not_found);
     auto hits = store.search({"c", {0, 0}, 10, 0});
     REQUIRE(hits);
     REQUIRE(hits->size() == 1);
     CHECK((*hits)[0].id == "b");
-    CHECK(store.remove("c", "a").error().kind == error_kind::not_found);
+    auto again = store.remove("c", "a", 0); // only the tombstone is left
+    REQUIRE(again);
+    CHECK_FALSE(*again);
+    CHECK(store.remove("nope", "a", 0).error().kind == error_kind::not_found);
   }
   SECTION("drop") {
     REQUIRE(store.drop_collection("c"));
@@ -160,7 +168,7 @@ TEST_CASE("vector store: every write survives a reopen, with and without a snaps
     REQUIRE(store.upsert("c", {doc("a", {1, 1}, "A"), doc("b", {2, 2}, "B")}));
     REQUIRE(store.snapshot());
     REQUIRE(store.upsert("c", {doc("a", {3, 3}, "A2"), doc("c", {4, 4}, "C")}));
-    REQUIRE(store.remove("c", "b"));
+    REQUIRE(deleted(store.remove("c", "b", 0)));
     REQUIRE(store.drop_collection("gone"));
   }
   hnsw_backend store{cfg};
@@ -261,7 +269,7 @@ TEST_CASE("vector store: the index grows and is rebuilt when deletes pile up", "
   std::vector<document> all;
   for (int i = 0; i < 3000; ++i) all.push_back({"d" + std::to_string(i), gen.next(), "", "", 0});
   for (auto& d : all) REQUIRE(store.upsert("c", {d})); // one at a time: many resizes
-  for (int i = 0; i < 3000; i += 2) REQUIRE(store.remove("c", "d" + std::to_string(i)));
+  for (int i = 0; i < 3000; i += 2) REQUIRE(deleted(store.remove("c", "d" + std::to_string(i), 0)));
   auto before = store.memory_bytes();
   store.rebuild_if_needed();
   CHECK(store.memory_bytes() <= before);

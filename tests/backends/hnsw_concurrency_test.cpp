@@ -54,7 +54,11 @@ TEST_CASE("vector store: searches run alongside writes, resizes and rebuilds",
     model[id] = v;
     if (i % 3 == 0 && i > 0) {
       auto victim = "d" + std::to_string((i * 7) % 2000);
-      if (model.erase(victim)) REQUIRE(store.remove("c", victim));
+      if (model.erase(victim)) {
+        auto removed = store.remove("c", victim, 0);
+        REQUIRE(removed);
+        REQUIRE(*removed);
+      }
     }
     if (i == 1500) rebuilder = std::thread{[&] { store.rebuild_if_needed(); }};
   }

@@ -34,10 +34,14 @@ TEST_CASE("memory backend: what goes in comes out", "[memory]") {
     CHECK(b.get("c", "a")->content == "new");
     CHECK(b.collection_stats("c")->count == 2);
   }
-  SECTION("remove deletes, a second remove is not_found") {
-    REQUIRE(b.remove("c", "a"));
+  SECTION("remove deletes; a second remove finds nothing live") {
+    auto removed = b.remove("c", "a", 1);
+    REQUIRE(removed);
+    CHECK(*removed);
     CHECK(b.get("c", "a").error().kind == error_kind::not_found);
-    CHECK(b.remove("c", "a").error().kind == error_kind::not_found);
+    CHECK(b.collection_stats("c")->count == 1);
+    CHECK_FALSE(*b.remove("c", "a", 2));
+    CHECK(b.remove("nope", "a", 3).error().kind == error_kind::not_found);
   }
   SECTION("drop removes the collection") {
     REQUIRE(b.drop_collection("c"));
@@ -146,4 +150,85 @@ TEST_CASE("memory backend: k larger than the collection returns everything", "[m
   CHECK((*hits)[0].id == "a");
   CHECK((*hits)[0].distance == 1.0f);
   CHECK((*hits)[1].distance == 9.0f);
+}
+
+namespace {
+
+document versioned(std::string id, float x, uint64_t version) {
+  document d = doc(std::move(id), {x, x, x}, "v" + std::to_string(version));
+  d.version = version;
+  return d;
+}
+
+} // namespace
+
+TEST_CASE("memory backend: last writer wins, deletes leave tombstones", "[memory]") {
+  memory_backend b;
+  REQUIRE(b.create_collection({"c", 3, metric::l2}));
+  REQUIRE(b.upsert("c", {versioned("a", 1, 10)}));
+  SECTION("an older upsert is ignored, a newer one applies") {
+    REQUIRE(b.upsert("c", {versioned("a", 2, 5)}));
+    CHECK(b.get("c", "a")->version == 10);
+    REQUIRE(b.upsert("c", {versioned("a", 3, 11)}));
+    CHECK(b.get("c", "a")->content == "v11");
+  }
+  SECTION("a tombstone beats older writes and loses to newer ones") {
+    CHECK_FALSE(*b.remove("c", "a", 9)); // older than the document: ignored
+    CHECK(b.get("c", "a")->version == 10);
+    CHECK(*b.remove("c", "a", 12));
+    REQUIRE(b.upsert("c", {versioned("a", 4, 11)}));
+    CHECK(b.get("c", "a").error().kind == error_kind::not_found);
+    REQUIRE(b.upsert("c", {versioned("a", 5, 13)}));
+    CHECK(b.get("c", "a")->version == 13);
+  }
+  SECTION("deleting a missing id keeps a tombstone all the same") {
+    CHECK_FALSE(*b.remove("c", "ghost", 20));
+    REQUIRE(b.upsert("c", {versioned("ghost", 1, 19)}));
+    CHECK(b.get("c", "ghost").error().kind == error_kind::not_found);
+  }
+  SECTION("purged tombstones no longer hold off older writes") {
+    REQUIRE(*b.remove("c", "a", 12));
+    CHECK(*b.purge_tombstones(11) == 0);
+    CHECK(*b.purge_tombstones(12) == 1);
+    REQUIRE(b.upsert("c", {versioned("a", 6, 11)}));
+    CHECK(b.get("c", "a")->version == 11);
+  }
+  SECTION("replaying the same write twice changes nothing") {
+    REQUIRE(b.upsert("c", {versioned("a", 1, 10)}));
+    CHECK(*b.get("c", "a") == versioned("a", 1, 10));
+  }
+}
+
+TEST_CASE("memory backend: scan pages through live ids in byte order", "[memory]") {
+  memory_backend b;
+  REQUIRE(b.create_collection({"c", 3, metric::l2}));
+  for (auto id : {"b", "B", "a", "\xc3\xa9", "ab", "gone"})
+    REQUIRE(b.upsert("c", {versioned(id, 1, 1)}));
+  REQUIRE(b.remove("c", "gone", 2));
+  std::vector<std::string> seen;
+  std::string after;
+  for (;;) {
+    auto page = b.scan({"c", after, 2, false});
+    REQUIRE(page);
+    for (auto& d : *page) {
+      CHECK(d.vector.empty());
+      CHECK(d.version == 1);
+      seen.push_back(d.id);
+    }
+    if (page->size() < 2) break;
+    after = page->back().id;
+  }
+  CHECK(seen == std::vector<std::string>{"B", "a", "ab", "b", "\xc3\xa9"});
+  auto full = b.scan({"c", "", 10, true});
+  REQUIRE(full);
+  CHECK(full->front() == versioned("B", 1, 1));
+  CHECK(b.scan({"c", "", 0, true}).error().kind == error_kind::invalid_argument);
+  CHECK(b.scan({"nope", "", 10, true}).error().kind == error_kind::not_found);
+}
+
+TEST_CASE("memory backend: replica marker", "[memory]") {
+  memory_backend b;
+  CHECK(b.replica_marker()->empty());
+  REQUIRE(b.set_replica_marker("m1"));
+  CHECK(*b.replica_marker() == "m1");
 }

@@ -134,8 +134,27 @@ expected<void> faulty_backend::upsert(const std::string& c, const std::vector<do
   return apply_void(operation::upsert, [&] { return inner_->upsert(c, docs); });
 }
 
-expected<void> faulty_backend::remove(const std::string& c, const std::string& id) {
-  return apply_void(operation::remove, [&] { return inner_->remove(c, id); });
+expected<bool> faulty_backend::remove(const std::string& c, const std::string& id,
+                                      uint64_t version) {
+  return apply<bool>(operation::remove, [&] { return inner_->remove(c, id, version); });
+}
+
+expected<std::vector<document>> faulty_backend::scan(const scan_request& request) {
+  return apply<std::vector<document>>(operation::scan, [&] { return inner_->scan(request); });
+}
+
+// Tombstone purges and replica markers are bookkeeping of the store as a
+// whole: they fail with the probe's fault (a store that is "down" fails them).
+expected<uint64_t> faulty_backend::purge_tombstones(uint64_t up_to) {
+  return apply<uint64_t>(operation::probe, [&] { return inner_->purge_tombstones(up_to); });
+}
+
+expected<std::string> faulty_backend::replica_marker() {
+  return apply<std::string>(operation::probe, [&] { return inner_->replica_marker(); });
+}
+
+expected<void> faulty_backend::set_replica_marker(const std::string& marker) {
+  return apply_void(operation::probe, [&] { return inner_->set_replica_marker(marker); });
 }
 
 expected<void> faulty_backend::probe() {

@@ -27,8 +27,11 @@ int main(int argc, char** argv) {
     std::vector<document> docs{testing::crash_doc(i)};
     if (i % 3 == 0) docs.push_back(testing::crash_doc(i + 1000000));
     if (!store.upsert(testing::crash_collection().name, docs)) return 5;
-    if (i % 7 == 6 && !store.remove(testing::crash_collection().name, testing::crash_doc(i - 1).id))
-      return 6;
+    if (i % 7 == 6) {
+      auto victim = testing::crash_doc(i - 1);
+      auto removed = store.remove(testing::crash_collection().name, victim.id, victim.version);
+      if (!removed || !*removed) return 6;
+    }
     std::printf("ack %llu\n", (unsigned long long) i);
     std::fflush(stdout);
   }

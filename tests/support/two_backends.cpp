@@ -39,7 +39,17 @@ two_backends::two_backends(const tweak& change) {
     {"secondary", shared_instance(secondary), on_scheduler, restart});
   cfg.metrics = metrics;
   if (change) change(cfg);
+  config = cfg;
   rt = spawn_runtime(sys(), std::move(cfg));
+  run();
+  auto ready = ask<health_report>(rt.coordinator, ready_atom::value);
+  REQUIRE(ready);
+}
+
+void two_backends::respawn() {
+  rt.stop();
+  run();
+  rt = spawn_runtime(sys(), config);
   run();
   auto ready = ask<health_report>(rt.coordinator, ready_atom::value);
   REQUIRE(ready);

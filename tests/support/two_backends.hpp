@@ -22,6 +22,7 @@ struct two_backends : test_system {
     = std::make_shared<faulty_backend>(std::make_shared<memory_backend>());
   std::shared_ptr<counting_metrics> metrics = std::make_shared<counting_metrics>();
   runtime rt;
+  runtime_config config;
 
   /// The defaults used by the tests (deterministic: no jitter).
   static runtime_config defaults();
@@ -30,6 +31,10 @@ struct two_backends : test_system {
   ~two_backends();
 
   coordinator_actor coordinator() const { return rt.coordinator; }
+
+  /// Stops the runtime and starts a new one with the same configuration
+  /// and stores (a process restart, with the databases kept).
+  void respawn();
 
   /// The coordinator's view of backend `name`.
   backend_health health_of(const std::string& name);

@@ -1,0 +1,125 @@
+// The coordinator's private state, shared by its two source files:
+// coordinator.cpp (routing: reads with fallback, writes fanned out) and
+// coordinator_recovery.cpp (versions, handoff, catch-up, rebuild, checks).
+// Included by those two only: it pulls in caf/all.hpp.
+#pragma once
+
+#include "actors/coordinator.hpp"
+#include "health/deadline_queue.hpp"
+#include "metrics/metrics.hpp"
+#include "replication/version_clock.hpp"
+
+#include <caf/all.hpp>
+
+#include <memory>
+#include <random>
+#include <set>
+#include <unordered_map>
+
+namespace lifeline::detail {
+
+using clock_type = std::chrono::steady_clock;
+using time_point = clock_type::time_point;
+using duration = clock_type::duration;
+
+/// The coordinator's view of one backend.
+struct slot {
+  std::string name;
+  std::string kind;
+  capabilities caps;
+  capabilities preferred; ///< Operations it serves ahead of the priority order.
+  lifecycle_state lifecycle = lifecycle_state::starting;
+  backend_actor handle;
+  circuit_breaker breaker;
+  circuit_state reported = circuit_state::closed; ///< Last state logged.
+  std::string last_error;
+  int64_t since_unix_ms = 0;
+  uint32_t restarts = 0;
+  bool probing = false;
+
+  // -- replication (only with a handoff directory) ------------------------------
+  handoff_actor hints;
+  bool hints_loaded = false;
+  /// The marker it held when last in sync ("" = unknown: rebuild it).
+  std::string marker;
+  /// The marker the running job stores (adopt or rebuild).
+  std::string next_marker;
+  replica_state replica = replica_state::in_sync;
+  uint64_t pending = 0;          ///< Entries in its handoff log.
+  uint64_t appended_total = 0;   ///< Entries ever appended (this process).
+  uint32_t appends_in_flight = 0;
+  uint64_t job = 0;              ///< Current recovery job (stale reports differ).
+  bool job_running = false;
+  bool deciding = false;         ///< Asking it for its marker.
+  bool needs_rebuild = false;    ///< It missed a write with no hint, or diverged.
+  bool waiting_for_peer = false; ///< Needs a rebuild; no peer is in sync.
+  bool settled = true;           ///< Its first recovery is decided (ready_atom).
+  uint64_t rebuilt = 0;          ///< Documents copied by the current rebuild.
+};
+
+struct coordinator_state {
+  coordinator_config cfg;
+  std::vector<slot> slots;
+  std::mt19937_64 rng;
+  bool in_outage = false;
+  /// Attempt deadlines, checked by one timer (see deadline_queue.hpp).
+  deadline_queue deadlines;
+  time_point next_tick = time_point::max();
+  /// Callers of ready_atom waiting for every backend to leave `starting`.
+  std::vector<caf::typed_response_promise<health_report>> awaiting_ready;
+
+  /// Write versions; durable in the handoff directory if there is one.
+  version_clock versions;
+  std::string versions_error; ///< Set if the version file cannot be read.
+  /// Versions of the writes in flight (tombstones below the lowest are safe
+  /// to purge once every backend is in sync).
+  std::multiset<uint64_t> writes_in_flight;
+  /// No backend has ever been in sync (no markers): adopt those that are up.
+  bool fresh = false;
+  /// Running consistency checks by ticket.
+  std::unordered_map<uint64_t, caf::typed_response_promise<consistency_report>> checks;
+  uint64_t next_ticket = 0;
+  static inline const char* name = "lifeline.coordinator";
+
+  bool handoff() const { return !cfg.handoff_dir.empty(); }
+};
+
+using coordinator_pointer = coordinator_actor::stateful_pointer<coordinator_state>;
+
+inline time_point now(coordinator_pointer self) { return self->clock().now(); }
+inline metrics_sink& metrics(coordinator_pointer self) { return *self->state.cfg.metrics; }
+int64_t unix_ms();
+
+/// Logs and counts a circuit transition since the last call.
+void sync_circuit(coordinator_pointer self, slot& s, std::string_view cause = {});
+/// Delivers pending ready_atom replies once every backend has settled.
+void deliver_ready(coordinator_pointer self);
+
+// -- coordinator_recovery.cpp -------------------------------------------------------
+
+/// Opens the handoff logs and the version file (with a handoff directory).
+void start_replication(coordinator_pointer self);
+/// Spawns slot #i's handoff log (with a handoff directory).
+void attach_hints(coordinator_pointer self, size_t i);
+/// The next write version, or the error that keeps it from being stored.
+caf::expected<uint64_t> next_version(coordinator_pointer self);
+/// Stores `entry` durably in slot #i's handoff log, then calls `done` with
+/// an empty string or why it failed. `forget_marker`: if it fails, the
+/// backend now lacks a write others hold, so it must be rebuilt.
+void store_hint(coordinator_pointer self, size_t i, const handoff_entry& entry, bool forget_marker,
+                std::function<void(std::string)> done);
+/// Starts bringing slot #i back in sync if it is up and not in sync.
+void maybe_recover(coordinator_pointer self, size_t i);
+/// A backend came up (again): check its marker before it serves reads.
+void on_backend_up(coordinator_pointer self, size_t i);
+void on_progress(coordinator_pointer self, uint32_t i, uint64_t job, uint64_t copied,
+                 uint64_t pending, uint64_t replayed);
+void on_recovered(coordinator_pointer self, uint32_t i, uint64_t job, uint64_t drained,
+                  caf::error& err);
+caf::result<consistency_report> start_check(coordinator_pointer self);
+void on_check_done(coordinator_pointer self, uint64_t ticket, consistency_report& report);
+void schedule_purge(coordinator_pointer self);
+void on_purge(coordinator_pointer self);
+void set_replica(coordinator_pointer self, slot& s, replica_state state, std::string_view why);
+
+} // namespace lifeline::detail

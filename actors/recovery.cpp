@@ -1,0 +1,262 @@
+#include "actors/recovery.hpp"
+
+#include "metrics/log.hpp"
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <deque>
+#include <unordered_set>
+
+namespace lifeline {
+
+namespace {
+
+constexpr uint64_t unknown_pending = ~uint64_t{0};
+
+struct recovery_state {
+  recovery_plan plan;
+  coordinator_actor coordinator;
+  std::vector<collection_spec> collections; ///< The peer's, being copied.
+  size_t current = 0;                       ///< Index into collections.
+  std::string after;                        ///< Scan position.
+  std::unordered_set<std::string> copied;   ///< Ids copied into the current one.
+  uint64_t copied_total = 0;
+  std::deque<caf::message> steps;           ///< Collection drops and creates.
+  static inline const char* name = "lifeline.recovery";
+};
+
+using recovery_pointer = caf::stateful_actor<recovery_state>*;
+
+void replay(recovery_pointer self);
+void copy_page(recovery_pointer self);
+
+void finish(recovery_pointer self, uint64_t drained, caf::error err) {
+  auto& st = self->state;
+  self->send(st.coordinator, recovered_atom::value, st.plan.index, st.plan.job, drained,
+             std::move(err));
+  self->quit();
+}
+
+auto fail_with(recovery_pointer self) {
+  return [self](caf::error& err) { finish(self, 0, std::move(err)); };
+}
+
+void progress(recovery_pointer self, uint64_t pending, uint64_t replayed = 0) {
+  auto& st = self->state;
+  self->send(st.coordinator, progress_atom::value, st.plan.index, st.plan.job, st.copied_total,
+             pending, replayed);
+}
+
+// -- replay: the handoff log, in order ----------------------------------------
+
+void apply_entries(recovery_pointer self, std::shared_ptr<handoff_page> page, size_t k) {
+  auto& st = self->state;
+  auto& entries = page->batch.entries;
+  if (k == entries.size()) {
+    self->request(st.plan.hints, st.plan.call_timeout, consume_atom::value,
+                  page->batch.end_offset, uint64_t{entries.size()})
+      .then(
+        [self, n = uint64_t{entries.size()}](uint64_t pending) {
+          progress(self, pending, n);
+          replay(self);
+        },
+        fail_with(self));
+    return;
+  }
+  auto& e = entries[k];
+  auto next = [self, page, k] { apply_entries(self, page, k + 1); };
+  auto t = st.plan.call_timeout;
+  auto& target = st.plan.target;
+  switch (e.op) {
+    case handoff_entry::kind::create:
+      self->request(target, t, create_atom::value, e.spec).then([next](ok_atom) { next(); },
+                                                               fail_with(self));
+      break;
+    case handoff_entry::kind::drop:
+      self->request(target, t, drop_atom::value, e.collection)
+        .then([next](ok_atom) { next(); },
+              [self, next](caf::error& err) {
+                if (is(err, errc::not_found)) return next(); // already gone
+                finish(self, 0, std::move(err));
+              });
+      break;
+    case handoff_entry::kind::upsert:
+      self->request(target, t, upsert_atom::value, e.collection, e.docs)
+        .then([next](ok_atom) { next(); }, fail_with(self));
+      break;
+    case handoff_entry::kind::remove:
+      self->request(target, t, remove_atom::value, e.collection, e.id, e.version)
+        .then([next](bool) { next(); }, fail_with(self));
+      break;
+  }
+}
+
+void replay(recovery_pointer self) {
+  auto& st = self->state;
+  self->request(st.plan.hints, st.plan.call_timeout, peek_atom::value, st.plan.page)
+    .then(
+      [self](handoff_page& page) {
+        if (page.batch.entries.empty()) return finish(self, page.appended_total, caf::error{});
+        apply_entries(self, std::make_shared<handoff_page>(std::move(page)), 0);
+      },
+      fail_with(self));
+}
+
+/// Stores the new marker in the target, then in the hints (in this order: a
+/// crash in between leaves them different, which means another rebuild).
+void store_marker(recovery_pointer self) {
+  auto& st = self->state;
+  if (st.plan.new_marker.empty()) return replay(self);
+  self->request(st.plan.target, st.plan.call_timeout, marker_atom::value, st.plan.new_marker)
+    .then(
+      [self](ok_atom) {
+        auto& st = self->state;
+        self->request(st.plan.hints, st.plan.call_timeout, marker_atom::value, st.plan.new_marker)
+          .then([self](ok_atom) { replay(self); }, fail_with(self));
+      },
+      fail_with(self));
+}
+
+// -- rebuild: copy the peer, then delete what the peer does not have ----------
+
+void next_collection(recovery_pointer self) {
+  auto& st = self->state;
+  ++st.current;
+  st.after.clear();
+  st.copied.clear();
+  if (st.current == st.collections.size()) {
+    log().info("backend {}: rebuilt from {} ({} documents copied)", st.plan.backend,
+               st.plan.peer_name, st.copied_total);
+    return store_marker(self);
+  }
+  copy_page(self);
+}
+
+void delete_stale_page(recovery_pointer self) {
+  auto& st = self->state;
+  auto& name = st.collections[st.current].name;
+  scan_request req{name, st.after, st.plan.page, false};
+  self->request(st.plan.target, st.plan.call_timeout, scan_atom::value, req)
+    .then(
+      [self](std::vector<document>& docs) {
+        auto& st = self->state;
+        auto stale = std::make_shared<size_t>(0);
+        bool last = docs.size() < st.plan.page;
+        if (!docs.empty()) st.after = docs.back().id;
+        std::vector<std::string> doomed;
+        for (auto& d : docs)
+          if (!st.copied.count(d.id)) doomed.push_back(std::move(d.id));
+        if (doomed.empty()) return last ? next_collection(self) : delete_stale_page(self);
+        *stale = doomed.size();
+        for (auto& id : doomed)
+          self->request(st.plan.target, st.plan.call_timeout, remove_atom::value,
+                        st.collections[st.current].name, id, st.plan.floor)
+            .then(
+              [self, stale, last](bool) {
+                if (--*stale == 0) last ? next_collection(self) : delete_stale_page(self);
+              },
+              fail_with(self));
+      },
+      fail_with(self));
+}
+
+void copy_page(recovery_pointer self) {
+  auto& st = self->state;
+  auto& name = st.collections[st.current].name;
+  scan_request req{name, st.after, st.plan.page, true};
+  self->request(st.plan.peer, st.plan.call_timeout, scan_atom::value, req)
+    .then(
+      [self](std::vector<document>& docs) {
+        auto& st = self->state;
+        bool last = docs.size() < st.plan.page;
+        auto done = [self, last] {
+          auto& st = self->state;
+          if (!last) return copy_page(self);
+          st.after.clear();
+          delete_stale_page(self);
+        };
+        if (docs.empty()) return done();
+        st.after = docs.back().id;
+        for (auto& d : docs) st.copied.insert(d.id);
+        auto n = docs.size();
+        self->request(st.plan.target, st.plan.call_timeout, upsert_atom::value,
+                      st.collections[st.current].name, std::move(docs))
+          .then(
+            [self, n, done](ok_atom) {
+              self->state.copied_total += n;
+              progress(self, unknown_pending);
+              done();
+            },
+            fail_with(self));
+      },
+      [self](caf::error& err) {
+        // Dropped on the peer meanwhile: the drop reaches the target too.
+        if (is(err, errc::not_found)) return next_collection(self);
+        finish(self, 0, std::move(err));
+      });
+}
+
+/// Runs the queued collection drops and creates one after another, then
+/// copies each collection.
+void run_steps(recovery_pointer self) {
+  auto& st = self->state;
+  if (st.steps.empty()) {
+    st.current = 0;
+    if (st.collections.empty()) return store_marker(self);
+    return copy_page(self);
+  }
+  auto msg = std::move(st.steps.front());
+  st.steps.pop_front();
+  auto target = caf::actor_cast<caf::actor>(st.plan.target);
+  self->request(target, st.plan.call_timeout, std::move(msg))
+    .then([self](ok_atom) { run_steps(self); }, fail_with(self));
+}
+
+/// Makes the target's collections match the peer's, then copies each.
+void rebuild(recovery_pointer self) {
+  auto& st = self->state;
+  log().info("backend {}: rebuilding from {}", st.plan.backend, st.plan.peer_name);
+  self->request(st.plan.peer, st.plan.call_timeout, list_atom::value)
+    .then(
+      [self](std::vector<collection_spec>& peer_specs) {
+        auto& st = self->state;
+        st.collections = std::move(peer_specs);
+        self->request(st.plan.target, st.plan.call_timeout, list_atom::value)
+          .then(
+            [self](std::vector<collection_spec>& mine) {
+              auto& st = self->state;
+              // Drop what the peer lacks or holds with another spec, then
+              // create the peer's (creating an identical one is a no-op).
+              std::deque<caf::message> steps;
+              for (auto& spec : mine)
+                if (std::find(st.collections.begin(), st.collections.end(), spec)
+                    == st.collections.end())
+                  steps.push_back(caf::make_message(drop_atom::value, spec.name));
+              for (auto& spec : st.collections)
+                steps.push_back(caf::make_message(create_atom::value, spec));
+              st.steps = std::move(steps);
+              run_steps(self);
+            },
+            fail_with(self));
+      },
+      fail_with(self));
+}
+
+caf::behavior recovery(recovery_pointer self, recovery_plan plan, coordinator_actor coordinator) {
+  self->state.plan = std::move(plan);
+  self->state.coordinator = std::move(coordinator);
+  if (self->state.plan.peer) rebuild(self);
+  else store_marker(self);
+  // Everything happens in response handlers; this one is never used.
+  return {[](ok_atom) {}};
+}
+
+} // namespace
+
+void spawn_recovery(caf::actor_system& sys, recovery_plan plan, coordinator_actor coordinator) {
+  sys.spawn(recovery, std::move(plan), std::move(coordinator));
+}
+
+} // namespace lifeline

@@ -1,0 +1,255 @@
+#include "replication/handoff_log.hpp"
+
+#include "backends/hnsw/binary_io.hpp"
+#include "backends/hnsw/files.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace lifeline {
+
+namespace {
+
+using hnsw::reader;
+using hnsw::writer;
+
+constexpr size_t header_bytes = 8;
+/// No entry is larger: a record claiming more is damage, not data.
+constexpr uint32_t max_record_bytes = 1u << 30;
+
+backend_error io_error(const std::string& what) {
+  return backend_error{error_kind::failed, what + ": " + std::strerror(errno)};
+}
+
+void put(writer& w, const document& d) {
+  w.str(d.id);
+  w.floats(d.vector);
+  w.str(d.content);
+  w.str(d.metadata);
+  w.u64(d.version);
+}
+
+std::string encode(const handoff_entry& e) {
+  writer w;
+  w.u8(uint8_t(e.op));
+  w.str(e.collection);
+  switch (e.op) {
+    case handoff_entry::kind::create:
+      w.u32(e.spec.dimension);
+      w.u8(uint8_t(e.spec.metric));
+      break;
+    case handoff_entry::kind::drop: break;
+    case handoff_entry::kind::upsert:
+      w.u32(uint32_t(e.docs.size()));
+      for (auto& d : e.docs) put(w, d);
+      break;
+    case handoff_entry::kind::remove:
+      w.str(e.id);
+      w.u64(e.version);
+      break;
+  }
+  return std::move(w.bytes());
+}
+
+std::optional<handoff_entry> decode(std::string_view payload) {
+  reader r{payload};
+  handoff_entry e;
+  auto op = r.u8();
+  auto collection = r.str();
+  if (!op || !collection || *op < 1 || *op > 4) return std::nullopt;
+  e.op = handoff_entry::kind{*op};
+  e.collection = std::move(*collection);
+  switch (e.op) {
+    case handoff_entry::kind::create: {
+      auto dim = r.u32();
+      auto m = r.u8();
+      if (!dim || !m || *m > 2) return std::nullopt;
+      e.spec = collection_spec{e.collection, *dim, metric{*m}};
+      break;
+    }
+    case handoff_entry::kind::drop: break;
+    case handoff_entry::kind::upsert: {
+      auto n = r.u32();
+      if (!n) return std::nullopt;
+      for (uint32_t i = 0; i < *n && r.ok(); ++i) {
+        auto id = r.str();
+        auto v = r.floats();
+        auto content = r.str();
+        auto metadata = r.str();
+        auto version = r.u64();
+        if (!r.ok()) return std::nullopt;
+        e.docs.push_back(
+          document{std::move(*id), std::move(*v), std::move(*content), std::move(*metadata), *version});
+      }
+      break;
+    }
+    case handoff_entry::kind::remove: {
+      auto id = r.str();
+      auto version = r.u64();
+      if (!id || !version) return std::nullopt;
+      e.id = std::move(*id);
+      e.version = *version;
+      break;
+    }
+  }
+  if (!r.ok() || !r.done()) return std::nullopt;
+  return e;
+}
+
+expected<void> pread_all(int fd, char* out, size_t n, uint64_t offset, const std::string& path) {
+  while (n > 0) {
+    auto got = ::pread(fd, out, n, off_t(offset));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) return io_error("reading " + path);
+    if (got == 0) return backend_error{error_kind::corrupt, path + " is shorter than expected"};
+    out += got;
+    n -= size_t(got);
+    offset += uint64_t(got);
+  }
+  return {};
+}
+
+/// A record at `offset`: its payload, or nullopt if it is torn or damaged.
+std::optional<std::string> read_record(int fd, uint64_t offset, uint64_t size,
+                                       const std::string& path) {
+  if (size - offset < header_bytes) return std::nullopt;
+  uint32_t header[2];
+  if (!pread_all(fd, reinterpret_cast<char*>(header), header_bytes, offset, path))
+    return std::nullopt;
+  if (header[0] > max_record_bytes || header[0] > size - offset - header_bytes) return std::nullopt;
+  std::string payload(header[0], '\0');
+  if (!pread_all(fd, payload.data(), payload.size(), offset + header_bytes, path))
+    return std::nullopt;
+  if (hnsw::crc32(payload.data(), payload.size()) != header[1]) return std::nullopt;
+  return payload;
+}
+
+} // namespace
+
+expected<std::unique_ptr<handoff_log>> handoff_log::open(const std::string& directory) {
+  std::error_code ec;
+  std::filesystem::create_directories(directory, ec);
+  if (ec) return backend_error{error_kind::failed, "creating " + directory + ": " + ec.message()};
+  auto path = directory + "/hints.log";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return io_error("opening " + path);
+  std::unique_ptr<handoff_log> log{new handoff_log(directory, fd)};
+  if (auto ok = log->load(); !ok) return ok.error();
+  return log;
+}
+
+handoff_log::handoff_log(std::string directory, int fd) : directory_(std::move(directory)), fd_(fd) {}
+
+handoff_log::~handoff_log() { ::close(fd_); }
+
+expected<void> handoff_log::load() {
+  auto path = directory_ + "/hints.log";
+  auto end = ::lseek(fd_, 0, SEEK_END);
+  if (end < 0) return io_error("sizing " + path);
+  uint64_t file_size = uint64_t(end);
+  if (auto text = hnsw::read_file(directory_ + "/cursor"); text) {
+    try {
+      cursor_ = std::stoull(*text);
+    } catch (...) {
+      return backend_error{error_kind::corrupt, directory_ + "/cursor is damaged"};
+    }
+  }
+  // The file is emptied before its cursor is reset: a cursor past the end
+  // means a crash in between, and nothing is left to replay.
+  if (cursor_ > file_size) cursor_ = 0;
+  uint64_t offset = cursor_;
+  while (offset < file_size) {
+    auto payload = read_record(fd_, offset, file_size, path);
+    if (!payload) break;
+    offset += header_bytes + payload->size();
+    ++pending_;
+  }
+  if (offset < file_size) {
+    // Only the last append can be torn (each one is synced before the next),
+    // and it was never acknowledged: cut it off.
+    if (::ftruncate(fd_, off_t(offset)) != 0 || ::fdatasync(fd_) != 0)
+      return io_error("cutting the torn tail of " + path);
+  }
+  size_ = offset;
+  return {};
+}
+
+expected<void> handoff_log::append(const std::vector<handoff_entry>& entries) {
+  std::string bytes;
+  for (auto& e : entries) {
+    auto payload = encode(e);
+    if (payload.size() > max_record_bytes)
+      return backend_error{error_kind::invalid_argument, "handoff entry is larger than 1 GiB"};
+    uint32_t header[2] = {uint32_t(payload.size()), hnsw::crc32(payload.data(), payload.size())};
+    bytes.append(reinterpret_cast<const char*>(header), header_bytes);
+    bytes += payload;
+  }
+  auto path = directory_ + "/hints.log";
+  auto fail = [&](const std::string& what) {
+    auto err = io_error(what + " " + path);
+    // Cut off whatever part was written, so that the next append follows
+    // an intact record (best effort: a failure here is found at open).
+    if (::ftruncate(fd_, off_t(size_)) == 0) ::fdatasync(fd_);
+    return err;
+  };
+  size_t done = 0;
+  while (done < bytes.size()) {
+    auto n = ::pwrite(fd_, bytes.data() + done, bytes.size() - done, off_t(size_ + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail("writing");
+    done += size_t(n);
+  }
+  if (::fdatasync(fd_) != 0) return fail("syncing");
+  size_ += bytes.size();
+  pending_ += entries.size();
+  return {};
+}
+
+expected<handoff_batch> handoff_log::peek(size_t max_entries, size_t max_bytes) const {
+  handoff_batch batch;
+  auto path = directory_ + "/hints.log";
+  uint64_t offset = cursor_;
+  size_t read = 0;
+  while (offset < size_ && batch.entries.size() < max_entries && (read == 0 || read < max_bytes)) {
+    auto payload = read_record(fd_, offset, size_, path);
+    if (!payload)
+      return backend_error{error_kind::corrupt, path + ": damaged record at byte " + std::to_string(offset)};
+    auto entry = decode(*payload);
+    if (!entry)
+      return backend_error{error_kind::corrupt, path + ": undecodable entry at byte " + std::to_string(offset)};
+    batch.entries.push_back(std::move(*entry));
+    offset += header_bytes + payload->size();
+    read += header_bytes + payload->size();
+  }
+  batch.end_offset = offset;
+  return batch;
+}
+
+expected<void> handoff_log::consume(uint64_t offset, size_t entries) {
+  if (offset <= cursor_ || offset > size_) return {};
+  if (offset == size_) {
+    // Everything is replayed: empty the file, then reset the cursor.
+    if (::ftruncate(fd_, 0) != 0 || ::fdatasync(fd_) != 0)
+      return io_error("emptying " + directory_ + "/hints.log");
+    size_ = 0;
+    offset = 0;
+  }
+  if (auto ok = store_cursor(offset); !ok) return ok;
+  cursor_ = offset;
+  pending_ = pending_ >= entries ? pending_ - entries : 0;
+  if (size_ == 0) pending_ = 0;
+  return {};
+}
+
+expected<void> handoff_log::store_cursor(uint64_t offset) {
+  auto tmp = directory_ + "/cursor.tmp";
+  if (auto ok = hnsw::write_file_synced(tmp, std::to_string(offset)); !ok) return ok;
+  if (::rename(tmp.c_str(), (directory_ + "/cursor").c_str()) != 0)
+    return io_error("renaming " + tmp);
+  return hnsw::sync_dir(directory_);
+}
+
+} // namespace lifeline

@@ -1,0 +1,276 @@
+// No acknowledged write is lost: hinted handoff, catch-up before serving,
+// rebuild from a peer, consistency checks and tombstone purges, on CAF's
+// deterministic scheduler with real handoff logs on disk.
+#include "support/temp_dir.hpp"
+#include "support/two_backends.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <sys/resource.h>
+
+using namespace lifeline;
+using namespace lifeline::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct scratch {
+  temp_dir dir;
+};
+
+/// Two backends with handoff logs in a scratch directory.
+struct replicated : scratch, two_backends {
+  explicit replicated(uint32_t page = 1000)
+    : two_backends([this, page](runtime_config& cfg) {
+        cfg.coordinator.handoff_dir = dir.path() + "/handoff";
+        cfg.coordinator.detached_io = false;
+        cfg.coordinator.purge_interval = 30s;
+        cfg.coordinator.recovery_page = page;
+      }) {}
+
+  write_outcome outcome(const write_receipt& r, const std::string& backend) {
+    for (auto& b : r.backends)
+      if (b.backend == backend) return b.outcome;
+    FAIL("no receipt entry for " << backend);
+    return write_outcome::failed;
+  }
+
+  caf::expected<write_receipt> remove(const std::string& id) {
+    return ask<write_receipt>(coordinator(), remove_atom::value, std::string{"c"}, id);
+  }
+
+  /// Kills the backend's actor; its supervisor restarts it after 100 ms.
+  void crash(const std::string& name) {
+    REQUIRE(ask<ok_atom>(coordinator(), restart_atom::value, name));
+    REQUIRE(health_of(name).lifecycle != lifecycle_state::up);
+  }
+
+  consistency_report check() {
+    auto report = ask<consistency_report>(coordinator(), check_atom::value);
+    REQUIRE(report);
+    return *report;
+  }
+
+  /// What backend `name`'s store itself holds.
+  expected<document> get_from(const std::string& name, const std::string& id) {
+    return (name == "primary" ? primary : secondary)->inner().get("c", id);
+  }
+};
+
+/// Makes every file write beyond `bytes` fail (EFBIG), as a full disk
+/// would, until destroyed: a size-limited file.
+class file_size_limit {
+public:
+  explicit file_size_limit(rlim_t bytes) {
+    std::signal(SIGXFSZ, SIG_IGN);
+    getrlimit(RLIMIT_FSIZE, &saved_);
+    rlimit limited = saved_;
+    limited.rlim_cur = bytes;
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &limited) == 0);
+  }
+  ~file_size_limit() { setrlimit(RLIMIT_FSIZE, &saved_); }
+
+private:
+  rlimit saved_{};
+};
+
+document doc(std::string id, float x) { return document{std::move(id), {x, x}, "", "{}", 0}; }
+
+} // namespace
+
+TEST_CASE_METHOD(replicated, "replication: a failed write is kept and replayed before reads",
+                 "[replication]") {
+  seed_data();
+  CHECK(health_of("secondary").replica == replica_state::in_sync);
+  secondary->inject(fault::unavailable);
+  auto r = upsert(doc("x", 2));
+  REQUIRE(r);
+  CHECK(r->version > 0);
+  CHECK(outcome(*r, "primary") == write_outcome::applied);
+  CHECK(outcome(*r, "secondary") == write_outcome::deferred);
+  auto h = health_of("secondary");
+  CHECK(h.replica == replica_state::catching_up);
+  CHECK(h.pending == 1);
+  CHECK_FALSE(h.serving);
+  // Behind: it serves no reads, even when the other backend fails.
+  secondary->clear();
+  primary->inject(fault::unavailable, operation::get);
+  auto refused = get("a");
+  REQUIRE_FALSE(refused);
+  CHECK(is(refused.error(), errc::all_backends_unavailable));
+  CHECK(describe(refused.error()).find("catching up (1 writes pending)") != std::string::npos);
+  primary->clear();
+  // The next probe round starts the replay; then it serves again.
+  advance(10s);
+  h = health_of("secondary");
+  CHECK(h.replica == replica_state::in_sync);
+  CHECK(h.pending == 0);
+  CHECK(metrics->handoff("secondary", handoff_event::appended) == 1);
+  CHECK(metrics->handoff("secondary", handoff_event::replayed) == 1);
+  auto got = get_from("secondary", "x");
+  REQUIRE(got);
+  CHECK(got->version == r->version);
+  // And it serves reads again.
+  primary->inject(fault::unavailable, operation::get);
+  auto served = get("x");
+  REQUIRE(served);
+  CHECK(served->backend == "secondary");
+  CHECK(check().consistent());
+}
+
+TEST_CASE_METHOD(replicated, "replication: writes to a backend that is down wait in its log",
+                 "[replication]") {
+  seed_data();
+  crash("secondary");
+  auto x = upsert(doc("x", 2));
+  REQUIRE(x);
+  CHECK(outcome(*x, "secondary") == write_outcome::deferred);
+  auto gone = remove("a");
+  REQUIRE(gone);
+  CHECK(gone->existed);
+  CHECK(gone->version > x->version);
+  CHECK(health_of("secondary").pending == 2);
+  advance(100ms); // restarted: replays both, in order
+  CHECK(health_of("secondary").replica == replica_state::in_sync);
+  REQUIRE(get_from("secondary", "x"));
+  auto a = get_from("secondary", "a");
+  REQUIRE_FALSE(a);
+  CHECK(a.error().kind == error_kind::not_found);
+  CHECK(check().consistent());
+}
+
+TEST_CASE_METHOD(replicated, "replication: deleting a missing document is a 404 that still "
+                             "leaves a tombstone", "[replication]") {
+  seed_data();
+  auto r = remove("never");
+  REQUIRE(r);
+  CHECK_FALSE(r->existed);
+  CHECK(r->applied() == 2);
+}
+
+TEST_CASE("replication: a backend that lost its data is rebuilt from its peer",
+          "[replication]") {
+  replicated f{2}; // pages of two documents
+  f.seed_data();
+  for (int i = 0; i < 5; ++i) REQUIRE(f.upsert(doc("d" + std::to_string(i), float(i))));
+  // The secondary's database comes back empty but for a stale document.
+  auto fresh = std::make_shared<memory_backend>();
+  REQUIRE(fresh->create_collection({"c", 2, metric::l2}));
+  REQUIRE(fresh->upsert("c", {doc("zombie", 9)}));
+  f.secondary->replace_inner(fresh);
+  f.crash("secondary");
+  f.advance(100ms);
+  auto h = f.health_of("secondary");
+  CHECK(h.replica == replica_state::in_sync);
+  CHECK(h.rebuilt == 7);
+  CHECK(f.metrics->rebuilt("secondary") == 7);
+  // Once at the first start (an empty copy of the primary), once now.
+  CHECK(f.metrics->replica_transitions("secondary", replica_state::rebuilding) == 2);
+  auto report = f.check();
+  CHECK(report.consistent());
+  REQUIRE(report.collections.size() == 1);
+  CHECK(report.collections[0].counts == std::vector<uint64_t>{7, 7});
+  auto zombie = f.get_from("secondary", "zombie");
+  REQUIRE_FALSE(zombie);
+  CHECK(zombie.error().kind == error_kind::not_found);
+  auto d4 = f.get_from("secondary", "d4");
+  REQUIRE(d4);
+  auto original = f.get_from("primary", "d4");
+  REQUIRE(original);
+  CHECK(*d4 == *original);
+}
+
+TEST_CASE_METHOD(replicated, "replication: hints survive a restart of the whole process",
+                 "[replication]") {
+  seed_data();
+  secondary->inject(fault::unavailable);
+  auto r = upsert(doc("x", 2));
+  REQUIRE(r);
+  REQUIRE(outcome(*r, "secondary") == write_outcome::deferred);
+  respawn(); // the secondary still fails: its log waits
+  CHECK(health_of("secondary").pending == 1);
+  CHECK(health_of("secondary").replica == replica_state::catching_up);
+  secondary->clear();
+  advance(10s);
+  CHECK(health_of("secondary").replica == replica_state::in_sync);
+  auto got = get_from("secondary", "x");
+  REQUIRE(got);
+  CHECK(got->version == r->version);
+  // Versions keep rising across the restart.
+  auto later = upsert(doc("y", 3));
+  REQUIRE(later);
+  CHECK(later->version > r->version);
+}
+
+TEST_CASE_METHOD(replicated, "replication: a write whose handoff log is full is not "
+                             "acknowledged", "[replication]") {
+  seed_data();
+  SECTION("backend down: the write goes nowhere") {
+    crash("secondary");
+    {
+      file_size_limit full{1};
+      auto r = upsert(doc("x", 2));
+      REQUIRE_FALSE(r);
+      CHECK(is(r.error(), errc::not_durable));
+      CHECK(describe(r.error()).find("secondary") != std::string::npos);
+    }
+    CHECK(metrics->handoff("secondary", handoff_event::failed) == 1);
+    auto x = get("x");
+    REQUIRE_FALSE(x); // nothing was applied anywhere
+    CHECK(is(x.error(), errc::not_found));
+    // Space again: writes are kept and acknowledged.
+    auto y = upsert(doc("y", 3));
+    REQUIRE(y);
+    CHECK(outcome(*y, "secondary") == write_outcome::deferred);
+    advance(100ms);
+  }
+  SECTION("write failed on the backend: it is rebuilt") {
+    secondary->inject(fault::unavailable, operation::upsert);
+    {
+      file_size_limit full{1};
+      auto r = upsert(doc("z", 2));
+      REQUIRE_FALSE(r);
+      CHECK(is(r.error(), errc::not_durable));
+    }
+    // The primary applied it, the secondary lacks it with no hint: only a
+    // rebuild brings the secondary back.
+    CHECK(health_of("secondary").replica == replica_state::rebuilding);
+    secondary->clear();
+    advance(10s);
+    CHECK(metrics->rebuilt("secondary") >= 3);
+  }
+  CHECK(health_of("secondary").replica == replica_state::in_sync);
+  CHECK(check().consistent());
+}
+
+TEST_CASE_METHOD(replicated, "replication: check reports documents one backend lacks",
+                 "[replication]") {
+  seed_data();
+  REQUIRE(primary->inner().upsert("c", {doc("stray", 5)}));
+  auto report = check();
+  CHECK_FALSE(report.consistent());
+  REQUIRE(report.collections.size() == 1);
+  auto& c = report.collections[0];
+  CHECK(c.counts == std::vector<uint64_t>{3, 2});
+  CHECK(c.missing == 1);
+  REQUIRE(c.examples.size() == 1);
+  CHECK(c.examples[0] == "id 'stray': primary v0, secondary missing");
+}
+
+TEST_CASE_METHOD(replicated, "replication: tombstones are purged once every backend holds them",
+                 "[replication]") {
+  seed_data();
+  REQUIRE(remove("a"));
+  SECTION("all in sync: purged") {
+    advance(30s);
+    CHECK(*primary->inner().purge_tombstones(UINT64_MAX >> 1) == 0);
+    CHECK(*secondary->inner().purge_tombstones(UINT64_MAX >> 1) == 0);
+  }
+  SECTION("one backend behind: kept") {
+    secondary->inject(fault::unavailable);
+    REQUIRE(remove("b"));
+    advance(30s);
+    CHECK(*primary->inner().purge_tombstones(UINT64_MAX >> 1) == 2);
+  }
+}

@@ -1,0 +1,158 @@
+#include "replication/handoff_log.hpp"
+#include "replication/version_clock.hpp"
+#include "support/temp_dir.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <sys/resource.h>
+
+using namespace lifeline;
+using namespace lifeline::testing;
+
+namespace {
+
+handoff_entry upsert_entry(std::string id, uint64_t version) {
+  handoff_entry e;
+  e.op = handoff_entry::kind::upsert;
+  e.collection = "c";
+  e.docs.push_back(document{std::move(id), {1.5f, -2}, "text", R"({"k":1})", version});
+  return e;
+}
+
+handoff_entry remove_entry(std::string id, uint64_t version) {
+  handoff_entry e;
+  e.op = handoff_entry::kind::remove;
+  e.collection = "c";
+  e.id = std::move(id);
+  e.version = version;
+  return e;
+}
+
+std::unique_ptr<handoff_log> open_log(const std::string& dir) {
+  auto log = handoff_log::open(dir);
+  REQUIRE(log);
+  return std::move(*log);
+}
+
+} // namespace
+
+TEST_CASE("handoff log: entries come back in order until consumed", "[handoff]") {
+  temp_dir dir;
+  handoff_entry create;
+  create.op = handoff_entry::kind::create;
+  create.collection = "c";
+  create.spec = {"c", 2, metric::cosine};
+  std::vector<handoff_entry> written{create, upsert_entry("a", 1), remove_entry("a", 2)};
+  {
+    auto log = open_log(dir.path());
+    REQUIRE(log->append({written[0]}));
+    REQUIRE(log->append({written[1], written[2]}));
+    CHECK(log->pending() == 3);
+  }
+  auto log = open_log(dir.path()); // kept across a reopen
+  CHECK(log->pending() == 3);
+  auto first = log->peek(2, 1 << 20);
+  REQUIRE(first);
+  CHECK(first->entries == std::vector<handoff_entry>{written[0], written[1]});
+  // Peeking does not consume: a replay that stopped starts over.
+  REQUIRE(log->peek(2, 1 << 20)->entries == first->entries);
+  REQUIRE(log->consume(first->end_offset, 2));
+  CHECK(log->pending() == 1);
+  auto rest = log->peek(10, 1 << 20);
+  REQUIRE(rest);
+  CHECK(rest->entries == std::vector<handoff_entry>{written[2]});
+  REQUIRE(log->consume(rest->end_offset, 1));
+  CHECK(log->pending() == 0);
+  CHECK(log->size_bytes() == 0); // emptied once drained
+  CHECK(log->peek(10, 1 << 20)->entries.empty());
+  REQUIRE(log->append({upsert_entry("b", 3)}));
+  auto again = open_log(dir.path());
+  CHECK(again->pending() == 1);
+  CHECK(again->peek(10, 1 << 20)->entries[0] == upsert_entry("b", 3));
+}
+
+TEST_CASE("handoff log: the cursor survives a reopen", "[handoff]") {
+  temp_dir dir;
+  {
+    auto log = open_log(dir.path());
+    REQUIRE(log->append({upsert_entry("a", 1), upsert_entry("b", 2), upsert_entry("c", 3)}));
+    auto page = log->peek(1, 1 << 20);
+    REQUIRE(log->consume(page->end_offset, 1));
+  }
+  auto log = open_log(dir.path());
+  CHECK(log->pending() == 2);
+  CHECK(log->peek(10, 1 << 20)->entries[0] == upsert_entry("b", 2));
+}
+
+TEST_CASE("handoff log: a torn last record is cut off at open", "[handoff]") {
+  temp_dir dir;
+  {
+    auto log = open_log(dir.path());
+    REQUIRE(log->append({upsert_entry("a", 1)}));
+    REQUIRE(log->append({upsert_entry("b", 2)}));
+  }
+  auto path = dir.path() + "/hints.log";
+  auto size = std::filesystem::file_size(path);
+  std::filesystem::resize_file(path, size - 3); // a crash mid-append
+  auto log = open_log(dir.path());
+  CHECK(log->pending() == 1);
+  CHECK(log->peek(10, 1 << 20)->entries == std::vector<handoff_entry>{upsert_entry("a", 1)});
+  REQUIRE(log->append({upsert_entry("c", 3)})); // appends follow the intact record
+  CHECK(open_log(dir.path())->pending() == 2);
+}
+
+TEST_CASE("handoff log: a failed append leaves the log as it was", "[handoff]") {
+  temp_dir dir;
+  auto log = open_log(dir.path());
+  REQUIRE(log->append({upsert_entry("a", 1)}));
+  auto size = log->size_bytes();
+  {
+    // A size-limited file: writes past the limit fail like a full disk.
+    std::signal(SIGXFSZ, SIG_IGN);
+    rlimit saved{};
+    getrlimit(RLIMIT_FSIZE, &saved);
+    rlimit limited = saved;
+    limited.rlim_cur = size + 10;
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &limited) == 0);
+    auto failed = log->append({upsert_entry("b", 2)});
+    setrlimit(RLIMIT_FSIZE, &saved);
+    REQUIRE_FALSE(failed);
+    CHECK(failed.error().message.find("File too large") != std::string::npos);
+  }
+  CHECK(log->pending() == 1);
+  CHECK(std::filesystem::file_size(dir.path() + "/hints.log") == size);
+  REQUIRE(log->append({upsert_entry("c", 3)}));
+  auto reopened = open_log(dir.path());
+  auto entries = reopened->peek(10, 1 << 20)->entries;
+  CHECK(entries == std::vector<handoff_entry>{upsert_entry("a", 1), upsert_entry("c", 3)});
+}
+
+TEST_CASE("version clock: strictly increasing, also across restarts", "[handoff]") {
+  temp_dir dir;
+  uint64_t wall = 1000;
+  auto now = [&] { return wall; };
+  uint64_t last = 0;
+  {
+    auto clock = version_clock::open(dir.path() + "/version", now, std::chrono::seconds(1));
+    REQUIRE(clock);
+    auto a = clock->next();
+    auto b = clock->next(); // the wall clock stood still
+    REQUIRE(a);
+    REQUIRE(b);
+    CHECK(*a == 1000);
+    CHECK(*b == 1001);
+    wall = 500; // set back
+    last = *clock->next();
+    CHECK(last == 1002);
+  }
+  // After a restart with the wall clock still behind, versions go on above
+  // every one handed out before.
+  auto clock = version_clock::open(dir.path() + "/version", now, std::chrono::seconds(1));
+  REQUIRE(clock);
+  CHECK(*clock->next() > last);
+  std::ofstream{dir.path() + "/bad"} << "not a number";
+  CHECK_FALSE(version_clock::open(dir.path() + "/bad", now));
+}
