@@ -44,6 +44,8 @@ public:
   unsigned short port() const { return port_; }
   /// Graceful stop; returns the exit status (0 expected).
   int stop();
+  /// SIGKILL, as a crash or an OOM kill would.
+  void kill();
 
 private:
   int pid_ = -1;
