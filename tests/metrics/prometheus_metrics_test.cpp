@@ -25,6 +25,11 @@ std::string with_every_series() {
   m.circuit("postgres", circuit_state::open);
   m.restart("vectors");
   m.in_flight(operation::get, +1);
+  m.replica("vectors", replica_state::catching_up);
+  m.handoff("vectors", handoff_event::appended, 3);
+  m.handoff("vectors", handoff_event::replayed, 2);
+  m.handoff_pending("vectors", 1);
+  m.rebuild_copied("postgres", 40);
   return m.render();
 }
 
@@ -44,6 +49,12 @@ TEST_CASE("prometheus metrics: every series is rendered with its labels", "[metr
          R"(lifeline_backend_circuit_state{backend="postgres",state="closed"} 0)",
          R"(lifeline_backend_restarts_total{backend="vectors"} 1)",
          R"(lifeline_requests_in_flight{operation="get"} 1)",
+         R"(lifeline_backend_replica_state{backend="vectors",state="catching_up"} 1)",
+         R"(lifeline_backend_replica_state{backend="vectors",state="in_sync"} 0)",
+         R"(lifeline_handoff_entries_total{backend="vectors",event="appended"} 3)",
+         R"(lifeline_handoff_entries_total{backend="vectors",event="replayed"} 2)",
+         R"(lifeline_handoff_pending{backend="vectors"} 1)",
+         R"(lifeline_rebuild_documents_total{backend="postgres"} 40)",
        }) {
     INFO(want);
     CHECK(text.find(want) != std::string::npos);
