@@ -256,12 +256,14 @@ caf::result<served<T>> read(coordinator_pointer self, operation op, Send send) {
 
 // -- writes: fan out to every healthy capable backend ---------------------------
 //
-// A backend that cannot take the write now (down, circuit open, or behind
-// for a collection write, which must stay in order with its replay) gets it
-// in its handoff log first; if that fails, the write goes nowhere and is not
-// acknowledged. A backend the write then fails on gets it in its log
-// afterwards. The receipt is delivered only once every backend has either
-// applied the write or holds it durably.
+// A write goes to every backend that can take it now. Once every one has
+// answered (or missed its deadline), and if at least one applied it, every
+// backend that did not (down, circuit open, behind, failed, timed out, or
+// refused what another applied) gets it in its handoff log. The receipt is
+// delivered only once those entries are on disk; if one cannot be written,
+// the write is not acknowledged (not_durable) and that backend will be
+// rebuilt. A write applied nowhere is kept nowhere: an outage or the client
+// error, as without handoff.
 
 struct write_job {
   operation op;
@@ -269,16 +271,14 @@ struct write_job {
   write_receipt receipt;
   std::vector<size_t> slot_of; ///< receipt entry -> slot index
   handoff_entry entry;         ///< What a backend that missed it gets.
-  size_t pending = 0;          ///< Sends and handoff appends not yet answered.
+  size_t pending = 0;          ///< Sends, then handoff appends, not yet answered.
   caf::error client_error;
-  std::vector<size_t> refused; ///< Entries that answered with a client error.
   std::string not_durable;     ///< Why a missed write could not be kept.
-  bool finished = false;
+  bool keeping = false;        ///< The sends are done; appends are running.
 };
 
 void finish_write(coordinator_pointer self, write_job& job) {
   auto& st = self->state;
-  job.finished = true;
   metrics(self).in_flight(job.op, -1);
   if (job.receipt.version != 0)
     st.writes_in_flight.erase(st.writes_in_flight.find(job.receipt.version));
@@ -295,76 +295,52 @@ void finish_write(coordinator_pointer self, write_job& job) {
   }
 }
 
-/// Keeps the write for receipt entry `entry`'s backend, then counts it done.
-void defer(coordinator_pointer self, std::shared_ptr<write_job> job, size_t entry, bool after_send) {
-  ++job->pending;
-  store_hint(self, job->slot_of[entry], job->entry, after_send,
-             [self, job, entry](std::string failure) {
-               auto& b = job->receipt.backends[entry];
-               if (failure.empty()) {
-                 b.outcome = write_outcome::deferred;
-               } else {
-                 b.outcome = write_outcome::failed;
-                 b.error = failure;
-                 if (job->not_durable.empty()) job->not_durable = failure;
-               }
-               if (--job->pending == 0) finish_write(self, *job);
-             });
-}
-
-/// One send came back (or timed out): keep the write for a backend that
-/// failed it, and finish when nothing is left.
-void sent(coordinator_pointer self, std::shared_ptr<write_job> job, size_t entry,
-          const caf::error& err) {
-  if (err && self->state.handoff()) {
-    if (is_client_error(err)) job->refused.push_back(entry); // decided below
-    else defer(self, job, entry, true);
-  }
-  if (--job->pending > 0) return;
-  // A backend that refused what another applied is behind (e.g. it lacks
-  // the collection): it gets the write in order, through its log.
-  if (job->receipt.applied() > 0 && !job->refused.empty()) {
-    auto refused = std::move(job->refused);
-    job->refused.clear();
-    ++job->pending;
-    for (auto entry : refused) defer(self, job, entry, true);
-    if (--job->pending > 0) return;
-  }
-  finish_write(self, *job);
-}
-
-template <class Send>
-void send_all(coordinator_pointer self, std::shared_ptr<write_job> job,
-              std::vector<std::pair<size_t, permit>> targets, Send send) {
+/// Every send has answered: keep the write for each backend that lacks it.
+void keep_missed(coordinator_pointer self, std::shared_ptr<write_job> job) {
   auto& st = self->state;
-  auto t = now(self);
-  auto timeout = st.cfg.request_timeout;
-  job->pending += targets.size();
-  for (auto [entry, p] : targets) {
+  job->keeping = true;
+  if (!st.handoff() || job->receipt.applied() == 0) return finish_write(self, *job);
+  ++job->pending; // held until every append is issued
+  bool collection_write = job->op == operation::create_collection
+                          || job->op == operation::drop_collection;
+  for (size_t entry = 0; entry < job->receipt.backends.size(); ++entry) {
+    if (job->receipt.backends[entry].outcome == write_outcome::applied) continue;
     auto i = job->slot_of[entry];
-    auto ticket = arm(self, timeout, [self, job, entry, i, p, t, timeout] {
-      auto err = missed_deadline(timeout);
-      record(self, i, job->op, p, err, now(self) - t);
-      job->receipt.backends[entry].error = describe(err);
-      sent(self, job, entry, err);
+    if (!st.slots[i].hints) continue;
+    if (collection_write) st.slots[i].queued_collections.insert(job->entry.collection);
+    ++job->pending;
+    store_hint(self, i, job->entry, [self, job, entry](std::string failure) {
+      auto& b = job->receipt.backends[entry];
+      if (failure.empty()) {
+        b.outcome = write_outcome::deferred;
+      } else {
+        b.outcome = write_outcome::failed;
+        b.error = failure;
+        if (job->not_durable.empty()) job->not_durable = failure;
+      }
+      if (--job->pending == 0) finish_write(self, *job);
     });
-    send(
-      self, st.slots[i].handle,
-      [self, job, entry, i, p, t, ticket](bool existed) {
-        if (!self->state.deadlines.disarm(ticket)) return;
-        record(self, i, job->op, p, {}, now(self) - t);
-        job->receipt.backends[entry].outcome = write_outcome::applied;
-        job->receipt.existed |= existed;
-        sent(self, job, entry, {});
-      },
-      [self, job, entry, i, p, t, ticket](caf::error& err) {
-        if (!self->state.deadlines.disarm(ticket)) return;
-        record(self, i, job->op, p, err, now(self) - t);
-        job->receipt.backends[entry].error = describe(err);
-        if (is_client_error(err) && !job->client_error) job->client_error = err;
-        sent(self, job, entry, err);
-      });
   }
+  if (--job->pending == 0) finish_write(self, *job);
+}
+
+void sent(coordinator_pointer self, std::shared_ptr<write_job> job) {
+  if (--job->pending == 0) keep_missed(self, std::move(job));
+}
+
+/// Whether slot `s` takes write `op` on `collection` directly now; if not,
+/// it gets it through its handoff log.
+bool takes_directly(coordinator_pointer self, slot& s, operation op,
+                    const std::string& collection) {
+  if (!(s.caps.has(op) && s.lifecycle == lifecycle_state::up && s.handle
+        && s.breaker.state(now(self)) != circuit_state::open))
+    return false;
+  if (!self->state.handoff() || s.replica == replica_state::in_sync) return true;
+  // Behind: document writes go straight to it (versions order them), but a
+  // create or drop must stay in order with the writes it is replaying, and
+  // so must every later write to that collection.
+  if (op == operation::create_collection || op == operation::drop_collection) return false;
+  return !s.queued_collections.count(collection);
 }
 
 /// `send(self, handle, on_ok(bool existed), on_error(caf::error&))` sends
@@ -380,51 +356,56 @@ caf::result<write_receipt> write(coordinator_pointer self, operation op, handoff
   job->receipt.version = version;
   if (version != 0) st.writes_in_flight.insert(version);
   metrics(self).in_flight(op, +1);
-  bool collection_write = op == operation::create_collection || op == operation::drop_collection;
   auto t = now(self);
   std::vector<std::pair<size_t, permit>> targets;
-  std::vector<size_t> missed; // receipt entries to defer before sending
   for (size_t i = 0; i < st.slots.size(); ++i) {
     auto& s = st.slots[i];
     if (known_incapable(s, op)) continue;
     job->slot_of.push_back(i);
     // A write goes to every backend whose circuit is not open, even while
-    // half-open trial slots are taken, and to backends catching up (their
-    // versions sort it out); a collection write to one that is behind waits
-    // in its log, behind the writes it is replaying.
-    bool writable = s.caps.has(op) && s.lifecycle == lifecycle_state::up && s.handle
-                    && s.breaker.state(t) != circuit_state::open
-                    && !(collection_write && st.handoff() && s.replica != replica_state::in_sync);
+    // half-open trial slots are taken: a skipped write is a missed write.
+    bool direct = takes_directly(self, s, op, job->entry.collection);
     sync_circuit(self, s);
-    if (writable) {
+    if (direct) {
       auto p = s.breaker.acquire(t);
       if (!p.admitted) p = permit{true, false}; // outcome informs nothing while half-open
       job->receipt.backends.push_back({s.name, write_outcome::failed, {}});
       targets.emplace_back(job->receipt.backends.size() - 1, p);
     } else {
       job->receipt.backends.push_back({s.name, write_outcome::skipped, why_not(self, s, op)});
-      if (st.handoff() && s.hints) missed.push_back(job->receipt.backends.size() - 1);
     }
   }
-  // Applied nowhere now: an outage, not a write to keep for later.
-  if (targets.empty() || missed.empty()) {
-    if (targets.empty()) finish_write(self, *job);
-    else send_all(self, job, std::move(targets), std::move(send));
+  if (targets.empty()) {
+    finish_write(self, *job);
     return job->rp;
   }
-  // Keep the write for the backends that miss it before anyone applies it:
-  // if that fails, nothing has changed anywhere.
-  auto waiting = std::make_shared<size_t>(missed.size());
-  for (auto entry : missed)
-    store_hint(self, job->slot_of[entry], job->entry, false,
-               [self, job, entry, waiting, targets, send](std::string failure) mutable {
-                 auto& b = job->receipt.backends[entry];
-                 if (failure.empty()) b.outcome = write_outcome::deferred;
-                 else if (job->not_durable.empty()) job->not_durable = failure;
-                 if (--*waiting > 0) return;
-                 if (!job->not_durable.empty()) return finish_write(self, *job);
-                 send_all(self, job, std::move(targets), std::move(send));
-               });
+  auto timeout = st.cfg.request_timeout;
+  job->pending = targets.size();
+  for (auto [entry, p] : targets) {
+    auto i = job->slot_of[entry];
+    auto ticket = arm(self, timeout, [self, job, entry, i, p, t, timeout] {
+      auto err = missed_deadline(timeout);
+      record(self, i, job->op, p, err, now(self) - t);
+      job->receipt.backends[entry].error = describe(err);
+      sent(self, job);
+    });
+    send(
+      self, st.slots[i].handle,
+      [self, job, entry, i, p, t, ticket](bool existed) {
+        if (!self->state.deadlines.disarm(ticket)) return;
+        record(self, i, job->op, p, {}, now(self) - t);
+        job->receipt.backends[entry].outcome = write_outcome::applied;
+        job->receipt.existed |= existed;
+        sent(self, job);
+      },
+      [self, job, entry, i, p, t, ticket](caf::error& err) {
+        if (!self->state.deadlines.disarm(ticket)) return;
+        record(self, i, job->op, p, err, now(self) - t);
+        job->receipt.backends[entry].error = describe(err);
+        if (is_client_error(err) && !job->client_error) job->client_error = err;
+        sent(self, job);
+      });
+  }
   return job->rp;
 }
 

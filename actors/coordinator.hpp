@@ -47,6 +47,9 @@ struct coordinator_config {
   bool detached_io = true;
   /// How often tombstones every backend holds are forgotten; 0: never.
   duration purge_interval = std::chrono::seconds(60);
+  /// Tombstones younger than this are kept (a write that timed out may still
+  /// be queued at a backend; it must not outlive the delete that beat it).
+  duration purge_grace = std::chrono::minutes(10);
   /// Documents per rebuild page, entries per replay page.
   uint32_t recovery_page = 1000;
   /// Deadline of each call a recovery job, check or handoff append makes.

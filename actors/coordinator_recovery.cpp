@@ -42,20 +42,29 @@ std::optional<size_t> pick_peer(coordinator_pointer self, size_t i) {
   return std::nullopt;
 }
 
-/// On a first start: the backend every other one is rebuilt from (the first
-/// one up, in priority order).
-std::optional<size_t> reference(coordinator_pointer self) {
-  auto& slots = self->state.slots;
-  for (size_t j = 0; j < slots.size(); ++j)
-    if (slots[j].lifecycle == lifecycle_state::up && slots[j].handle) return j;
-  return std::nullopt;
-}
+/// On a first start: the backend every other one is rebuilt from, the
+/// first one in priority order (it holds the data an operator considers
+/// primary; choosing "whichever is up" could make an empty store the
+/// reference and empty the others).
+constexpr size_t reference = 0;
 
 /// Every write in flight has a version above this one.
 uint64_t floor_version(coordinator_pointer self) {
   auto& st = self->state;
   if (st.writes_in_flight.empty()) return st.versions.last();
   return *st.writes_in_flight.begin() - 1;
+}
+
+/// Tombstones up to this version may go: below every write in flight, and
+/// older (versions are wall-clock microseconds) than the grace period, so a
+/// write that timed out but still sits in a backend's queue cannot land
+/// after its tombstone is gone.
+uint64_t purge_limit(coordinator_pointer self) {
+  auto grace = uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(
+                          self->state.cfg.purge_grace)
+                          .count());
+  auto now = version_clock::system_micros();
+  return std::min(floor_version(self), now > grace ? now - grace : 0);
 }
 
 void settle(coordinator_pointer self, slot& s) {
@@ -81,9 +90,12 @@ void spawn_job(coordinator_pointer self, size_t i, std::optional<size_t> peer,
     s.rebuilt = 0;
   }
   plan.new_marker = new_marker;
+  // After a fresh copy, an entry the backend refuses was refused everywhere.
+  plan.skip_refused = peer.has_value();
   plan.page = st.cfg.recovery_page;
   plan.call_timeout = st.cfg.recovery_call_timeout;
   s.next_marker = std::move(new_marker);
+  s.job_rebuild_requests = s.rebuild_requests;
   s.job_running = true;
   s.waiting_for_peer = false;
   spawn_recovery(self->system(), std::move(plan), self);
@@ -95,7 +107,7 @@ void spawn_job(coordinator_pointer self, size_t i, std::optional<size_t> peer,
 void decide(coordinator_pointer self, size_t i, const std::string& held) {
   auto& st = self->state;
   auto& s = st.slots[i];
-  if (!s.needs_rebuild && st.fresh && s.marker.empty() && reference(self) == i) {
+  if (!s.needs_rebuild && st.fresh && s.marker.empty() && i == reference) {
     // First start: the first backend in priority order is taken as it is,
     // the others are rebuilt from it.
     log().info("backend {}: first start, taken as the reference copy", s.name);
@@ -156,11 +168,20 @@ void attach_hints(coordinator_pointer self, size_t i) {
         for (size_t j = 0; j < st.slots.size(); ++j) maybe_recover(self, j);
       },
       [self, i](caf::error& err) {
-        auto& s = self->state.slots[i];
+        auto& st = self->state;
+        auto& s = st.slots[i];
+        // Counted as loaded, so that the other backends go on; this one
+        // stays out of service (its writes cannot be kept: not_durable).
+        s.hints_loaded = true;
+        s.hints_broken = true;
         s.last_error = "handoff log: " + describe(err);
         log().error("backend {}: its handoff log cannot be used ({}); it will not serve reads",
                     s.name, describe(err));
         settle(self, s);
+        if (!all_hints_loaded(self)) return;
+        st.fresh = std::all_of(st.slots.begin(), st.slots.end(),
+                               [](const slot& x) { return x.marker.empty(); });
+        for (size_t j = 0; j < st.slots.size(); ++j) maybe_recover(self, j);
       });
 }
 
@@ -185,13 +206,13 @@ caf::expected<uint64_t> next_version(coordinator_pointer self) {
   return *v;
 }
 
-void store_hint(coordinator_pointer self, size_t i, const handoff_entry& entry, bool forget_marker,
+void store_hint(coordinator_pointer self, size_t i, const handoff_entry& entry,
                 std::function<void(std::string)> done) {
   auto& st = self->state;
   auto& s = st.slots[i];
   ++s.appends_in_flight;
   self->request(s.hints, st.cfg.recovery_call_timeout, append_atom::value,
-                std::vector<handoff_entry>{entry}, forget_marker)
+                std::vector<handoff_entry>{entry}, true)
     .then(
       [self, i, done](uint64_t appended_total, uint64_t pending) {
         auto& s = self->state.slots[i];
@@ -206,18 +227,19 @@ void store_hint(coordinator_pointer self, size_t i, const handoff_entry& entry, 
         maybe_recover(self, i);
         done({});
       },
-      [self, i, forget_marker, done](caf::error& err) {
+      [self, i, done](caf::error& err) {
         auto& s = self->state.slots[i];
         --s.appends_in_flight;
         metrics(self).handoff(s.name, handoff_event::failed, 1);
         auto why = "handoff log of " + s.name + ": " + describe(err);
         log().error("write not acknowledged: {}", why);
-        if (forget_marker) {
-          s.needs_rebuild = true;
-          s.marker.clear();
-          if (s.replica == replica_state::in_sync)
-            set_replica(self, s, replica_state::rebuilding, "missed a write that could not be kept");
-        }
+        // Another backend applied the write and this one cannot get it
+        // through its log: only a rebuild brings it back.
+        s.needs_rebuild = true;
+        ++s.rebuild_requests;
+        s.marker.clear();
+        if (s.replica == replica_state::in_sync)
+          set_replica(self, s, replica_state::rebuilding, "missed a write that could not be kept");
         done(why);
       });
 }
@@ -225,14 +247,9 @@ void store_hint(coordinator_pointer self, size_t i, const handoff_entry& entry, 
 void maybe_recover(coordinator_pointer self, size_t i) {
   auto& st = self->state;
   auto& s = st.slots[i];
-  if (!st.handoff() || !s.hints_loaded || !all_hints_loaded(self)) return;
+  if (!st.handoff() || !s.hints_loaded || s.hints_broken || !all_hints_loaded(self)) return;
   if (s.lifecycle != lifecycle_state::up || !s.handle || s.job_running || s.deciding) return;
   if (s.replica == replica_state::in_sync && !s.needs_rebuild) return;
-  // A first start picks its reference once every backend has reported.
-  if (st.fresh && std::any_of(st.slots.begin(), st.slots.end(), [](const slot& x) {
-        return x.lifecycle == lifecycle_state::starting;
-      }))
-    return;
   s.deciding = true;
   auto job = s.job;
   self->request(s.handle, st.cfg.recovery_call_timeout, marker_atom::value)
@@ -290,16 +307,23 @@ void on_recovered(coordinator_pointer self, uint32_t i, uint64_t job, uint64_t d
   if (err) {
     if (is_client_error(err)) {
       // A replayed write was refused: the backend holds something else than
-      // the log assumes. Start over from a peer.
+      // the log assumes. Start over from a peer (with the next probe: no
+      // tight loop if that fails too).
       log().error("backend {}: replay refused ({}); rebuilding it", s.name, describe(err));
       s.needs_rebuild = true;
+      ++s.rebuild_requests;
       s.marker.clear();
       caf::anon_send(s.hints, marker_atom::value, std::string{});
-      return maybe_recover(self, i);
+      return settle(self, s);
     }
     log().warn("backend {}: recovery stopped ({}); retrying", s.name, describe(err));
     s.last_error = "recovery: " + describe(err);
     return settle(self, s);
+  }
+  if (s.rebuild_requests != s.job_rebuild_requests) {
+    // It missed a write that could not be kept while the job ran.
+    s.next_marker.clear();
+    return maybe_recover(self, i);
   }
   if (!s.next_marker.empty()) {
     s.marker = std::move(s.next_marker);
@@ -311,6 +335,7 @@ void on_recovered(coordinator_pointer self, uint32_t i, uint64_t job, uint64_t d
     return spawn_job(self, i, std::nullopt, {});
   }
   s.pending = 0;
+  s.queued_collections.clear();
   metrics(self).handoff_pending(s.name, 0);
   set_replica(self, s, replica_state::in_sync, "caught up");
   st.fresh = false;
@@ -324,18 +349,20 @@ void on_recovered(coordinator_pointer self, uint32_t i, uint64_t job, uint64_t d
 caf::result<consistency_report> start_check(coordinator_pointer self) {
   auto& st = self->state;
   check_plan plan;
+  // Backends catching up or rebuilding differ by design until they are done.
   for (auto& s : st.slots) {
-    if (s.lifecycle == lifecycle_state::up && s.handle) {
+    if (s.lifecycle == lifecycle_state::up && s.handle && s.replica == replica_state::in_sync) {
       plan.names.push_back(s.name);
       plan.backends.push_back(s.handle);
     } else {
-      plan.not_compared.push_back(s.name + ": " + std::string{to_string(s.lifecycle)});
+      auto state = s.lifecycle != lifecycle_state::up ? to_string(s.lifecycle) : to_string(s.replica);
+      plan.not_compared.push_back(s.name + ": " + std::string{state});
     }
   }
   if (plan.backends.empty()) {
     consistency_report report;
     report.not_compared = std::move(plan.not_compared);
-    report.error = "no backend is up";
+    report.error = "no backend is up and in sync";
     return report;
   }
   plan.ticket = st.next_ticket++;
@@ -369,7 +396,7 @@ void on_purge(coordinator_pointer self) {
     if (s.lifecycle != lifecycle_state::up || !s.handle || s.replica != replica_state::in_sync
         || s.pending > 0 || s.appends_in_flight > 0)
       return;
-  auto up_to = floor_version(self);
+  auto up_to = purge_limit(self);
   if (up_to == 0) return;
   for (auto& s : st.slots)
     self->request(s.handle, st.cfg.recovery_call_timeout, purge_atom::value, up_to)

@@ -55,6 +55,12 @@ struct slot {
   bool waiting_for_peer = false; ///< Needs a rebuild; no peer is in sync.
   bool settled = true;           ///< Its first recovery is decided (ready_atom).
   uint64_t rebuilt = 0;          ///< Documents copied by the current rebuild.
+  /// Collections with a create or drop waiting in its log: later writes to
+  /// them wait there too, in order (cleared once it is in sync).
+  std::set<std::string> queued_collections;
+  uint64_t rebuild_requests = 0; ///< Times a rebuild was asked for.
+  uint64_t job_rebuild_requests = 0; ///< rebuild_requests when the job started.
+  bool hints_broken = false;     ///< Its handoff log cannot be used.
 };
 
 struct coordinator_state {
@@ -74,7 +80,8 @@ struct coordinator_state {
   /// Versions of the writes in flight (tombstones below the lowest are safe
   /// to purge once every backend is in sync).
   std::multiset<uint64_t> writes_in_flight;
-  /// No backend has ever been in sync (no markers): adopt those that are up.
+  /// No backend has ever been in sync (no markers): the first backend in
+  /// priority order is taken as it is, the others are rebuilt from it.
   bool fresh = false;
   /// Running consistency checks by ticket.
   std::unordered_map<uint64_t, caf::typed_response_promise<consistency_report>> checks;
@@ -103,10 +110,10 @@ void start_replication(coordinator_pointer self);
 void attach_hints(coordinator_pointer self, size_t i);
 /// The next write version, or the error that keeps it from being stored.
 caf::expected<uint64_t> next_version(coordinator_pointer self);
-/// Stores `entry` durably in slot #i's handoff log, then calls `done` with
-/// an empty string or why it failed. `forget_marker`: if it fails, the
-/// backend now lacks a write others hold, so it must be rebuilt.
-void store_hint(coordinator_pointer self, size_t i, const handoff_entry& entry, bool forget_marker,
+/// Stores `entry` (a write another backend applied) durably in slot #i's
+/// handoff log, then calls `done` with an empty string or why it failed. If
+/// it fails, the backend lacks a write others hold: it will be rebuilt.
+void store_hint(coordinator_pointer self, size_t i, const handoff_entry& entry,
                 std::function<void(std::string)> done);
 /// Starts bringing slot #i back in sync if it is up and not in sync.
 void maybe_recover(coordinator_pointer self, size_t i);

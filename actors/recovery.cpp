@@ -67,28 +67,31 @@ void apply_entries(recovery_pointer self, std::shared_ptr<handoff_page> page, si
   }
   auto& e = entries[k];
   auto next = [self, page, k] { apply_entries(self, page, k + 1); };
+  auto failed = [self, next, drop = e.op == handoff_entry::kind::drop](caf::error& err) {
+    if (drop && is(err, errc::not_found)) return next(); // already gone
+    if (self->state.plan.skip_refused && is_client_error(err)) {
+      log().warn("backend {}: replayed write refused after a rebuild, skipped: {}",
+                 self->state.plan.backend, describe(err));
+      return next();
+    }
+    finish(self, 0, std::move(err));
+  };
   auto t = st.plan.call_timeout;
   auto& target = st.plan.target;
   switch (e.op) {
     case handoff_entry::kind::create:
-      self->request(target, t, create_atom::value, e.spec).then([next](ok_atom) { next(); },
-                                                               fail_with(self));
+      self->request(target, t, create_atom::value, e.spec).then([next](ok_atom) { next(); }, failed);
       break;
     case handoff_entry::kind::drop:
-      self->request(target, t, drop_atom::value, e.collection)
-        .then([next](ok_atom) { next(); },
-              [self, next](caf::error& err) {
-                if (is(err, errc::not_found)) return next(); // already gone
-                finish(self, 0, std::move(err));
-              });
+      self->request(target, t, drop_atom::value, e.collection).then([next](ok_atom) { next(); }, failed);
       break;
     case handoff_entry::kind::upsert:
       self->request(target, t, upsert_atom::value, e.collection, e.docs)
-        .then([next](ok_atom) { next(); }, fail_with(self));
+        .then([next](ok_atom) { next(); }, failed);
       break;
     case handoff_entry::kind::remove:
       self->request(target, t, remove_atom::value, e.collection, e.id, e.version)
-        .then([next](bool) { next(); }, fail_with(self));
+        .then([next](bool) { next(); }, failed);
       break;
   }
 }

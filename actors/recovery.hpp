@@ -32,6 +32,9 @@ struct recovery_plan {
   /// Rebuild: every write still in flight has a version above this, so a
   /// document the peer lacks is deleted from the target at this version.
   uint64_t floor = 0;
+  /// Skip replayed entries the target refuses (client errors) instead of
+  /// stopping: right after a rebuild they were refused everywhere.
+  bool skip_refused = false;
   /// Documents per rebuild page, entries per replay page.
   uint32_t page = 1000;
   std::chrono::steady_clock::duration call_timeout = std::chrono::seconds(30);

@@ -112,19 +112,29 @@ expected<void> pread_all(int fd, char* out, size_t n, uint64_t offset, const std
   return {};
 }
 
-/// A record at `offset`: its payload, or nullopt if it is torn or damaged.
-std::optional<std::string> read_record(int fd, uint64_t offset, uint64_t size,
-                                       const std::string& path) {
-  if (size - offset < header_bytes) return std::nullopt;
+enum class record_status { ok, torn, damaged };
+
+/// The record at `offset`: `torn` if it is cut short by the end of the file
+/// (or is the last record and fails its checksum: an append a crash
+/// interrupted), `damaged` if it fails its checksum with more data after it.
+expected<record_status> read_record(int fd, uint64_t offset, uint64_t size,
+                                    const std::string& path, std::string& payload) {
+  if (size - offset < header_bytes) return record_status::torn;
   uint32_t header[2];
-  if (!pread_all(fd, reinterpret_cast<char*>(header), header_bytes, offset, path))
-    return std::nullopt;
-  if (header[0] > max_record_bytes || header[0] > size - offset - header_bytes) return std::nullopt;
-  std::string payload(header[0], '\0');
-  if (!pread_all(fd, payload.data(), payload.size(), offset + header_bytes, path))
-    return std::nullopt;
-  if (hnsw::crc32(payload.data(), payload.size()) != header[1]) return std::nullopt;
-  return payload;
+  if (auto ok = pread_all(fd, reinterpret_cast<char*>(header), header_bytes, offset, path); !ok)
+    return ok.error();
+  if (header[0] > size - offset - header_bytes) return record_status::torn;
+  if (header[0] > max_record_bytes) return record_status::damaged;
+  payload.assign(header[0], '\0');
+  if (auto ok = pread_all(fd, payload.data(), payload.size(), offset + header_bytes, path); !ok)
+    return ok.error();
+  if (hnsw::crc32(payload.data(), payload.size()) == header[1]) return record_status::ok;
+  bool last = offset + header_bytes + header[0] == size;
+  return last ? record_status::torn : record_status::damaged;
+}
+
+std::string log_name(uint64_t generation) {
+  return "hints-" + std::to_string(generation) + ".log";
 }
 
 } // namespace
@@ -133,11 +143,24 @@ expected<std::unique_ptr<handoff_log>> handoff_log::open(const std::string& dire
   std::error_code ec;
   std::filesystem::create_directories(directory, ec);
   if (ec) return backend_error{error_kind::failed, "creating " + directory + ": " + ec.message()};
-  auto path = directory + "/hints.log";
+  uint64_t generation = 0, cursor = 0;
+  if (std::filesystem::exists(directory + "/cursor")) {
+    auto text = hnsw::read_file(directory + "/cursor");
+    if (!text) return text.error();
+    if (std::sscanf(text->c_str(), "%lu %lu", &generation, &cursor) != 2)
+      return backend_error{error_kind::corrupt, directory + "/cursor is damaged"};
+  }
+  auto path = directory + "/" + log_name(generation);
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return io_error("opening " + path);
   std::unique_ptr<handoff_log> log{new handoff_log(directory, fd)};
+  log->generation_ = generation;
+  log->cursor_ = cursor;
   if (auto ok = log->load(); !ok) return ok.error();
+  // Logs of other generations: an emptied one not yet removed, or a new one
+  // whose cursor was never stored (a crash while the log was rotated).
+  for (auto& name : hnsw::list_dir(directory, "hints-"))
+    if (name != log_name(generation)) std::filesystem::remove(directory + "/" + name, ec);
   return log;
 }
 
@@ -145,33 +168,32 @@ handoff_log::handoff_log(std::string directory, int fd) : directory_(std::move(d
 
 handoff_log::~handoff_log() { ::close(fd_); }
 
+std::string handoff_log::path() const { return directory_ + "/" + log_name(generation_); }
+
 expected<void> handoff_log::load() {
-  auto path = directory_ + "/hints.log";
+  auto file = path();
   auto end = ::lseek(fd_, 0, SEEK_END);
-  if (end < 0) return io_error("sizing " + path);
+  if (end < 0) return io_error("sizing " + file);
   uint64_t file_size = uint64_t(end);
-  if (auto text = hnsw::read_file(directory_ + "/cursor"); text) {
-    try {
-      cursor_ = std::stoull(*text);
-    } catch (...) {
-      return backend_error{error_kind::corrupt, directory_ + "/cursor is damaged"};
-    }
-  }
-  // The file is emptied before its cursor is reset: a cursor past the end
-  // means a crash in between, and nothing is left to replay.
-  if (cursor_ > file_size) cursor_ = 0;
+  if (cursor_ > file_size)
+    return backend_error{error_kind::corrupt, file + " is shorter than its cursor"};
   uint64_t offset = cursor_;
+  std::string payload;
   while (offset < file_size) {
-    auto payload = read_record(fd_, offset, file_size, path);
-    if (!payload) break;
-    offset += header_bytes + payload->size();
+    auto status = read_record(fd_, offset, file_size, file, payload);
+    if (!status) return status.error();
+    if (*status == record_status::damaged)
+      return backend_error{error_kind::corrupt,
+                           file + ": damaged record at byte " + std::to_string(offset)};
+    if (*status == record_status::torn) break;
+    offset += header_bytes + payload.size();
     ++pending_;
   }
   if (offset < file_size) {
     // Only the last append can be torn (each one is synced before the next),
     // and it was never acknowledged: cut it off.
     if (::ftruncate(fd_, off_t(offset)) != 0 || ::fdatasync(fd_) != 0)
-      return io_error("cutting the torn tail of " + path);
+      return io_error("cutting the torn tail of " + file);
   }
   size_ = offset;
   return {};
@@ -187,9 +209,9 @@ expected<void> handoff_log::append(const std::vector<handoff_entry>& entries) {
     bytes.append(reinterpret_cast<const char*>(header), header_bytes);
     bytes += payload;
   }
-  auto path = directory_ + "/hints.log";
+  auto file = path();
   auto fail = [&](const std::string& what) {
-    auto err = io_error(what + " " + path);
+    auto err = io_error(what + " " + file);
     // Cut off whatever part was written, so that the next append follows
     // an intact record (best effort: a failure here is found at open).
     if (::ftruncate(fd_, off_t(size_)) == 0) ::fdatasync(fd_);
@@ -210,19 +232,21 @@ expected<void> handoff_log::append(const std::vector<handoff_entry>& entries) {
 
 expected<handoff_batch> handoff_log::peek(size_t max_entries, size_t max_bytes) const {
   handoff_batch batch;
-  auto path = directory_ + "/hints.log";
+  auto file = path();
   uint64_t offset = cursor_;
   size_t read = 0;
+  std::string payload;
   while (offset < size_ && batch.entries.size() < max_entries && (read == 0 || read < max_bytes)) {
-    auto payload = read_record(fd_, offset, size_, path);
-    if (!payload)
-      return backend_error{error_kind::corrupt, path + ": damaged record at byte " + std::to_string(offset)};
-    auto entry = decode(*payload);
+    auto status = read_record(fd_, offset, size_, file, payload);
+    if (!status) return status.error();
+    if (*status != record_status::ok)
+      return backend_error{error_kind::corrupt, file + ": damaged record at byte " + std::to_string(offset)};
+    auto entry = decode(payload);
     if (!entry)
-      return backend_error{error_kind::corrupt, path + ": undecodable entry at byte " + std::to_string(offset)};
+      return backend_error{error_kind::corrupt, file + ": undecodable entry at byte " + std::to_string(offset)};
     batch.entries.push_back(std::move(*entry));
-    offset += header_bytes + payload->size();
-    read += header_bytes + payload->size();
+    offset += header_bytes + payload.size();
+    read += header_bytes + payload.size();
   }
   batch.end_offset = offset;
   return batch;
@@ -230,23 +254,37 @@ expected<handoff_batch> handoff_log::peek(size_t max_entries, size_t max_bytes) 
 
 expected<void> handoff_log::consume(uint64_t offset, size_t entries) {
   if (offset <= cursor_ || offset > size_) return {};
-  if (offset == size_) {
-    // Everything is replayed: empty the file, then reset the cursor.
-    if (::ftruncate(fd_, 0) != 0 || ::fdatasync(fd_) != 0)
-      return io_error("emptying " + directory_ + "/hints.log");
-    size_ = 0;
-    offset = 0;
+  if (offset < size_) {
+    if (auto ok = store_cursor(generation_, offset); !ok) return ok;
+    cursor_ = offset;
+    pending_ = pending_ >= entries ? pending_ - entries : 0;
+    return {};
   }
-  if (auto ok = store_cursor(offset); !ok) return ok;
-  cursor_ = offset;
-  pending_ = pending_ >= entries ? pending_ - entries : 0;
-  if (size_ == 0) pending_ = 0;
+  // Everything is replayed: start an empty log of the next generation. The
+  // cursor names the generation, so a crash at any point leaves either the
+  // old log with its cursor or the new one (the other file is removed at
+  // open); state here changes only once the new cursor is stored.
+  auto next = directory_ + "/" + log_name(generation_ + 1);
+  int fd = ::open(next.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return io_error("creating " + next);
+  auto stored = store_cursor(generation_ + 1, 0);
+  if (!stored) {
+    ::close(fd);
+    ::unlink(next.c_str());
+    return stored;
+  }
+  ::unlink(path().c_str());
+  ::close(fd_);
+  fd_ = fd;
+  ++generation_;
+  size_ = cursor_ = pending_ = 0;
   return {};
 }
 
-expected<void> handoff_log::store_cursor(uint64_t offset) {
+expected<void> handoff_log::store_cursor(uint64_t generation, uint64_t offset) {
   auto tmp = directory_ + "/cursor.tmp";
-  if (auto ok = hnsw::write_file_synced(tmp, std::to_string(offset)); !ok) return ok;
+  auto text = std::to_string(generation) + " " + std::to_string(offset);
+  if (auto ok = hnsw::write_file_synced(tmp, text); !ok) return ok;
   if (::rename(tmp.c_str(), (directory_ + "/cursor").c_str()) != 0)
     return io_error("renaming " + tmp);
   return hnsw::sync_dir(directory_);

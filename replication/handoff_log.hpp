@@ -4,12 +4,18 @@
 // every backend that did not apply it has the write here.
 //
 // Files in the log's directory:
-//   hints.log  records [u32 length][u32 CRC-32][payload], one per entry
-//   cursor     the byte offset of the first entry not yet replayed
+//   hints-<generation>.log  records [u32 length][u32 CRC-32][payload]
+//   cursor                  "<generation> <offset>": the log in use and the
+//                           byte offset of its first entry not yet replayed
+// Once every entry is replayed, the log moves to an empty file of the next
+// generation (the cursor decides which file is current, so a crash in the
+// middle never mixes the two).
 // An append is written and fdatasync'ed before it returns. A failed append
 // (disk full, I/O error) is cut off again, so the log never holds a torn
 // record that a later append would follow; a torn tail found at open (a
-// crash mid-append, never acknowledged) is cut off too. No CAF in here.
+// crash mid-append, never acknowledged) is cut off too. A damaged record
+// with more after it is an error: nothing acknowledged is ever cut off.
+// No CAF in here.
 #pragma once
 
 #include "backends/expected.hpp"
@@ -65,10 +71,12 @@ public:
 private:
   handoff_log(std::string directory, int fd);
   expected<void> load();
-  expected<void> store_cursor(uint64_t offset);
+  expected<void> store_cursor(uint64_t generation, uint64_t offset);
+  std::string path() const;
 
   std::string directory_;
   int fd_;
+  uint64_t generation_ = 0;
   uint64_t size_ = 0;    ///< Bytes of intact records in hints.log.
   uint64_t cursor_ = 0;  ///< Offset of the first unreplayed record.
   uint64_t pending_ = 0;

@@ -94,7 +94,7 @@ TEST_CASE("handoff log: a torn last record is cut off at open", "[handoff]") {
     REQUIRE(log->append({upsert_entry("a", 1)}));
     REQUIRE(log->append({upsert_entry("b", 2)}));
   }
-  auto path = dir.path() + "/hints.log";
+  auto path = dir.path() + "/hints-0.log";
   auto size = std::filesystem::file_size(path);
   std::filesystem::resize_file(path, size - 3); // a crash mid-append
   auto log = open_log(dir.path());
@@ -102,6 +102,44 @@ TEST_CASE("handoff log: a torn last record is cut off at open", "[handoff]") {
   CHECK(log->peek(10, 1 << 20)->entries == std::vector<handoff_entry>{upsert_entry("a", 1)});
   REQUIRE(log->append({upsert_entry("c", 3)})); // appends follow the intact record
   CHECK(open_log(dir.path())->pending() == 2);
+}
+
+TEST_CASE("handoff log: damage before the end is an error, never a silent cut", "[handoff]") {
+  temp_dir dir;
+  {
+    auto log = open_log(dir.path());
+    REQUIRE(log->append({upsert_entry("a", 1)}));
+    REQUIRE(log->append({upsert_entry("b", 2)}));
+  }
+  {
+    std::fstream f{dir.path() + "/hints-0.log", std::ios::in | std::ios::out | std::ios::binary};
+    f.seekp(12); // inside the first record's payload
+    f.put('\x7f');
+  }
+  auto log = handoff_log::open(dir.path());
+  REQUIRE_FALSE(log);
+  CHECK(log.error().kind == error_kind::corrupt);
+}
+
+TEST_CASE("handoff log: a crash while the log moves to its next file loses nothing",
+          "[handoff]") {
+  temp_dir dir;
+  {
+    auto log = open_log(dir.path());
+    REQUIRE(log->append({upsert_entry("a", 1)}));
+  }
+  // The next generation's file was created, but its cursor never stored.
+  std::ofstream{dir.path() + "/hints-1.log"};
+  auto log = open_log(dir.path());
+  CHECK(log->pending() == 1);
+  CHECK_FALSE(std::filesystem::exists(dir.path() + "/hints-1.log"));
+  auto page = log->peek(10, 1 << 20);
+  REQUIRE(log->consume(page->end_offset, 1));
+  CHECK(std::filesystem::exists(dir.path() + "/hints-1.log"));
+  CHECK_FALSE(std::filesystem::exists(dir.path() + "/hints-0.log"));
+  REQUIRE(log->append({upsert_entry("b", 2)}));
+  auto reopened = open_log(dir.path());
+  CHECK(reopened->peek(10, 1 << 20)->entries == std::vector<handoff_entry>{upsert_entry("b", 2)});
 }
 
 TEST_CASE("handoff log: a failed append leaves the log as it was", "[handoff]") {
@@ -123,7 +161,7 @@ TEST_CASE("handoff log: a failed append leaves the log as it was", "[handoff]") 
     CHECK(failed.error().message.find("File too large") != std::string::npos);
   }
   CHECK(log->pending() == 1);
-  CHECK(std::filesystem::file_size(dir.path() + "/hints.log") == size);
+  CHECK(std::filesystem::file_size(dir.path() + "/hints-0.log") == size);
   REQUIRE(log->append({upsert_entry("c", 3)}));
   auto reopened = open_log(dir.path());
   auto entries = reopened->peek(10, 1 << 20)->entries;
