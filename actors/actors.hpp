@@ -53,6 +53,7 @@ using consume_atom = caf::atom_constant<caf::atom("consume")>;
 using progress_atom = caf::atom_constant<caf::atom("progress")>;
 using recovered_atom = caf::atom_constant<caf::atom("recovered")>;
 using check_atom = caf::atom_constant<caf::atom("check")>;
+using hold_atom = caf::atom_constant<caf::atom("hold")>;
 
 // -- the backend actor --------------------------------------------------------
 
@@ -215,6 +216,12 @@ using coordinator_actor = caf::typed_actor<
   caf::replies_to<check_atom>::with<consistency_report>,
   /// Operator: restart a backend's actor (its supervisor starts it again).
   caf::replies_to<restart_atom, std::string>::with<ok_atom>,
+  /// Operator: (backend, true) stops a backend and keeps it down (its
+  /// supervisor reports it `stopped`; reads fall over, writes go to its
+  /// handoff log); (backend, false) starts it again. Forwarded to its
+  /// supervisor, which replies. Errors: not_found for an unknown name,
+  /// backend_unavailable if its supervisor has not reported yet.
+  caf::replies_to<hold_atom, std::string, bool>::with<ok_atom>,
   /// From supervisors: a backend changed lifecycle state.
   caf::reacts_to<lifecycle_atom, lifecycle_event>,
   /// From recovery jobs: (backend index, job, documents copied so far,
@@ -266,10 +273,16 @@ using handoff_actor = caf::typed_actor<
 
 /// Owns one backend actor: spawns it, restarts it with backoff when it
 /// crashes, gives up after the restart-intensity limit and then probes it
-/// slowly until it comes back.
+/// slowly until it comes back. An operator can hold it down and release it.
 using supervisor_actor = caf::typed_actor<
-  /// Internal timer: (re)start the backend now.
-  caf::reacts_to<restart_atom>,
+  /// Internal timer: (re)start the backend now, if this timer (its
+  /// generation) is still the current one.
+  caf::reacts_to<restart_atom, uint64_t>,
+  /// Operator: true stops the backend actor and keeps it down (`stopped`,
+  /// no restarts, no probes) until released; false starts it again at once
+  /// (a fresh actor from the factory, restart policy reset; also ends a
+  /// restarting or failed state). Idempotent; a no-op while shutting down.
+  caf::replies_to<hold_atom, bool>::with<ok_atom>,
   /// The current lifecycle (as last reported to the coordinator).
   caf::replies_to<status_atom>::with<lifecycle_event>>;
 

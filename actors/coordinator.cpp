@@ -462,6 +462,8 @@ void on_lifecycle(coordinator_pointer self, lifecycle_event& ev) {
   }
   auto& s = *it;
   auto index = static_cast<size_t>(it - st.slots.begin());
+  if (auto sender = self->current_sender())
+    s.supervisor = caf::actor_cast<supervisor_actor>(sender);
   s.kind = ev.kind;
   s.restarts = ev.restarts;
   if (ev.state != s.lifecycle) s.since_unix_ms = unix_ms();
@@ -524,6 +526,21 @@ caf::result<ok_atom> restart_backend(coordinator_pointer self, const std::string
     // Its supervisor sees it go down and starts it again.
     self->send_exit(s.handle, caf::exit_reason::kill);
     return ok_atom::value;
+  }
+  return caf::error{errc::not_found, "no backend named '" + name + "'"};
+}
+
+/// Operator: stop a backend and keep it down (hold), or start it again.
+caf::result<ok_atom> hold_backend(coordinator_pointer self, const std::string& name, bool hold) {
+  for (auto& s : self->state.slots) {
+    if (s.name != name) continue;
+    if (!s.supervisor)
+      return caf::error{errc::backend_unavailable,
+                        "backend " + name + " has no supervisor that reported yet"};
+    log().warn("backend {}: {} requested by an operator", name, hold ? "stop" : "start");
+    // Its supervisor replies once it has acted; it reports the transition
+    // (stopped, or up) to us as always.
+    return self->delegate(s.supervisor, hold_atom::value, hold);
   }
   return caf::error{errc::not_found, "no backend named '" + name + "'"};
 }
@@ -621,6 +638,9 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, coordinat
     },
     [self](check_atom) { return start_check(self); },
     [self](restart_atom, const std::string& name) { return restart_backend(self, name); },
+    [self](hold_atom, const std::string& name, bool hold) {
+      return hold_backend(self, name, hold);
+    },
     [self](lifecycle_atom, lifecycle_event& ev) {
       on_lifecycle(self, ev);
       // On a first start, recovery waits for every backend to report.

@@ -30,6 +30,9 @@ struct slot {
   capabilities preferred; ///< Operations it serves ahead of the priority order.
   lifecycle_state lifecycle = lifecycle_state::starting;
   backend_actor handle;
+  /// Its supervisor (the sender of its lifecycle events), for operator
+  /// requests; null until it first reports.
+  supervisor_actor supervisor;
   circuit_breaker breaker;
   circuit_state reported = circuit_state::closed; ///< Last state logged.
   std::string last_error;

@@ -21,6 +21,12 @@ struct supervisor_state {
   backend_actor candidate;     ///< A failed backend's fresh instance being probed.
   lifecycle_event status;      ///< As last reported.
   bool stopping = false;
+  /// Held down by an operator: stopped, and nothing starts it (no restart,
+  /// no probe) until it is released.
+  bool held = false;
+  /// Generation of the restart timer: only the latest one acts (holding and
+  /// releasing make any pending one stale).
+  uint64_t timer = 0;
   static inline const char* name = "lifeline.supervisor";
 };
 
@@ -62,6 +68,12 @@ expected<backend_actor> make_backend(supervisor_pointer self) {
 
 void schedule_restart(supervisor_pointer self, std::string reason);
 
+/// (Re)starts the backend after `delay`, unless a newer timer, a hold or a
+/// release comes first.
+void arm_timer(supervisor_pointer self, std::chrono::steady_clock::duration delay) {
+  self->delayed_send(self, delay, restart_atom::value, ++self->state.timer);
+}
+
 /// Start (or restart) the backend and watch it.
 void start(supervisor_pointer self) {
   auto& st = self->state;
@@ -87,7 +99,7 @@ void schedule_restart(supervisor_pointer self, std::string reason) {
                                 st.policy.config().failed_probe_interval)
                                 .count())
              + "s)");
-    self->delayed_send(self, st.policy.config().failed_probe_interval, restart_atom::value);
+    arm_timer(self, st.policy.config().failed_probe_interval);
     return;
   }
   report(self, lifecycle_state::restarting,
@@ -95,7 +107,7 @@ void schedule_restart(supervisor_pointer self, std::string reason) {
            + std::to_string(
              std::chrono::duration_cast<std::chrono::milliseconds>(decision.delay).count())
            + "ms)");
-  self->delayed_send(self, decision.delay, restart_atom::value);
+  arm_timer(self, decision.delay);
 }
 
 /// A failed backend is only put back in rotation once a probe succeeds.
@@ -104,7 +116,7 @@ void probe_failed_backend(supervisor_pointer self) {
   auto made = make_backend(self);
   if (!made) {
     report(self, lifecycle_state::failed, made.error().message);
-    self->delayed_send(self, st.policy.config().failed_probe_interval, restart_atom::value);
+    arm_timer(self, st.policy.config().failed_probe_interval);
     return;
   }
   auto candidate = *made;
@@ -113,6 +125,10 @@ void probe_failed_backend(supervisor_pointer self) {
     .then(
       [self, candidate](ok_atom) {
         auto& st = self->state;
+        if (st.candidate != candidate) { // held, released or stopping since
+          self->send_exit(candidate, caf::exit_reason::user_shutdown);
+          return;
+        }
         st.candidate = backend_actor{};
         st.policy.reset();
         st.current = candidate;
@@ -123,14 +139,54 @@ void probe_failed_backend(supervisor_pointer self) {
       },
       [self, candidate](caf::error& err) {
         auto& st = self->state;
-        st.candidate = backend_actor{};
         self->send_exit(candidate, caf::exit_reason::user_shutdown);
+        if (st.candidate != candidate) return; // held, released or stopping since
+        st.candidate = backend_actor{};
         log().debug("backend {}: still failed: probe: {}", st.cfg.name, describe(err));
         // The coordinator shows the latest reason; the log got its line
         // when the backend became failed.
         report(self, lifecycle_state::failed, "probe failed: " + describe(err));
-        self->delayed_send(self, st.policy.config().failed_probe_interval, restart_atom::value);
+        arm_timer(self, st.policy.config().failed_probe_interval);
       });
+}
+
+/// Operator: stop the backend actor and keep it down until release().
+void hold(supervisor_pointer self) {
+  auto& st = self->state;
+  if (st.stopping || st.held) return;
+  st.held = true;
+  ++st.timer; // a pending restart or probe timer does nothing now
+  if (st.candidate) { // a probe in flight: its reply is ignored
+    self->send_exit(st.candidate, caf::exit_reason::user_shutdown);
+    st.candidate = backend_actor{};
+  }
+  auto stopped = std::move(st.current);
+  st.current = backend_actor{};
+  // The coordinator hears of it first, then the actor goes. Not a crash:
+  // no down message, so no restart.
+  report(self, lifecycle_state::stopped, "stopped by an operator");
+  if (stopped) {
+    self->demonitor(stopped.address());
+    self->send_exit(stopped, caf::exit_reason::user_shutdown);
+  }
+}
+
+/// Operator: start a held backend again (a fresh actor from the factory),
+/// or one that is restarting or failed at once. A clean slate: the restart
+/// policy forgets earlier crashes. Nothing to do if it is up.
+void release(supervisor_pointer self) {
+  auto& st = self->state;
+  if (st.stopping) return;
+  if (!st.held && st.current) return; // up already
+  st.held = false;
+  ++st.timer; // cancels a pending restart or slow probe
+  if (st.candidate) {
+    self->send_exit(st.candidate, caf::exit_reason::user_shutdown);
+    st.candidate = backend_actor{};
+  }
+  st.policy.reset();
+  log().info("backend {}: started by an operator", st.cfg.name);
+  start(self);
 }
 
 supervisor_actor::behavior_type supervisor(supervisor_pointer self, supervisor_config cfg,
@@ -146,7 +202,7 @@ supervisor_actor::behavior_type supervisor(supervisor_pointer self, supervisor_c
     auto& st = self->state;
     if (!st.current || msg.source != st.current.address()) return; // stale
     st.current = backend_actor{};
-    if (st.stopping) return;
+    if (st.stopping || st.held) return;
     schedule_restart(self, "backend actor died: " + describe(msg.reason));
   });
   self->set_exit_handler([self](const caf::exit_msg& msg) {
@@ -162,9 +218,9 @@ supervisor_actor::behavior_type supervisor(supervisor_pointer self, supervisor_c
   report(self, lifecycle_state::starting, {});
   start(self);
   return {
-    [self](restart_atom) {
+    [self](restart_atom, uint64_t timer) {
       auto& st = self->state;
-      if (st.stopping || st.current) return;
+      if (timer != st.timer || st.stopping || st.held || st.current) return;
       if (st.status.state == lifecycle_state::failed) {
         probe_failed_backend(self);
         return;
@@ -172,6 +228,13 @@ supervisor_actor::behavior_type supervisor(supervisor_pointer self, supervisor_c
       ++st.status.restarts;
       st.cfg.metrics->restart(st.cfg.name);
       start(self);
+    },
+    [self](hold_atom, bool on) {
+      if (on)
+        hold(self);
+      else
+        release(self);
+      return ok_atom::value;
     },
     [self](status_atom) { return self->state.status; },
   };

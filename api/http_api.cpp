@@ -314,6 +314,10 @@ void http_api::handle(request req, reply_fn done) {
       route_name = "/v1/admin/check";
     else if (s.size() == 5 && s[0] == "v1" && s[1] == "admin" && s[2] == "backends" && s[4] == "restart")
       route_name = "/v1/admin/backends/{name}/restart";
+    else if (s.size() == 5 && s[0] == "v1" && s[1] == "admin" && s[2] == "backends" && s[4] == "stop")
+      route_name = "/v1/admin/backends/{name}/stop";
+    else if (s.size() == 5 && s[0] == "v1" && s[1] == "admin" && s[2] == "backends" && s[4] == "start")
+      route_name = "/v1/admin/backends/{name}/start";
     else
       return finish("unknown", problem(404, "Not found", "no route for " + req.target.substr(0, 200)));
     if (route_name != "/v1/health" && route_name != "/metrics" && !impl_->authorized(req)) {
@@ -401,6 +405,16 @@ void http_api::impl::route(const request& req, const std::string& r, reply_fn do
       w.begin_object().key("restarting").value(backend).end_object();
       return json_reply(202, w.take());
     }, restart_atom::value, backend);
+  }
+  if (r == "/v1/admin/backends/{name}/stop" || r == "/v1/admin/backends/{name}/start") {
+    if (m != "POST") return not_allowed("POST");
+    auto backend = segments[3];
+    bool stop = r == "/v1/admin/backends/{name}/stop";
+    return ask<ok_atom>(std::move(done), [backend, stop](ok_atom) {
+      json_writer w;
+      w.begin_object().key(stop ? "stopping" : "starting").value(backend).end_object();
+      return json_reply(202, w.take());
+    }, hold_atom::value, backend, stop);
   }
   if (r == "/v1/collections") {
     if (m != "GET") return not_allowed("GET");

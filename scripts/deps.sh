@@ -9,7 +9,7 @@ packages=(
   prometheus-cpp-dev catch2
   libboost-dev nlohmann-json3-dev libsimdjson-dev libcli11-dev libtomlplusplus-dev
   librestinio-dev
-  prometheus wrk
+  prometheus wrk gnuplot-nox
   postgresql-15 postgresql-client-15
 )
 

@@ -266,3 +266,52 @@ TEST_CASE("http: a bearer token guards every route but health and metrics", "[ht
   CHECK(c.request("GET", "/metrics").status == 200);
   CHECK(server.stop() == 0);
 }
+
+TEST_CASE("http: an operator stops a backend and starts it again", "[http][admin]") {
+  temp_dir data;
+  auto token_file = data.path() + "/token";
+  std::ofstream{token_file} << "s3cret-token\n";
+  server_process server{{"--data-dir", data.path(), "--backends", "vectors", "--token-file", token_file}};
+  http_client c{server.port()};
+  std::map<std::string, std::string> auth{{"Authorization", "Bearer s3cret-token"}};
+  await_in_sync(c);
+  REQUIRE(c.request("PUT", "/v1/collections/m", R"({"dimension":2})", auth).status == 201);
+  REQUIRE(c.request("GET", "/v1/collections/m", "", auth).status == 200);
+
+  CHECK(c.request("POST", "/v1/admin/backends/vectors/stop").status == 401);
+  CHECK(c.request("POST", "/v1/admin/backends/vectors/start").status == 401);
+  auto wrong = c.request("GET", "/v1/admin/backends/vectors/stop", "", auth);
+  CHECK(wrong.status == 405);
+  CHECK(wrong.header("allow") == "POST");
+  for (auto action : {"stop", "start"}) {
+    auto unknown = c.request("POST", std::string{"/v1/admin/backends/nope/"} + action, "", auth);
+    CHECK(unknown.status == 404);
+    CHECK(is_problem(unknown));
+    CHECK(unknown.body.find("nope") != std::string::npos);
+  }
+
+  for (int i = 0; i < 2; ++i) { // idempotent
+    auto stopped = c.request("POST", "/v1/admin/backends/vectors/stop", "", auth);
+    CHECK(stopped.status == 202);
+    CHECK(stopped.body == R"({"stopping":"vectors"})");
+    auto health = c.request("GET", "/v1/health");
+    CHECK(health.status == 503);
+    CHECK(health.body.find(R"("state":"stopped")") != std::string::npos);
+    CHECK(health.body.find("stopped by an operator") != std::string::npos);
+  }
+  // Its only backend is out of service: reads are refused, not queued.
+  auto refused = c.request("GET", "/v1/collections/m", "", auth);
+  CHECK(refused.status == 503);
+  CHECK(refused.body.find("stopped by an operator") != std::string::npos);
+
+  for (int i = 0; i < 2; ++i) { // idempotent
+    auto started = c.request("POST", "/v1/admin/backends/vectors/start", "", auth);
+    CHECK(started.status == 202);
+    CHECK(started.body == R"({"starting":"vectors"})");
+    await_in_sync(c);
+  }
+  auto health = c.request("GET", "/v1/health");
+  CHECK(health.body.find(R"("state":"up")") != std::string::npos);
+  CHECK(c.request("GET", "/v1/collections/m", "", auth).status == 200);
+  CHECK(server.stop() == 0);
+}

@@ -1,0 +1,282 @@
+// lifeline-bench: what failures cost. Loads a data set into Lifeline, runs a
+// mixed load against the HTTP API (or the coordinator in-process) while a
+// fault scenario breaks PostgreSQL and the vector store, and writes
+// per-second rows, a summary and a plot. With --baselines it also measures
+// plain libpqxx, `pgbench -S` and plain hnswlib in the same run and prints
+// Lifeline's numbers as ratios. See docs/BENCHMARKS.md.
+#include "harness/baselines.hpp"
+#include "harness/dataset.hpp"
+#include "harness/http.hpp"
+#include "harness/inprocess.hpp"
+#include "harness/report.hpp"
+#include "harness/scenario.hpp"
+#include "harness/workload.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <thread>
+#include <unistd.h>
+
+using namespace lifeline::bench;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+struct options {
+  std::string target = "http", url, server, token_file, postgres, data_dir, out;
+  std::string cache_dir = "build/bench-cache", base_file, query_file, truth_file;
+  std::string mix = "get:50,search:30,upsert:15,batch:5", scenario = "failover";
+  std::vector<std::string> faults;
+  std::string pg_script = LIFELINE_SOURCE_DIR "/scripts/pg.sh";
+  std::string server_log_level = "warn";
+  uint32_t dimension = 128, k = 10;
+  size_t docs = 20000, queries = 1000;
+  uint64_t seed = 42;
+  int concurrency = 8;
+  double rate = 0, seconds = 40, baseline_seconds = 5;
+  bool baselines = false;
+};
+
+std::string read_token(const std::string& file) {
+  if (file.empty()) return std::getenv("LIFELINE_TOKEN") ? std::getenv("LIFELINE_TOKEN") : "";
+  std::ifstream in{file};
+  std::string t;
+  if (!in || !std::getline(in, t)) throw std::runtime_error("cannot read " + file);
+  return t;
+}
+
+dataset load_data(const options& o) {
+  if (!o.base_file.empty()) {
+    if (o.query_file.empty()) throw std::runtime_error("--base needs --query");
+    return load_files(o.base_file, o.query_file, o.truth_file, o.k);
+  }
+  std::filesystem::create_directories(o.cache_dir);
+  cache_report rep;
+  auto d = load_or_generate(o.cache_dir, o.dimension, o.docs, o.queries, o.k, o.seed, &rep);
+  std::fprintf(stderr, "data: %zu vectors of dimension %u, %zu queries (%s)\n", d.size(), d.dimension,
+               d.query_count(), rep.generated ? "generated" : "from the cache");
+  return d;
+}
+
+/// Loads every vector as d<i>, `threads` batches at a time.
+void load_documents(const std::function<std::unique_ptr<target>()>& make, size_t docs, int threads) {
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::vector<std::thread> ts;
+  for (int w = 0; w < threads; ++w)
+    ts.emplace_back([&] {
+      auto t = make();
+      for (size_t first; (first = next.fetch_add(500)) < docs;) {
+        auto n = std::min<size_t>(500, docs - first);
+        if (t->upsert(first, n, "c").status != 200) failed = true;
+      }
+    });
+  for (auto& t : ts) t.join();
+  if (failed) throw std::runtime_error("loading the documents failed");
+}
+
+bool all_in_sync(const std::string& url, const std::string& token) {
+  http_client c{url};
+  for (int i = 0; i < 6000; ++i) {
+    auto h = c.request("GET", "/v1/health", {}, token);
+    if (h.status == 200 && h.body.find(R"("status":"ok")") != std::string::npos
+        && h.body.find(R"("pending":0,)") != std::string::npos)
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50)); // waiting for a server, not a test
+  }
+  return false;
+}
+
+std::string ratio(double x, double base) {
+  if (x <= 0 || base <= 0) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", x / base);
+  return buf;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  options o;
+  CLI::App app{"lifeline-bench: load, faults and baselines for Lifeline (docs/BENCHMARKS.md)"};
+  app.add_option("--target", o.target, "http (default) or inprocess (the coordinator in this process)");
+  app.add_option("--url", o.url, "A running server's base URL (default: start build/bin/lifeline serve)");
+  app.add_option("--server", o.server, "The lifeline binary to start (default: next to this one)");
+  app.add_option("--token-file", o.token_file, "Bearer token file (or LIFELINE_TOKEN)");
+  app.add_option("--postgres", o.postgres, "libpq connection string (default $LIFELINE_PG_DSN)");
+  app.add_option("--data-dir", o.data_dir, "Data directory of the started server (default: a new temporary one)");
+  app.add_option("--dimension", o.dimension, "Synthetic vectors: dimension (e.g. 128 or 768)");
+  app.add_option("--docs", o.docs, "Synthetic vectors: how many documents");
+  app.add_option("--queries", o.queries, "Synthetic vectors: how many queries");
+  app.add_option("--seed", o.seed, "Synthetic vectors and the load: seed");
+  app.add_option("--k", o.k, "Neighbours per search (and in the ground truth)");
+  app.add_option("--cache-dir", o.cache_dir, "Where generated sets and their ground truth are kept");
+  app.add_option("--base", o.base_file, "Your own base vectors (.fvecs), instead of synthetic ones");
+  app.add_option("--query", o.query_file, "Your own queries (.fvecs)");
+  app.add_option("--truth", o.truth_file, "Their ground truth (.ivecs; computed if missing)");
+  app.add_option("--mix", o.mix, "Operation weights, e.g. get:50,search:30,upsert:15,batch:5");
+  app.add_option("--concurrency", o.concurrency, "Closed loop: requests in flight (also the threads of an open loop)");
+  app.add_option("--rate", o.rate, "Open loop: requests per second (latency from the intended send time)");
+  app.add_option("--seconds", o.seconds, "Duration of the measured run");
+  app.add_option("--scenario", o.scenario, "none, failover, pause, vectors, both, flap, or a scenario file");
+  app.add_option("--fault", o.faults, "SECONDS:ACTION[:ARGS], e.g. 10:pg-kill (adds to the scenario)");
+  app.add_option("--out", o.out, "Directory for the CSV, JSON, summary and plot");
+  app.add_flag("--baselines", o.baselines, "Also measure libpqxx, pgbench -S, hnswlib, in-process and HTTP");
+  app.add_option("--baseline-seconds", o.baseline_seconds, "Duration of each baseline");
+  app.add_option("--pg-script", o.pg_script, "scripts/pg.sh of the PostgreSQL to break");
+  app.add_option("--server-log-level", o.server_log_level, "--log-level of the started server (default warn)");
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    if (o.postgres.empty() && std::getenv("LIFELINE_PG_DSN")) o.postgres = std::getenv("LIFELINE_PG_DSN");
+    if (o.postgres.empty() && o.url.empty())
+      throw std::runtime_error("no PostgreSQL: pass --postgres or run through scripts/bench.sh");
+    if (o.target != "http" && o.target != "inprocess")
+      throw std::runtime_error("--target must be http or inprocess");
+    auto token = read_token(o.token_file);
+    auto mix = op_mix::parse(o.mix);
+    std::vector<fault_event> events;
+    if (std::filesystem::exists(o.scenario)) events = read_scenario(o.scenario);
+    else events = builtin_scenario(o.scenario, o.seconds);
+    for (auto& f : o.faults) events.push_back(parse_fault_flag(f));
+    events = expand(std::move(events));
+    if (o.out.empty()) o.out = "bench-results/" + o.scenario + "-" + std::to_string(::time(nullptr));
+    std::filesystem::create_directories(o.out);
+    o.out = std::filesystem::absolute(o.out).string();
+    if (o.data_dir.empty()) {
+      char tmpl[] = "/tmp/lifeline-bench.XXXXXX";
+      o.data_dir = ::mkdtemp(tmpl);
+    }
+    if (o.server.empty())
+      o.server = (std::filesystem::canonical("/proc/self/exe").parent_path() / "lifeline").string();
+
+    auto data = load_data(o);
+    auto collection = "bench_" + std::to_string(::getpid()) + "_" + std::to_string(::time(nullptr));
+
+    // The service under test.
+    std::unique_ptr<server_child> server;
+    std::unique_ptr<inprocess_service> inproc;
+    std::string url = o.url;
+    if (o.target == "http" && url.empty()) {
+      server = std::make_unique<server_child>(
+        o.server, std::vector<std::string>{"--postgres", o.postgres, "--data-dir", o.data_dir,
+                                           "--attempt-timeout-ms", "300", "--log-level", o.server_log_level});
+      url = server->url();
+    }
+    std::function<std::unique_ptr<target>()> make;
+    if (o.target == "http") {
+      http_client c{url};
+      auto r = c.request("PUT", "/v1/collections/" + collection,
+                         R"({"dimension":)" + std::to_string(data.dimension) + "}", token);
+      if (r.status != 201) throw std::runtime_error("creating the collection: HTTP " + std::to_string(r.status) + " " + r.body);
+      make = [&] { return http_target(url, token, collection, data); };
+    } else {
+      inproc = std::make_unique<inprocess_service>(o.postgres, o.data_dir);
+      if (!inproc->create(collection, data.dimension)) throw std::runtime_error("creating the collection failed");
+      make = [&] { return inproc->make_target(collection, data); };
+    }
+    auto t0 = clock_type::now();
+    load_documents(make, data.size(), std::max(2, o.concurrency / 2));
+    std::fprintf(stderr, "loaded %zu documents in %.1f s\n", data.size(),
+                 std::chrono::duration<double>(clock_type::now() - t0).count());
+    if (!url.empty() && !all_in_sync(url, token))
+      throw std::runtime_error("the backends did not get in sync after loading");
+
+    // The measured run, with the faults on their own thread.
+    fault_injector faults{o.pg_script, url, token};
+    std::vector<applied_event> applied;
+    std::mutex applied_mutex;
+    std::atomic<bool> stop_faults{false};
+    auto start = clock_type::now();
+    std::thread fault_thread{[&] {
+      for (auto& e : events) {
+        auto due = start + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(e.at));
+        while (!stop_faults && clock_type::now() < due) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        if (stop_faults) return;
+        auto at = std::chrono::duration<double>(clock_type::now() - start).count();
+        auto err = o.target == "inprocess" && e.action.rfind("vectors", 0) == 0
+                     ? inproc->hold("vectors", e.action == "vectors-down")
+                     : faults.apply(e);
+        std::lock_guard g{applied_mutex};
+        applied.push_back({e, at, err});
+        std::fprintf(stderr, "\n%6.1f s: %s%s\n", at, e.action.c_str(), err.empty() ? "" : (" FAILED: " + err).c_str());
+      }
+    }};
+    load_config cfg{o.seconds, o.concurrency, o.rate, mix, data.size(), 50, o.k, o.seed};
+    auto samples = run_load(cfg, data, make, [&](double s, uint64_t done, uint64_t errors) {
+      auto st = states_at(events, s);
+      std::fprintf(stderr, "\r[%4.0f/%.0f s] %8llu requests, %6llu errors%s%s   ", s, o.seconds,
+                   (unsigned long long)done, (unsigned long long)errors,
+                   st.postgres_down ? ", postgres down" : "", st.vectors_down ? ", vectors down" : "");
+    });
+    stop_faults = true;
+    fault_thread.join();
+    std::fprintf(stderr, "\n");
+    faults.heal();
+
+    auto title = "lifeline-bench: " + o.target + ", " + mix.describe() + ", "
+                 + (o.rate > 0 ? "open loop " + std::to_string(int(o.rate)) + "/s"
+                               : "closed loop " + std::to_string(o.concurrency) + " in flight")
+                 + ", scenario " + o.scenario;
+    auto rows = per_second(samples, events, o.seconds);
+    auto sum = summarize(samples, applied, o.seconds);
+    std::cout << write_outputs(o.out, title, rows, applied, sum) << "  results: " << o.out << "\n";
+
+    if (o.baselines) {
+      if (!url.empty() && !all_in_sync(url, token))
+        throw std::runtime_error("the backends did not get back in sync for the baselines");
+      auto c = o.concurrency;
+      auto only = [&](const char* what, const std::function<std::unique_ptr<target>()>& mk) {
+        load_config b{o.baseline_seconds, c, 0, op_mix::parse(what), data.size(), 50, o.k, o.seed};
+        auto s = run_load(b, data, mk, [](double, uint64_t, uint64_t) {});
+        std::vector<float> lat;
+        for (auto& x : s) lat.push_back(x.latency_ms);
+        return rate{double(s.size()) / o.baseline_seconds, percentile(lat, 0.99), {}};
+      };
+      std::fprintf(stderr, "baselines: %d threads, %.0f s each\n", c, o.baseline_seconds);
+      auto raw_get = raw_libpqxx_get(o.postgres, collection, data.size(), c, o.baseline_seconds);
+      auto pgb = pgbench_select(c, o.baseline_seconds);
+      auto raw_search = raw_hnswlib_search(data, o.k, c, o.baseline_seconds);
+      rate http_get, http_search, in_get, in_search;
+      if (!url.empty()) {
+        http_get = only("get", [&] { return http_target(url, token, collection, data); });
+        http_search = only("search", [&] { return http_target(url, token, collection, data); });
+      }
+      server.reset(); // one coordinator at a time on these databases
+      {
+        auto dir = o.data_dir + "/inprocess";
+        inprocess_service svc{o.postgres, dir};
+        in_get = only("get", [&] { return svc.make_target(collection, data); });
+        in_search = only("search", [&] { return svc.make_target(collection, data); });
+      }
+      std::ostringstream t;
+      char line[256];
+      auto row = [&](const char* op, const char* path, const rate& r, double base) {
+        std::snprintf(line, sizeof line, "  %-7s %-34s %10.0f/s  p99 %7.2f ms  ratio %s %s\n", op, path,
+                      r.per_second, r.p99_ms, ratio(r.per_second, base).c_str(), r.note.c_str());
+        t << line;
+      };
+      t << "baselines (same run, " << c << " in flight, ratio to the first line of each block):\n";
+      row("get", "plain libpqxx (prepared SELECT)", raw_get, raw_get.per_second);
+      row("get", "pgbench -S -M prepared", pgb, raw_get.per_second);
+      row("get", "coordinator in-process", in_get, raw_get.per_second);
+      row("get", "HTTP API", http_get, raw_get.per_second);
+      row("search", "plain hnswlib (ef 64)", raw_search, raw_search.per_second);
+      row("search", "coordinator in-process", in_search, raw_search.per_second);
+      row("search", "HTTP API", http_search, raw_search.per_second);
+      std::ofstream{o.out + "/baselines.txt"} << t.str();
+      std::cout << t.str();
+    }
+    return sum.errors_with_a_backend_up == 0 ? 0 : 3;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "lifeline-bench: %s\n", e.what());
+    return 2;
+  }
+}
