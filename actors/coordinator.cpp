@@ -300,6 +300,7 @@ void keep_missed(coordinator_pointer self, std::shared_ptr<write_job> job) {
   auto& st = self->state;
   job->keeping = true;
   if (!st.handoff() || job->receipt.applied() == 0) return finish_write(self, *job);
+  if (!st.left_out.empty()) forget_left_out(self);
   ++job->pending; // held until every append is issued
   bool collection_write = job->op == operation::create_collection
                           || job->op == operation::drop_collection;
@@ -458,6 +459,7 @@ void on_lifecycle(coordinator_pointer self, lifecycle_event& ev) {
     st.slots.push_back(make_slot(ev.backend, st.cfg.circuit));
     schedule_probe(self, static_cast<uint32_t>(st.slots.size() - 1));
     if (st.handoff()) attach_hints(self, st.slots.size() - 1);
+    std::erase(st.left_out, ev.backend);
     it = st.slots.end() - 1;
   }
   auto& s = *it;

@@ -9,6 +9,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "backends/hnsw/files.hpp"
+
 #include <filesystem>
 
 namespace lifeline::detail {
@@ -195,6 +197,27 @@ void start_replication(coordinator_pointer self) {
   else st.versions_error = "version file: " + clock.error().message;
   if (!st.versions_error.empty()) log().error("{}", st.versions_error);
   for (size_t i = 0; i < st.slots.size(); ++i) attach_hints(self, i);
+  for (auto& entry : std::filesystem::directory_iterator{st.cfg.handoff_dir, ec}) {
+    auto name = entry.path().filename().string();
+    if (entry.is_directory(ec) && name.find(".damaged-") == std::string::npos
+        && std::none_of(st.slots.begin(), st.slots.end(), [&](const slot& s) { return s.name == name; }))
+      st.left_out.push_back(name);
+  }
+}
+
+void forget_left_out(coordinator_pointer self) {
+  auto& st = self->state;
+  for (auto& name : st.left_out) {
+    // Once, on the first write; a file removal, cheap enough for this actor.
+    auto dir = st.cfg.handoff_dir + "/" + name;
+    std::error_code ec;
+    if (std::filesystem::remove(dir + "/replica", ec)) {
+      hnsw::sync_dir(dir);
+      log().warn("backend {} is not configured and misses this write: it will be rebuilt when "
+                 "it is configured again", name);
+    }
+  }
+  st.left_out.clear();
 }
 
 caf::expected<uint64_t> next_version(coordinator_pointer self) {

@@ -86,6 +86,10 @@ struct coordinator_state {
   /// No backend has ever been in sync (no markers): the first backend in
   /// priority order is taken as it is, the others are rebuilt from it.
   bool fresh = false;
+  /// Backends with a handoff directory that are not configured now (a run
+  /// with fewer backends): they miss every write made meanwhile, so their
+  /// markers go with the first write.
+  std::vector<std::string> left_out;
   /// Running consistency checks by ticket.
   std::unordered_map<uint64_t, caf::typed_response_promise<consistency_report>> checks;
   uint64_t next_ticket = 0;
@@ -118,6 +122,8 @@ caf::expected<uint64_t> next_version(coordinator_pointer self);
 /// it fails, the backend lacks a write others hold: it will be rebuilt.
 void store_hint(coordinator_pointer self, size_t i, const handoff_entry& entry,
                 std::function<void(std::string)> done);
+/// The first write without the left-out backends: they must be rebuilt.
+void forget_left_out(coordinator_pointer self);
 /// Starts bringing slot #i back in sync if it is up and not in sync.
 void maybe_recover(coordinator_pointer self, size_t i);
 /// A backend came up (again): check its marker before it serves reads.

@@ -306,3 +306,34 @@ TEST_CASE_METHOD(replicated, "replication: tombstones are purged once every back
     CHECK(*primary->inner().purge_tombstones(UINT64_MAX >> 1) == 2);
   }
 }
+
+TEST_CASE_METHOD(replicated, "replication: a backend left out of a run is rebuilt if writes "
+                             "were made without it", "[replication]") {
+  seed_data();
+  auto both = config.backends;
+  config.backends.pop_back(); // a run with the primary only (`--backends primary`)
+  respawn();
+  auto x = upsert(doc("x", 2));
+  REQUIRE(x);
+  REQUIRE(x->backends.size() == 1);
+  config.backends = both;
+  respawn();
+  CHECK(health_of("secondary").replica == replica_state::in_sync);
+  CHECK(metrics->rebuilt("secondary") >= 3);
+  REQUIRE(get_from("secondary", "x"));
+  CHECK(check().consistent());
+}
+
+TEST_CASE_METHOD(replicated, "replication: a run without a backend and without writes keeps it "
+                             "as it is", "[replication]") {
+  seed_data();
+  auto both = config.backends;
+  config.backends.pop_back();
+  respawn();
+  REQUIRE(get("a"));
+  config.backends = both;
+  auto rebuilt_before = metrics->rebuilt("secondary");
+  respawn();
+  CHECK(health_of("secondary").replica == replica_state::in_sync);
+  CHECK(metrics->rebuilt("secondary") == rebuilt_before);
+}
