@@ -275,6 +275,9 @@ struct write_job {
   caf::error client_error;
   std::string not_durable;     ///< Why a missed write could not be kept.
   bool keeping = false;        ///< The sends are done; appends are running.
+  std::vector<uint64_t> tickets; ///< Deadline per receipt entry (0: not sent).
+  std::vector<permit> permits;   ///< The circuit's permit per receipt entry.
+  bool hurried = false;        ///< The others' deadlines were shortened.
 };
 
 void finish_write(coordinator_pointer self, write_job& job) {
@@ -344,6 +347,35 @@ bool takes_directly(coordinator_pointer self, slot& s, operation op,
   return !s.queued_collections.count(collection);
 }
 
+/// The deadline of the send to receipt entry `entry`: when it passes, the
+/// backend counts as failed for this write (which then waits in its log).
+uint64_t arm_send(coordinator_pointer self, std::shared_ptr<write_job> job, size_t entry, size_t i,
+                  permit p, time_point t, duration timeout) {
+  return arm(self, timeout, [self, job, entry, i, p, t, timeout] {
+    auto err = missed_deadline(timeout);
+    record(self, i, job->op, p, err, now(self) - t);
+    job->receipt.backends[entry].error = describe(err);
+    sent(self, job);
+  });
+}
+
+/// Once one backend applied the write, the others get one attempt timeout
+/// more, not the whole request deadline: a hung backend then costs a write
+/// the attempt timeout, and the write waits in its log instead.
+void hurry_the_rest(coordinator_pointer self, std::shared_ptr<write_job> job, time_point t) {
+  if (job->hurried || !self->state.handoff()) return;
+  job->hurried = true;
+  auto attempt = self->state.cfg.attempt_timeout;
+  for (size_t entry = 0; entry < job->tickets.size(); ++entry) {
+    auto& b = job->receipt.backends[entry];
+    if (job->tickets[entry] == 0 || b.outcome != write_outcome::failed || !b.error.empty()) continue;
+    // Still waiting for this one: a shorter deadline from now on.
+    if (!self->state.deadlines.disarm(job->tickets[entry])) continue;
+    job->tickets[entry] = arm_send(self, job, entry, job->slot_of[entry], job->permits[entry], t,
+                                   (now(self) - t) + attempt);
+  }
+}
+
 /// `send(self, handle, on_ok(bool existed), on_error(caf::error&))` sends
 /// the write to one backend.
 template <class Send>
@@ -380,27 +412,25 @@ caf::result<write_receipt> write(coordinator_pointer self, operation op, handoff
     finish_write(self, *job);
     return job->rp;
   }
-  auto timeout = st.cfg.request_timeout;
   job->pending = targets.size();
+  job->tickets.assign(job->receipt.backends.size(), 0);
+  job->permits.assign(job->receipt.backends.size(), permit{});
   for (auto [entry, p] : targets) {
     auto i = job->slot_of[entry];
-    auto ticket = arm(self, timeout, [self, job, entry, i, p, t, timeout] {
-      auto err = missed_deadline(timeout);
-      record(self, i, job->op, p, err, now(self) - t);
-      job->receipt.backends[entry].error = describe(err);
-      sent(self, job);
-    });
+    job->permits[entry] = p;
+    job->tickets[entry] = arm_send(self, job, entry, i, p, t, st.cfg.request_timeout);
     send(
       self, st.slots[i].handle,
-      [self, job, entry, i, p, t, ticket](bool existed) {
-        if (!self->state.deadlines.disarm(ticket)) return;
+      [self, job, entry, i, p, t](bool existed) {
+        if (!self->state.deadlines.disarm(job->tickets[entry])) return;
         record(self, i, job->op, p, {}, now(self) - t);
         job->receipt.backends[entry].outcome = write_outcome::applied;
         job->receipt.existed |= existed;
+        hurry_the_rest(self, job, t);
         sent(self, job);
       },
-      [self, job, entry, i, p, t, ticket](caf::error& err) {
-        if (!self->state.deadlines.disarm(ticket)) return;
+      [self, job, entry, i, p, t](caf::error& err) {
+        if (!self->state.deadlines.disarm(job->tickets[entry])) return;
         record(self, i, job->op, p, err, now(self) - t);
         job->receipt.backends[entry].error = describe(err);
         if (is_client_error(err) && !job->client_error) job->client_error = err;

@@ -5,6 +5,7 @@
 #include "actors/errors.hpp"
 #include "backends/memory_backend.hpp"
 #include "metrics/counting_metrics.hpp"
+#include "support/temp_dir.hpp"
 #include "support/test_system.hpp"
 
 #include <catch2/catch.hpp>
@@ -17,6 +18,7 @@ namespace {
 
 struct silent_state {
   std::vector<caf::typed_response_promise<document>> held;
+  std::vector<caf::typed_response_promise<ok_atom>> held_writes;
   static inline const char* name = "silent";
 };
 
@@ -29,7 +31,9 @@ backend_actor::behavior_type silent(backend_actor::stateful_pointer<silent_state
     [=](list_atom) -> caf::result<std::vector<collection_spec>> { return no(); },
     [=](stats_atom, const std::string&) -> caf::result<collection_stats> { return no(); },
     [=](upsert_atom, const std::string&, const std::vector<document>&) -> caf::result<ok_atom> {
-      return no();
+      auto rp = self->make_response_promise<ok_atom>();
+      self->state.held_writes.push_back(rp);
+      return rp;
     },
     [=](get_atom, const std::string&, const std::string&) -> caf::result<document> {
       auto rp = self->make_response_promise<document>();
@@ -57,9 +61,12 @@ struct fixture : test_system {
   coordinator_actor coordinator;
   backend_actor hung;
 
-  /// `with_memory`: a healthy in-memory backend second in line.
-  explicit fixture(bool with_memory) {
+  /// `with_memory`: a healthy in-memory backend second in line;
+  /// `handoff_dir`: keep missed writes there.
+  explicit fixture(bool with_memory, std::string handoff_dir = {}) {
     coordinator_config cfg;
+    cfg.handoff_dir = std::move(handoff_dir);
+    cfg.detached_io = false;
     cfg.backends = {"silent", "memory"};
     cfg.attempt_timeout = 1s;
     cfg.request_timeout = 5s;
@@ -146,4 +153,41 @@ TEST_CASE("the last candidate gets the rest of the request deadline, then a time
   REQUIRE(details);
   CHECK(details->reasons[0].find("no reply within 5000 ms") != std::string::npos);
   CHECK(details->reasons[1].find("stopped") != std::string::npos);
+}
+
+TEST_CASE("once one backend applied a write, a silent one gets one attempt timeout more, and "
+          "the write waits in its log", "[coordinator][deadline]") {
+  temp_dir dir;
+  fixture f{true, dir.path()};
+  auto reply = f.send<write_receipt>(f.coordinator, upsert_atom::value, std::string{"c"},
+                                     std::vector<document>{{"x", {2, 2}, "X", "", 0}});
+  f.run();
+  CHECK_FALSE(reply.poll()); // the memory store applied it; the silent one holds it
+  f.advance(999ms);
+  CHECK_FALSE(reply.poll());
+  f.advance(1ms); // attempt_timeout, not the 5 s request deadline
+  auto r = reply.poll();
+  REQUIRE(r);
+  REQUIRE(*r);
+  REQUIRE((*r)->backends.size() == 2);
+  CHECK((*r)->backends[0].backend == "silent");
+  CHECK((*r)->backends[0].outcome == write_outcome::deferred);
+  CHECK((*r)->backends[1].outcome == write_outcome::applied);
+  CHECK(f.metrics->calls(operation::upsert, "silent", call_outcome::timeout) == 1);
+}
+
+TEST_CASE("without a handoff log a silent backend keeps the whole request deadline for writes",
+          "[coordinator][deadline]") {
+  fixture f{true};
+  auto reply = f.send<write_receipt>(f.coordinator, upsert_atom::value, std::string{"c"},
+                                     std::vector<document>{{"x", {2, 2}, "X", "", 0}});
+  f.run();
+  f.advance(4999ms);
+  CHECK_FALSE(reply.poll());
+  f.advance(1ms);
+  auto r = reply.poll();
+  REQUIRE(r);
+  REQUIRE(*r);
+  CHECK((*r)->backends[0].outcome == write_outcome::failed);
+  CHECK((*r)->backends[1].outcome == write_outcome::applied);
 }
