@@ -277,7 +277,7 @@ struct write_job {
   bool keeping = false;        ///< The sends are done; appends are running.
   std::vector<uint64_t> tickets; ///< Deadline per receipt entry (0: not sent).
   std::vector<permit> permits;   ///< The circuit's permit per receipt entry.
-  bool hurried = false;        ///< The others' deadlines were shortened.
+  std::vector<bool> hurried;     ///< Per receipt entry: its deadline was shortened.
 };
 
 void finish_write(coordinator_pointer self, write_job& job) {
@@ -351,7 +351,8 @@ bool takes_directly(coordinator_pointer self, slot& s, operation op,
 /// backend counts as failed for this write (which then waits in its log).
 uint64_t arm_send(coordinator_pointer self, std::shared_ptr<write_job> job, size_t entry, size_t i,
                   permit p, time_point t, duration timeout) {
-  return arm(self, timeout, [self, job, entry, i, p, t, timeout] {
+  // `timeout` counts from the send at `t`.
+  return arm(self, t + timeout - now(self), [self, job, entry, i, p, t, timeout] {
     auto err = missed_deadline(timeout);
     record(self, i, job->op, p, err, now(self) - t);
     job->receipt.backends[entry].error = describe(err);
@@ -359,20 +360,31 @@ uint64_t arm_send(coordinator_pointer self, std::shared_ptr<write_job> job, size
   });
 }
 
-/// Once one backend applied the write, the others get one attempt timeout
-/// more, not the whole request deadline: a hung backend then costs a write
-/// the attempt timeout, and the write waits in its log instead.
+/// Once one backend applied the write, the others get a grace period more,
+/// not the whole request deadline: `write_grace` if their circuit is closed
+/// (a healthy backend that is merely slower, e.g. a vector store busy with
+/// an index rebuild, should not miss writes and leave reads for that), one
+/// attempt timeout if it is already failing. A hung database then holds a
+/// write for the grace, and the write waits in its log.
 void hurry_the_rest(coordinator_pointer self, std::shared_ptr<write_job> job, time_point t) {
-  if (job->hurried || !self->state.handoff()) return;
-  job->hurried = true;
-  auto attempt = self->state.cfg.attempt_timeout;
+  auto& st = self->state;
+  if (!st.handoff()) return;
   for (size_t entry = 0; entry < job->tickets.size(); ++entry) {
     auto& b = job->receipt.backends[entry];
-    if (job->tickets[entry] == 0 || b.outcome != write_outcome::failed || !b.error.empty()) continue;
+    if (job->tickets[entry] == 0 || b.outcome != write_outcome::failed || !b.error.empty()
+        || job->hurried[entry])
+      continue;
+    auto& s = st.slots[job->slot_of[entry]];
+    auto grace = s.breaker.state(now(self)) == circuit_state::closed
+                   ? std::max(st.cfg.write_grace, st.cfg.attempt_timeout)
+                   : st.cfg.attempt_timeout;
+    auto timeout = (now(self) - t) + grace;
+    if (timeout >= st.cfg.request_timeout) continue;
     // Still waiting for this one: a shorter deadline from now on.
-    if (!self->state.deadlines.disarm(job->tickets[entry])) continue;
+    if (!st.deadlines.disarm(job->tickets[entry])) continue;
+    job->hurried[entry] = true;
     job->tickets[entry] = arm_send(self, job, entry, job->slot_of[entry], job->permits[entry], t,
-                                   (now(self) - t) + attempt);
+                                   timeout);
   }
 }
 
@@ -415,6 +427,7 @@ caf::result<write_receipt> write(coordinator_pointer self, operation op, handoff
   job->pending = targets.size();
   job->tickets.assign(job->receipt.backends.size(), 0);
   job->permits.assign(job->receipt.backends.size(), permit{});
+  job->hurried.assign(job->receipt.backends.size(), false);
   for (auto [entry, p] : targets) {
     auto i = job->slot_of[entry];
     job->permits[entry] = p;

@@ -26,6 +26,10 @@ struct coordinator_config {
   /// Deadline of one attempt while another backend is left to fall over to
   /// (the last candidate gets whatever remains of the request deadline).
   duration attempt_timeout = std::chrono::seconds(1);
+  /// With a handoff directory: once one backend applied a write, how much
+  /// longer a healthy one may take before the write waits in its log
+  /// instead (a failing one gets attempt_timeout).
+  duration write_grace = std::chrono::seconds(1);
   /// Active health probes: every interval (scaled by a random factor in
   /// [1 - jitter, 1 + jitter]), each with its own timeout.
   duration probe_interval = std::chrono::seconds(2);

@@ -24,14 +24,6 @@ backend_error io_error(const std::string& what) {
   return backend_error{error_kind::failed, what + ": " + std::strerror(errno)};
 }
 
-void put(writer& w, const document& d) {
-  w.str(d.id);
-  w.floats(d.vector);
-  w.str(d.content);
-  w.str(d.metadata);
-  w.u64(d.version);
-}
-
 std::string encode(const handoff_entry& e) {
   writer w;
   w.u8(uint8_t(e.op));
@@ -44,7 +36,7 @@ std::string encode(const handoff_entry& e) {
     case handoff_entry::kind::drop: break;
     case handoff_entry::kind::upsert:
       w.u32(uint32_t(e.docs.size()));
-      for (auto& d : e.docs) put(w, d);
+      for (auto& d : e.docs) hnsw::put_document(w, d);
       break;
     case handoff_entry::kind::remove:
       w.str(e.id);
@@ -74,15 +66,10 @@ std::optional<handoff_entry> decode(std::string_view payload) {
     case handoff_entry::kind::upsert: {
       auto n = r.u32();
       if (!n) return std::nullopt;
-      for (uint32_t i = 0; i < *n && r.ok(); ++i) {
-        auto id = r.str();
-        auto v = r.floats();
-        auto content = r.str();
-        auto metadata = r.str();
-        auto version = r.u64();
-        if (!r.ok()) return std::nullopt;
-        e.docs.push_back(
-          document{std::move(*id), std::move(*v), std::move(*content), std::move(*metadata), *version});
+      for (uint32_t i = 0; i < *n; ++i) {
+        auto d = hnsw::get_document(r);
+        if (!d) return std::nullopt;
+        e.docs.push_back(std::move(*d));
       }
       break;
     }

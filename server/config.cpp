@@ -83,6 +83,7 @@ expected<void> load_file(const std::string& path, options& opts) {
     else if (key == "http_threads") err = get_int(node, key, opts.http_threads, 1, 256);
     else if (key == "request_timeout_ms") err = get_ms(node, key, opts.request_timeout);
     else if (key == "attempt_timeout_ms") err = get_ms(node, key, opts.attempt_timeout);
+    else if (key == "write_grace_ms") err = get_ms(node, key, opts.write_grace);
     else if (key == "probe_interval_ms") err = get_ms(node, key, opts.probe_interval);
     else if (key == "probe_timeout_ms") err = get_ms(node, key, opts.probe_timeout);
     else if (key == "breaker_failures") err = get_int(node, key, opts.breaker_failures, 1, 1000);

@@ -33,6 +33,7 @@ struct options {
   unsigned http_threads = 2;
   std::chrono::milliseconds request_timeout{5000};
   std::chrono::milliseconds attempt_timeout{1000};
+  std::chrono::milliseconds write_grace{1000};
   std::chrono::milliseconds probe_interval{2000};
   std::chrono::milliseconds probe_timeout{1000};
   uint32_t breaker_failures = 5;

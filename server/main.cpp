@@ -153,6 +153,7 @@ int main(int argc, char** argv) {
   for (auto& [b, make] : makers) rc.backends.push_back({b.name, make});
   rc.coordinator.request_timeout = opts.request_timeout;
   rc.coordinator.attempt_timeout = opts.attempt_timeout;
+  rc.coordinator.write_grace = opts.write_grace;
   rc.coordinator.probe_interval = opts.probe_interval;
   rc.coordinator.probe_timeout = opts.probe_timeout;
   rc.coordinator.circuit.consecutive_failures = opts.breaker_failures;

@@ -2,6 +2,8 @@
 // and the CRC-32 that guards every record and file. No CAF in here.
 #pragma once
 
+#include "backends/types.hpp"
+
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -80,5 +82,25 @@ private:
   size_t pos_ = 0;
   bool ok_ = true;
 };
+
+/// A document as str id, floats vector, str content, str metadata, u64
+/// version (the vector store's log and snapshots, the handoff logs).
+inline void put_document(writer& w, const document& d) {
+  w.str(d.id);
+  w.floats(d.vector);
+  w.str(d.content);
+  w.str(d.metadata);
+  w.u64(d.version);
+}
+
+inline std::optional<document> get_document(reader& r) {
+  auto id = r.str();
+  auto v = r.floats();
+  auto content = r.str();
+  auto metadata = r.str();
+  auto version = r.u64();
+  if (!r.ok()) return std::nullopt;
+  return document{std::move(*id), std::move(*v), std::move(*content), std::move(*metadata), *version};
+}
 
 } // namespace lifeline::hnsw

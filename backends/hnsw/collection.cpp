@@ -260,22 +260,43 @@ void collection::rebuild() {
   }
   // Build without any lock: readers and writers carry on with the old index.
   auto fresh = make_index(std::max(live.size() * 2, params_.initial_capacity));
-  for (auto& [label, v] : live) fresh->addPoint(v.data(), label); // already normalised
-  std::unique_lock guard{lock_};
-  // Carry over what was written meanwhile.
-  for (auto& id : touched_) {
-    auto it = docs_.find(id);
-    if (it == docs_.end()) continue;
-    auto label = it->second.label;
-    if (fresh->label_lookup_.count(label) == 0) {
-      if (fresh->cur_element_count >= fresh->max_elements_)
-        fresh->resizeIndex(fresh->max_elements_ * 2);
-      auto v = index_->getDataByLabel<float>(label);
-      fresh->addPoint(v.data(), label);
+  std::vector<uint64_t> added;
+  added.reserve(live.size());
+  auto add = [&](uint64_t label, const std::vector<float>& v) {
+    if (fresh->label_lookup_.count(label) != 0) return;
+    if (fresh->cur_element_count >= fresh->max_elements_) fresh->resizeIndex(fresh->max_elements_ * 2);
+    fresh->addPoint(v.data(), label); // already normalised
+    added.push_back(label);
+  };
+  for (auto& [label, v] : live) add(label, v);
+  live.clear();
+  // Carry over what was written meanwhile. While that is much (a busy
+  // writer), copy the vectors under a brief lock and insert them without
+  // it, round after round; only the last few are inserted under the lock,
+  // so searches wait for those alone.
+  auto take_touched = [&](std::vector<std::pair<uint64_t, std::vector<float>>>& out) {
+    for (auto& id : touched_) {
+      auto it = docs_.find(id);
+      if (it == docs_.end() || fresh->label_lookup_.count(it->second.label) != 0) continue;
+      out.emplace_back(it->second.label, index_->getDataByLabel<float>(it->second.label));
     }
+    touched_.clear();
+  };
+  for (int round = 0; round < 16; ++round) {
+    std::vector<std::pair<uint64_t, std::vector<float>>> batch;
+    {
+      std::unique_lock guard{lock_};
+      if (touched_.size() <= 64) break;
+      take_touched(batch);
+    }
+    for (auto& [label, v] : batch) add(label, v);
   }
+  std::unique_lock guard{lock_};
+  std::vector<std::pair<uint64_t, std::vector<float>>> rest;
+  take_touched(rest);
+  for (auto& [label, v] : rest) add(label, v);
   // Labels in the copy that are no longer live (removed or replaced).
-  for (auto& [label, v] : live)
+  for (auto label : added)
     if (ids_.count(label) == 0) fresh->markDelete(label);
   index_ = std::move(fresh);
   rebuilding_ = false;

@@ -20,24 +20,6 @@ writer header(uint64_t lsn, record_type type) {
   return w;
 }
 
-void write_doc(writer& w, const document& d) {
-  w.str(d.id);
-  w.floats(d.vector);
-  w.str(d.content);
-  w.str(d.metadata);
-  w.u64(d.version);
-}
-
-std::optional<document> read_doc(reader& r) {
-  auto id = r.str();
-  auto v = r.floats();
-  auto content = r.str();
-  auto metadata = r.str();
-  auto version = r.u64();
-  if (!r.ok()) return std::nullopt;
-  return document{std::move(*id), std::move(*v), std::move(*content), std::move(*metadata), *version};
-}
-
 } // namespace
 
 std::string encode_create(uint64_t lsn, const collection_spec& spec) {
@@ -62,7 +44,7 @@ std::string encode_upsert(uint64_t lsn, const std::string& collection,
   for (size_t i = 0; i < docs.size(); ++i) n += keep.empty() || keep[i];
   w.u32(n);
   for (size_t i = 0; i < docs.size(); ++i)
-    if (keep.empty() || keep[i]) write_doc(w, docs[i]);
+    if (keep.empty() || keep[i]) put_document(w, docs[i]);
   return std::move(w.bytes());
 }
 
@@ -111,7 +93,7 @@ expected<record> decode_record(std::string_view payload) {
       if (!r.ok()) return corrupt("upsert record is damaged");
       rec.collection = std::move(*name);
       for (uint32_t i = 0; i < *n; ++i) {
-        auto d = read_doc(r);
+        auto d = get_document(r);
         if (!d) return corrupt("upsert record is damaged");
         rec.docs.push_back(std::move(*d));
       }

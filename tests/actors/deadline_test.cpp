@@ -63,9 +63,11 @@ struct fixture : test_system {
 
   /// `with_memory`: a healthy in-memory backend second in line;
   /// `handoff_dir`: keep missed writes there.
-  explicit fixture(bool with_memory, std::string handoff_dir = {}) {
+  explicit fixture(bool with_memory, std::string handoff_dir = {},
+                   std::chrono::milliseconds write_grace = 1s) {
     coordinator_config cfg;
     cfg.handoff_dir = std::move(handoff_dir);
+    cfg.write_grace = write_grace;
     cfg.detached_io = false;
     cfg.backends = {"silent", "memory"};
     cfg.attempt_timeout = 1s;
@@ -155,10 +157,30 @@ TEST_CASE("the last candidate gets the rest of the request deadline, then a time
   CHECK(details->reasons[1].find("stopped") != std::string::npos);
 }
 
-TEST_CASE("once one backend applied a write, a silent one gets one attempt timeout more, and "
+TEST_CASE("once one backend applied a write, a failing one gets one attempt timeout more, and "
           "the write waits in its log", "[coordinator][deadline]") {
   temp_dir dir;
   fixture f{true, dir.path()};
+  // Writes to the silent backend time out (its circuit is closed: each one
+  // waits the whole request deadline) until its circuit opens after 5
+  // failures; then it half-opens for trials.
+  for (int i = 0; i < 5; ++i) {
+    auto w = f.send<write_receipt>(f.coordinator, upsert_atom::value, std::string{"c"},
+                                   std::vector<document>{{"w", {1, 1}, "", "", 0}});
+    f.run();
+    f.advance(5s);
+    auto got = w.poll();
+    REQUIRE(got);
+    INFO((*got ? std::string{"ok"} : describe(got->error())));
+    REQUIRE(*got);
+  }
+  f.advance(30s); // open -> half-open
+  {
+    auto h = f.ask<health_report>(f.coordinator, health_atom::value);
+    REQUIRE(h);
+    INFO("silent: " << to_string(h->backends[0].circuit) << " " << h->backends[0].last_error);
+    CHECK(h->backends[0].circuit == circuit_state::half_open);
+  }
   auto reply = f.send<write_receipt>(f.coordinator, upsert_atom::value, std::string{"c"},
                                      std::vector<document>{{"x", {2, 2}, "X", "", 0}});
   f.run();
@@ -173,7 +195,23 @@ TEST_CASE("once one backend applied a write, a silent one gets one attempt timeo
   CHECK((*r)->backends[0].backend == "silent");
   CHECK((*r)->backends[0].outcome == write_outcome::deferred);
   CHECK((*r)->backends[1].outcome == write_outcome::applied);
-  CHECK(f.metrics->calls(operation::upsert, "silent", call_outcome::timeout) == 1);
+  CHECK(f.metrics->calls(operation::upsert, "silent", call_outcome::timeout) == 6);
+}
+
+TEST_CASE("a healthy backend that is slower than another gets the write grace, then the write "
+          "waits in its log", "[coordinator][deadline]") {
+  temp_dir dir;
+  fixture f{true, dir.path(), 3s};
+  auto reply = f.send<write_receipt>(f.coordinator, upsert_atom::value, std::string{"c"},
+                                     std::vector<document>{{"x", {2, 2}, "X", "", 0}});
+  f.run();
+  f.advance(2999ms);
+  CHECK_FALSE(reply.poll()); // its circuit is closed: the grace, not the attempt timeout
+  f.advance(1ms);
+  auto r = reply.poll();
+  REQUIRE(r);
+  REQUIRE(*r);
+  CHECK((*r)->backends[0].outcome == write_outcome::deferred);
 }
 
 TEST_CASE("without a handoff log a silent backend keeps the whole request deadline for writes",
