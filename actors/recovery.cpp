@@ -51,7 +51,28 @@ void progress(recovery_pointer self, uint64_t pending, uint64_t replayed = 0) {
 
 // -- replay: the handoff log, in order ----------------------------------------
 
-void apply_entries(recovery_pointer self, std::shared_ptr<handoff_page> page, size_t k) {
+/// Consecutive upserts into one collection, from entry k: how many entries
+/// go into one request (at most `max_docs` documents), and their documents.
+/// Versions decide per document, so merging changes nothing but the count
+/// of round trips.
+size_t merge_upserts(const std::vector<handoff_entry>& entries, size_t k, size_t max_docs,
+                     std::vector<document>& docs) {
+  size_t n = 0;
+  while (k + n < entries.size()) {
+    auto& e = entries[k + n];
+    if (e.op != handoff_entry::kind::upsert || e.collection != entries[k].collection) break;
+    if (n > 0 && docs.size() + e.docs.size() > max_docs) break;
+    docs.insert(docs.end(), e.docs.begin(), e.docs.end());
+    ++n;
+  }
+  return n;
+}
+
+void apply_entries(recovery_pointer self, std::shared_ptr<handoff_page> page, size_t k,
+                   bool merge = true);
+
+void apply_entries(recovery_pointer self, std::shared_ptr<handoff_page> page, size_t k,
+                   bool merge) {
   auto& st = self->state;
   auto& entries = page->batch.entries;
   if (k == entries.size()) {
@@ -85,10 +106,23 @@ void apply_entries(recovery_pointer self, std::shared_ptr<handoff_page> page, si
     case handoff_entry::kind::drop:
       self->request(target, t, drop_atom::value, e.collection).then([next](ok_atom) { next(); }, failed);
       break;
-    case handoff_entry::kind::upsert:
-      self->request(target, t, upsert_atom::value, e.collection, e.docs)
-        .then([next](ok_atom) { next(); }, failed);
+    case handoff_entry::kind::upsert: {
+      std::vector<document> docs;
+      auto n = merge ? merge_upserts(entries, k, 1000, docs) : 1;
+      if (n <= 1) {
+        self->request(target, t, upsert_atom::value, e.collection, e.docs)
+          .then([next](ok_atom) { next(); }, failed);
+        break;
+      }
+      self->request(target, t, upsert_atom::value, e.collection, std::move(docs))
+        .then([self, page, k, n](ok_atom) { apply_entries(self, page, k + n); },
+              [self, page, k](caf::error& err) {
+                // Refused as a whole: one entry at a time, to find which.
+                if (is_client_error(err)) return apply_entries(self, page, k, false);
+                finish(self, 0, std::move(err));
+              });
       break;
+    }
     case handoff_entry::kind::remove:
       self->request(target, t, remove_atom::value, e.collection, e.id, e.version)
         .then([next](bool) { next(); }, failed);
