@@ -259,8 +259,10 @@ int main(int argc, char** argv) {
       std::ostringstream t;
       char line[256];
       auto row = [&](const char* op, const char* path, const rate& r, double base) {
-        std::snprintf(line, sizeof line, "  %-7s %-34s %10.0f/s  p99 %7.2f ms  ratio %s %s\n", op, path,
-                      r.per_second, r.p99_ms, ratio(r.per_second, base).c_str(), r.note.c_str());
+        char p99[32] = "      -   ";
+        if (r.p99_ms > 0) std::snprintf(p99, sizeof p99, "%7.2f ms", r.p99_ms);
+        std::snprintf(line, sizeof line, "  %-7s %-34s %10.0f/s  p99 %s  ratio %s %s\n", op, path,
+                      r.per_second, p99, ratio(r.per_second, base).c_str(), r.note.c_str());
         t << line;
       };
       t << "baselines (same run, " << c << " in flight, ratio to the first line of each block):\n";
