@@ -225,6 +225,31 @@ int main(int argc, char** argv) {
                  + (o.rate > 0 ? "open loop " + std::to_string(int(o.rate)) + "/s"
                                : "closed loop " + std::to_string(o.concurrency) + " in flight")
                  + ", scenario " + o.scenario;
+    // Search quality against the exact ground truth, on the backends as
+    // they are after the run (reads from the vector store: approximate).
+    if (!url.empty() && all_in_sync(url, token) && !data.truth.empty()) {
+      http_client c{url};
+      double sum = 0;
+      size_t n = std::min<size_t>(200, data.query_count());
+      std::string served;
+      for (size_t j = 0; j < n; ++j) {
+        std::string body = R"({"k":)" + std::to_string(o.k) + R"(,"vector":[)";
+        auto q = data.query(j);
+        for (size_t i = 0; i < q.size(); ++i) body += (i ? "," : "") + std::to_string(q[i]);
+        body += "]}";
+        auto r = c.request("POST", "/v1/collections/" + collection + "/search", body, token);
+        served = r.served_by;
+        std::vector<uint32_t> ids;
+        for (size_t at = 0; (at = r.body.find(R"("id":"d)", at)) != std::string::npos; at += 7)
+          ids.push_back(uint32_t(std::strtoul(r.body.c_str() + at + 7, nullptr, 10)));
+        sum += recall_at_k(ids, data.truth_for(j), o.k);
+      }
+      char line[160];
+      std::snprintf(line, sizeof line, "  search recall@%u over %zu queries: %.3f (served by %s)\n", o.k, n,
+                    sum / double(n), served.c_str());
+      std::ofstream{o.out + "/recall.txt"} << line;
+      std::cout << line;
+    }
     auto rows = per_second(samples, events, o.seconds);
     auto sum = summarize(samples, applied, o.seconds);
     std::cout << write_outputs(o.out, title, rows, applied, sum) << "  results: " << o.out << "\n";
