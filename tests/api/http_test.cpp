@@ -1,5 +1,6 @@
 // The HTTP contract against the real `lifeline serve` binary, the private
 // PostgreSQL and a vector store on disk.
+#include "support/eventually.hpp"
 #include "support/postgres_env.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_dir.hpp"
@@ -26,15 +27,6 @@ struct pg_guard {
 bool is_problem(const http_reply& r) {
   return r.header("content-type") == "application/problem+json"
          && r.body.find("\"status\":" + std::to_string(r.status)) != std::string::npos;
-}
-
-/// Polls until `ok` holds (bounded): recovery runs on the probe timer.
-template <class Pred>
-bool eventually(Pred ok) {
-  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (std::chrono::steady_clock::now() < until)
-    if (ok()) return true;
-  return false;
 }
 
 /// Waits until every backend serves reads (on a first start the vector

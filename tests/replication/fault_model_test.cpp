@@ -9,6 +9,7 @@
 // 503) are "ambiguous": they may or may not have taken effect. Each such
 // document is written once more, successfully, before the comparison, so the
 // model is exact.
+#include "support/eventually.hpp"
 #include "support/postgres_env.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_dir.hpp"
@@ -35,15 +36,6 @@ struct model_doc {
   uint64_t version = 0;
   std::string content;
 };
-
-/// Polls until `ok` holds, at most a minute (recovery runs on timers).
-template <class Pred>
-bool eventually(Pred ok) {
-  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (std::chrono::steady_clock::now() < until)
-    if (ok()) return true;
-  return false;
-}
 
 class fault_run {
 public:
