@@ -246,7 +246,6 @@ struct handoff_status {
   /// The replica marker the backend held when last in sync ("" if unknown:
   /// never seen, or its log was lost, so it must be rebuilt).
   std::string marker;
-  std::string warning; ///< E.g. "log was damaged and set aside".
 };
 
 /// A page of the log for a recovery job, with the number of entries ever
@@ -336,7 +335,7 @@ typename Inspector::result_type inspect(Inspector& f, handoff_page& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, handoff_status& x) {
-  return f(caf::meta::type_name("handoff_status"), x.pending, x.marker, x.warning);
+  return f(caf::meta::type_name("handoff_status"), x.pending, x.marker);
 }
 
 template <class Inspector>

@@ -274,7 +274,6 @@ struct write_job {
   size_t pending = 0;          ///< Sends, then handoff appends, not yet answered.
   caf::error client_error;
   std::string not_durable;     ///< Why a missed write could not be kept.
-  bool keeping = false;        ///< The sends are done; appends are running.
   std::vector<uint64_t> tickets; ///< Deadline per receipt entry (0: not sent).
   std::vector<permit> permits;   ///< The circuit's permit per receipt entry.
   std::vector<bool> hurried;     ///< Per receipt entry: its deadline was shortened.
@@ -301,7 +300,6 @@ void finish_write(coordinator_pointer self, write_job& job) {
 /// Every send has answered: keep the write for each backend that lacks it.
 void keep_missed(coordinator_pointer self, std::shared_ptr<write_job> job) {
   auto& st = self->state;
-  job->keeping = true;
   if (!st.handoff() || job->receipt.applied() == 0) return finish_write(self, *job);
   if (!st.left_out.empty()) forget_left_out(self);
   ++job->pending; // held until every append is issued

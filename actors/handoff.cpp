@@ -18,7 +18,6 @@ struct handoff_state {
   std::string directory;
   std::unique_ptr<handoff_log> log;
   std::string marker;
-  std::string warning;
   std::string open_error; ///< Set if not even a fresh log could be opened.
   uint64_t appended_total = 0;
   static inline const char* name = "lifeline.handoff";
@@ -37,9 +36,8 @@ void open_log(handoff_state& st) {
     auto aside = st.directory + ".damaged-" + std::to_string(stamp);
     std::error_code ec;
     std::filesystem::rename(st.directory, aside, ec);
-    st.warning = "handoff log " + st.directory + " could not be opened (" + opened.error().message
-                 + "); set aside as " + aside + ", the backend will be rebuilt";
-    log().error("{}", st.warning);
+    log().error("handoff log {} could not be opened ({}); set aside as {}, the backend will be "
+                "rebuilt", st.directory, opened.error().message, aside);
     opened = handoff_log::open(st.directory);
     if (!opened) {
       st.open_error = opened.error().message;
@@ -68,7 +66,7 @@ handoff_actor::behavior_type handoff(handoff_pointer self, std::string directory
     [self](status_atom) -> caf::result<handoff_status> {
       auto& st = self->state;
       if (!st.log) return not_open(st);
-      return handoff_status{st.log->pending(), st.marker, st.warning};
+      return handoff_status{st.log->pending(), st.marker};
     },
     [self](append_atom, const std::vector<handoff_entry>& entries,
            bool forget_marker_on_failure) -> caf::result<uint64_t, uint64_t> {

@@ -130,8 +130,10 @@ bool inprocess_service::create(const std::string& collection, uint32_t dimension
   return r.status == 201;
 }
 
-std::string inprocess_service::hold(const std::string&, bool) {
-  return "taking a backend down is done through the HTTP admin API; use --target http";
+std::string inprocess_service::hold(const std::string& backend, bool down) {
+  auto r = impl_->ask<ok_atom>([](ok_atom) { return reply{200, 0}; }, hold_atom::value, backend,
+                               down);
+  return r.status == 200 ? "" : "holding " + backend + " failed (status " + std::to_string(r.status) + ")";
 }
 
 } // namespace lifeline::bench

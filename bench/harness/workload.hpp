@@ -17,7 +17,6 @@
 namespace lifeline::bench {
 
 enum class op_kind : uint8_t { get = 0, search = 1, upsert = 2, batch = 3 };
-inline constexpr int op_kinds = 4;
 const char* to_string(op_kind k);
 
 /// Weights per operation, e.g. "get:50,search:30,upsert:15,batch:5".

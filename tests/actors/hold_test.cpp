@@ -165,16 +165,7 @@ TEST_CASE("a held failed backend is not probed; starting it resets its restart p
           "[supervisor][hold]") {
   two_backends f;
   f.seed_data();
-  f.primary->inject(fault::throw_exception, operation::get);
-  auto delay = 100ms;
-  for (int crash = 1; crash <= 3; ++crash) { // max_restarts = 3
-    REQUIRE(f.get("a")->backend == "secondary");
-    f.advance(delay);
-    REQUIRE(f.health_of("primary").lifecycle == lifecycle_state::up);
-    delay *= 2;
-  }
-  REQUIRE(f.get("a")->backend == "secondary"); // crash #4: give up
-  REQUIRE(f.health_of("primary").lifecycle == lifecycle_state::failed);
+  f.crash_primary_until_failed();
   f.primary->clear(); // its probe would succeed now
   SECTION("held, the slow probe never runs") {
     REQUIRE(hold(f, "primary", true));
@@ -200,15 +191,7 @@ TEST_CASE("holding a failed backend while its slow probe is in flight ignores th
           "[supervisor][hold]") {
   two_backends f;
   f.seed_data();
-  f.primary->inject(fault::throw_exception, operation::get);
-  auto delay = 100ms;
-  for (int crash = 1; crash <= 3; ++crash) {
-    REQUIRE(f.get("a")->backend == "secondary");
-    f.advance(delay);
-    delay *= 2;
-  }
-  REQUIRE(f.get("a")->backend == "secondary");
-  REQUIRE(f.health_of("primary").lifecycle == lifecycle_state::failed);
+  f.crash_primary_until_failed();
   f.primary->clear();
   // Fire the probe timer but deliver nothing else yet: the probe is sent,
   // its reply still queued when the hold arrives.

@@ -148,6 +148,13 @@ TEST_CASE_METHOD(replicated, "replication: deleting a missing document is a 404 
   REQUIRE(r);
   CHECK_FALSE(r->existed);
   CHECK(r->applied() == 2);
+  // An older write of that id arriving late (a replay) stays deleted.
+  auto late = doc("never", 1);
+  late.version = r->version - 1;
+  for (auto* b : {primary.get(), secondary.get()}) {
+    REQUIRE(b->inner().upsert("c", {late}));
+    CHECK(b->inner().get("c", "never").error().kind == error_kind::not_found);
+  }
 }
 
 TEST_CASE("replication: a backend that lost its data is rebuilt from its peer",

@@ -48,16 +48,7 @@ TEST_CASE("the restart-intensity limit marks the backend failed; a slow probe br
           "[supervisor]") {
   two_backends f;
   f.seed_data();
-  f.primary->inject(fault::throw_exception, operation::get);
-  auto delay = 100ms;
-  for (int crash = 1; crash <= 3; ++crash) { // max_restarts = 3
-    REQUIRE(f.get("a")->backend == "secondary");
-    REQUIRE(f.health_of("primary").lifecycle == lifecycle_state::restarting);
-    f.advance(delay);
-    REQUIRE(f.health_of("primary").lifecycle == lifecycle_state::up);
-    delay *= 2;
-  }
-  REQUIRE(f.get("a")->backend == "secondary"); // crash #4: give up
+  f.crash_primary_until_failed();
   auto h = f.health_of("primary");
   CHECK(h.lifecycle == lifecycle_state::failed);
   CHECK(h.last_error.find("gave up after 3 restarts") != std::string::npos);

@@ -69,6 +69,21 @@ backend_health two_backends::health_of(const std::string& name) {
   return {};
 }
 
+void two_backends::crash_primary_until_failed() {
+  using namespace std::chrono_literals;
+  primary->inject(fault::throw_exception, operation::get);
+  auto delay = std::chrono::milliseconds(100);
+  for (int crash = 1; crash <= 3; ++crash) { // max_restarts = 3
+    REQUIRE(get("a")->backend == "secondary");
+    REQUIRE(health_of("primary").lifecycle == lifecycle_state::restarting);
+    advance(delay);
+    REQUIRE(health_of("primary").lifecycle == lifecycle_state::up);
+    delay *= 2;
+  }
+  REQUIRE(get("a")->backend == "secondary"); // crash #4: give up
+  REQUIRE(health_of("primary").lifecycle == lifecycle_state::failed);
+}
+
 void two_backends::seed_data() {
   auto created = ask<write_receipt>(coordinator(), create_atom::value, collection_spec{"c", 2, metric::l2});
   REQUIRE(created);

@@ -39,6 +39,11 @@ struct two_backends : test_system {
   /// The coordinator's view of backend `name`.
   backend_health health_of(const std::string& name);
 
+  /// Makes the primary crash on every get and reads until its supervisor
+  /// gives up (restart-intensity limit 3): it is `failed` afterwards, each
+  /// read served by the secondary.
+  void crash_primary_until_failed();
+
   /// Creates collection "c" (dimension 2, l2) with documents a=(0,0), b=(1,1).
   void seed_data();
 
