@@ -3,6 +3,7 @@
 #include "harness/http.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -121,9 +122,16 @@ fault_injector::fault_injector(std::string pg_script, std::string admin_base_url
   : pg_script_(std::move(pg_script)), admin_(std::move(admin_base_url)), token_(std::move(token)) {}
 
 std::string fault_injector::pg(const std::string& action) const {
-  auto cmd = "bash " + pg_script_ + " " + action + " >/dev/null 2>&1";
-  int rc = std::system(cmd.c_str());
-  return rc == 0 ? "" : "scripts/pg.sh " + action + " failed (exit " + std::to_string(rc) + ")";
+  auto cmd = "bash " + pg_script_ + " " + action + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return "cannot run " + pg_script_;
+  std::string output;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p)) output += buf;
+  int rc = ::pclose(p);
+  if (rc == 0) return "";
+  while (!output.empty() && output.back() == '\n') output.pop_back();
+  return "scripts/pg.sh " + action + " failed (status " + std::to_string(rc) + "): " + output;
 }
 
 std::string fault_injector::admin(const std::string& path) const {
