@@ -16,6 +16,8 @@
 #include <spdlog/spdlog.h>
 
 #include <csignal>
+#include <execinfo.h>
+#include <unistd.h>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -26,6 +28,18 @@ using namespace lifeline;
 using namespace std::chrono_literals;
 
 namespace {
+
+/// On a crash, the stack goes to stderr before the process dies (the log is
+/// all an operator has of a crash in production).
+void print_stack_and_die(int sig) {
+  void* frames[64];
+  int n = ::backtrace(frames, 64);
+  const char head[] = "lifeline: fatal signal, stack:\n";
+  (void)!::write(STDERR_FILENO, head, sizeof head - 1);
+  ::backtrace_symbols_fd(frames, n, STDERR_FILENO);
+  std::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
 
 int fail(const std::string& why) {
   std::cerr << "lifeline: " << why << "\n";
@@ -44,6 +58,11 @@ std::vector<std::string> split_names(const std::string& text) {
 
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN); // a peer that goes away is an error code, not a signal
+  {
+    void* warm[1];
+    ::backtrace(warm, 1); // loads what backtrace needs now, not in the handler
+    for (int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL}) std::signal(sig, print_stack_and_die);
+  }
   CLI::App app{"Lifeline: documents and vectors served by whichever backend is healthy"};
   app.require_subcommand(1);
   auto* serve = app.add_subcommand("serve", "Run the HTTP/JSON API");
