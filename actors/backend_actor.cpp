@@ -1,9 +1,12 @@
 #include "actors/backend_actor.hpp"
 
 #include "backends/backend.hpp"
+#include "metrics/log.hpp"
 
 #include <caf/all.hpp>
+#include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <optional>
@@ -32,15 +35,28 @@ caf::result<T> crash(worker_pointer self, caf::error err) {
 
 using invariant = std::optional<std::string>;
 
+/// What a reply check found: a structural break of the backend (the worker
+/// crashes), or one damaged document (that document's error; the backend
+/// serves the others).
+struct verdict {
+  invariant broken;   ///< corrupt_response, and the worker crashes.
+  invariant document; ///< corrupt_document, and the worker carries on.
+};
+
+verdict to_verdict(invariant broken) { return {std::move(broken), std::nullopt}; }
+verdict to_verdict(verdict v) { return v; }
+
 /// Runs one backend call: maps backend errors onto errc, and turns an
-/// exception or a reply that fails `check` into a crash.
+/// exception or a reply that fails `check` into a crash. `check` may also
+/// repair the reply in place (e.g. drop a damaged search hit).
 template <class T, class Call, class Check>
 caf::result<T> run(worker_pointer self, Call&& call, Check&& check) {
   try {
     auto r = call();
     if (!r) return make_error(r.error());
-    if (invariant bad = check(*r))
-      return crash<T>(self, caf::error{errc::corrupt_response, *bad});
+    auto v = to_verdict(check(*r));
+    if (v.broken) return crash<T>(self, caf::error{errc::corrupt_response, *v.broken});
+    if (v.document) return caf::error{errc::corrupt_document, *v.document};
     return std::move(*r);
   } catch (const std::exception& e) {
     return crash<T>(self, caf::error{errc::backend_error, std::string{"backend threw: "} + e.what()});
@@ -64,10 +80,32 @@ caf::result<ok_atom> run_void(worker_pointer self, Call&& call) {
   }
 }
 
-invariant check_vector(const std::vector<float>& v) {
-  for (float x : v)
-    if (!std::isfinite(x)) return "stored vector holds a non-finite component";
-  return std::nullopt;
+bool finite(const std::vector<float>& v) {
+  return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
+}
+
+/// A search hit with a non-finite distance is one damaged document (no
+/// validated input can produce one, see max_component; a vector written by
+/// an older version can): it is dropped from the results, logged and the
+/// search answers with the others. A user searching expects the nearest
+/// documents that can be served, not a failed search for everyone because
+/// one document cannot be ranked; the damaged one still answers its own get
+/// with corrupt_document, which names it. Only the drop is a repair: the
+/// other checks below stay structural (the worker crashes).
+void drop_damaged_hits(std::vector<search_hit>& hits, const search_query& q) {
+  auto damaged = [](const search_hit& h) { return !std::isfinite(h.distance); };
+  if (std::none_of(hits.begin(), hits.end(), damaged)) return;
+  for (auto& h : hits)
+    if (damaged(h))
+      log().warn("search in '{}': document '{}' has a non-finite distance ({}); left out of "
+                 "the results (its stored vector is damaged)",
+                 q.collection, h.id, h.distance);
+  std::erase_if(hits, damaged);
+  // A NaN among the distances made the backend's own ranking meaningless
+  // (no strict weak order): rank what is left again, as every backend does.
+  std::stable_sort(hits.begin(), hits.end(), [](const search_hit& a, const search_hit& b) {
+    return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
+  });
 }
 
 invariant check_hits(const std::vector<search_hit>& hits, uint32_t k) {
@@ -75,7 +113,6 @@ invariant check_hits(const std::vector<search_hit>& hits, uint32_t k) {
     return "search returned " + std::to_string(hits.size()) + " hits for k=" + std::to_string(k);
   std::unordered_set<std::string_view> seen;
   for (size_t i = 0; i < hits.size(); ++i) {
-    if (!std::isfinite(hits[i].distance)) return "search returned a non-finite distance";
     if (i > 0 && hits[i].distance < hits[i - 1].distance)
       return std::string{"search results are not ordered nearest first"};
     if (!seen.insert(hits[i].id).second) return "search returned id '" + hits[i].id + "' twice";
@@ -112,9 +149,12 @@ backend_actor::behavior_type worker(worker_pointer self, std::shared_ptr<backend
     [=](get_atom, const std::string& collection, const std::string& id) -> caf::result<document> {
       return run<document>(
         self, [&] { return self->state.store->get(collection, id); },
-        [&](const document& d) -> invariant {
-          if (d.id != id) return "get('" + id + "') returned document '" + d.id + "'";
-          return check_vector(d.vector);
+        [&](const document& d) -> verdict {
+          if (d.id != id) return {"get('" + id + "') returned document '" + d.id + "'", {}};
+          if (!finite(d.vector))
+            return {{}, "document '" + id + "' in '" + collection
+                          + "' holds a non-finite vector"};
+          return {};
         });
     },
     [=](remove_atom, const std::string& collection, const std::string& id,
@@ -125,7 +165,10 @@ backend_actor::behavior_type worker(worker_pointer self, std::shared_ptr<backend
     [=](search_atom, const search_query& q) -> caf::result<std::vector<search_hit>> {
       return run<std::vector<search_hit>>(
         self, [&] { return self->state.store->search(q); },
-        [&](const std::vector<search_hit>& hits) { return check_hits(hits, q.k); });
+        [&](std::vector<search_hit>& hits) {
+          drop_damaged_hits(hits, q);
+          return check_hits(hits, q.k);
+        });
     },
     [=](probe_atom) { return run_void(self, [&] { return self->state.store->probe(); }); },
     [=](scan_atom, const scan_request& req) -> caf::result<std::vector<document>> {

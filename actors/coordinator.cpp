@@ -34,11 +34,20 @@ namespace {
 
 using namespace detail;
 
-slot make_slot(std::string name, const circuit_breaker_config& circuit) {
+slot make_slot(std::string name, const coordinator_config& cfg) {
   slot s;
+  auto bound = cfg.max_in_flight_of.find(name);
+  s.max_calls = bound != cfg.max_in_flight_of.end() ? bound->second : cfg.backend_max_in_flight;
   s.name = std::move(name);
-  s.breaker = circuit_breaker{circuit};
+  s.breaker = circuit_breaker{cfg.circuit};
   return s;
+}
+
+caf::error overloaded(coordinator_pointer self, operation op) {
+  return caf::error{errc::overloaded, "every backend that could serve " + std::string{to_string(op)}
+                                        + " is at its limit of calls in flight ("
+                                        + std::to_string(self->state.cfg.backend_max_in_flight)
+                                        + " by default); retry later"};
 }
 
 /// Capabilities are known once a backend has been up; until then assume it
@@ -108,11 +117,15 @@ void served_ok(coordinator_pointer self) {
 call_result classify(const caf::error& err) {
   if (is(err, errc::backend_unavailable) || err == caf::sec::request_receiver_down)
     return call_result::connection_failure;
+  // One damaged document: the backend answered correctly (it refused to
+  // serve what failed its check), so its circuit sees a success.
+  if (is(err, errc::corrupt_document)) return call_result::success;
   return call_result::failure;
 }
 
 call_outcome outcome_of(const caf::error& err) {
   if (err == caf::sec::request_timeout || is(err, errc::timeout)) return call_outcome::timeout;
+  if (is(err, errc::corrupt_document)) return call_outcome::damaged_document;
   return call_outcome::failure;
 }
 
@@ -124,6 +137,15 @@ void record(coordinator_pointer self, size_t i, operation op, permit p, const ca
     metrics(self).backend_call(op, s.name, err ? call_outcome::client_error : call_outcome::success,
                                latency);
     s.breaker.record(p, call_result::success, latency, now(self));
+    sync_circuit(self, s);
+    return;
+  }
+  if (is(err, errc::corrupt_document)) {
+    // The document's fault, not the backend's health: no last_error, and
+    // its circuit counts a success (classify).
+    log().warn("backend {}: {}: {}", s.name, to_string(op), describe(err));
+    metrics(self).backend_call(op, s.name, outcome_of(err), latency);
+    s.breaker.record(p, classify(err), latency, now(self));
     sync_circuit(self, s);
     return;
   }
@@ -183,6 +205,7 @@ void try_read(coordinator_pointer self, std::shared_ptr<read_job<T, Send>> job) 
   auto t = now(self);
   int pick = -1;
   bool more = false; // another candidate left after `pick`
+  bool saturated = false; // one was skipped for being at its bound
   // Backends that prefer this operation first, then the configured order.
   for (bool preferred_pass : {true, false}) {
     for (size_t i = 0; i < st.slots.size() && !more; ++i) {
@@ -190,6 +213,13 @@ void try_read(coordinator_pointer self, std::shared_ptr<read_job<T, Send>> job) 
       if (s.preferred.has(job->op) != preferred_pass) continue;
       if ((job->tried >> i) & 1u) continue;
       if (!eligible(self, s, job->op)) continue;
+      if (s.saturated()) {
+        // Full: the request goes to the next backend, or is shed below;
+        // it never queues behind the bound.
+        metrics(self).shed(job->op, s.name);
+        saturated = true;
+        continue;
+      }
       if (pick < 0) pick = static_cast<int>(i);
       else more = true;
     }
@@ -198,7 +228,7 @@ void try_read(coordinator_pointer self, std::shared_ptr<read_job<T, Send>> job) 
     metrics(self).in_flight(job->op, -1);
     job->rp.deliver(std::move(err));
   };
-  if (pick < 0) return finish(outage(self, job->op));
+  if (pick < 0) return finish(saturated ? overloaded(self, job->op) : outage(self, job->op));
   auto remaining = job->deadline - t;
   if (remaining <= duration::zero()) {
     auto after = job->last_failed >= 0 ? " after " + st.slots[job->last_failed].last_error : "";
@@ -220,9 +250,11 @@ void try_read(coordinator_pointer self, std::shared_ptr<read_job<T, Send>> job) 
     job->last_failed = static_cast<int>(i);
     try_read(self, job);
   });
+  ++s.calls;
   job->send(self, s.handle)
     .then(
       [self, job, i, p, t, ticket](T& value) {
+        --self->state.slots[i].calls;
         if (!self->state.deadlines.disarm(ticket)) return; // too late: already failed over
         record(self, i, job->op, p, {}, now(self) - t);
         served_ok(self);
@@ -230,6 +262,7 @@ void try_read(coordinator_pointer self, std::shared_ptr<read_job<T, Send>> job) 
         job->rp.deliver(served<T>{self->state.slots[i].name, std::move(value)});
       },
       [self, job, i, p, t, ticket](caf::error& err) {
+        --self->state.slots[i].calls;
         if (!self->state.deadlines.disarm(ticket)) return;
         record(self, i, job->op, p, err, now(self) - t);
         if (is_client_error(err)) {
@@ -238,6 +271,22 @@ void try_read(coordinator_pointer self, std::shared_ptr<read_job<T, Send>> job) 
           metrics(self).in_flight(job->op, -1);
           job->rp.deliver(std::move(err));
           return;
+        }
+        if (is(err, errc::corrupt_document)) {
+          // This backend's copy of the document is damaged; another backend
+          // may hold a good one, so try it. If none is left, the caller gets
+          // this error, which names the document: not an outage (every
+          // backend is fine), and retrying will not help.
+          auto& slots = self->state.slots;
+          bool other = false;
+          for (size_t j = 0; j < slots.size() && !other; ++j)
+            other = !((job->tried >> j) & 1u) && eligible(self, slots[j], job->op);
+          if (!other) {
+            served_ok(self);
+            metrics(self).in_flight(job->op, -1);
+            job->rp.deliver(std::move(err));
+            return;
+          }
         }
         job->last_failed = static_cast<int>(i);
         try_read(self, job);
@@ -392,6 +441,14 @@ template <class Send>
 caf::result<write_receipt> write(coordinator_pointer self, operation op, handoff_entry entry,
                                  uint64_t version, Send send) {
   auto& st = self->state;
+  // A write reaches every backend it can: if one of them is full, shed it
+  // whole (nothing applied, safe to retry) rather than let it queue there
+  // or turn overload into a handoff backlog.
+  for (auto& s : st.slots)
+    if (!known_incapable(s, op) && s.saturated() && takes_directly(self, s, op, entry.collection)) {
+      metrics(self).shed(op, s.name);
+      return overloaded(self, op);
+    }
   auto job = std::make_shared<write_job>();
   job->op = op;
   job->rp = self->make_response_promise<write_receipt>();
@@ -430,9 +487,11 @@ caf::result<write_receipt> write(coordinator_pointer self, operation op, handoff
     auto i = job->slot_of[entry];
     job->permits[entry] = p;
     job->tickets[entry] = arm_send(self, job, entry, i, p, t, st.cfg.request_timeout);
+    ++st.slots[i].calls;
     send(
       self, st.slots[i].handle,
       [self, job, entry, i, p, t](bool existed) {
+        --self->state.slots[i].calls;
         if (!self->state.deadlines.disarm(job->tickets[entry])) return;
         record(self, i, job->op, p, {}, now(self) - t);
         job->receipt.backends[entry].outcome = write_outcome::applied;
@@ -441,6 +500,7 @@ caf::result<write_receipt> write(coordinator_pointer self, operation op, handoff
         sent(self, job);
       },
       [self, job, entry, i, p, t](caf::error& err) {
+        --self->state.slots[i].calls;
         if (!self->state.deadlines.disarm(job->tickets[entry])) return;
         record(self, i, job->op, p, err, now(self) - t);
         job->receipt.backends[entry].error = describe(err);
@@ -497,7 +557,7 @@ void on_lifecycle(coordinator_pointer self, lifecycle_event& ev) {
       return;
     }
     // Not in the configured order: serve it last.
-    st.slots.push_back(make_slot(ev.backend, st.cfg.circuit));
+    st.slots.push_back(make_slot(ev.backend, st.cfg));
     schedule_probe(self, static_cast<uint32_t>(st.slots.size() - 1));
     if (st.handoff()) attach_hints(self, st.slots.size() - 1);
     std::erase(st.left_out, ev.backend);
@@ -602,7 +662,7 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, coordinat
   st.rng.seed(cfg.seed != 0 ? cfg.seed : std::random_device{}());
   if (cfg.backends.size() > 64) throw std::invalid_argument("at most 64 backends");
   for (auto& name : cfg.backends)
-    st.slots.push_back(make_slot(name, cfg.circuit));
+    st.slots.push_back(make_slot(name, cfg));
   st.cfg = std::move(cfg);
   for (uint32_t i = 0; i < st.slots.size(); ++i) schedule_probe(self, i);
   start_replication(self);

@@ -9,6 +9,7 @@
 #include <caf/fwd.hpp>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,6 +37,14 @@ struct coordinator_config {
   double probe_jitter = 0.2;
   duration probe_timeout = std::chrono::seconds(1);
   circuit_breaker_config circuit;
+  /// Calls in flight to one backend at most (0: no bound). Past it, a read
+  /// goes to the next backend that can serve it (or is shed with
+  /// `overloaded` if none can), and a write that must reach that backend is
+  /// shed whole: load beyond what a backend serves is refused at once
+  /// instead of queueing without bound in its mailbox.
+  uint32_t backend_max_in_flight = 256;
+  /// Per-backend overrides of backend_max_in_flight, by name.
+  std::map<std::string, uint32_t> max_in_flight_of;
   std::shared_ptr<metrics_sink> metrics;
   /// Seed for the probe jitter; 0 picks a random one.
   uint64_t seed = 0;

@@ -39,6 +39,11 @@ struct slot {
   int64_t since_unix_ms = 0;
   uint32_t restarts = 0;
   bool probing = false;
+  /// Requests sent to it and not yet answered (timed-out ones included: they
+  /// still hold a place in its queue), and the bound on them (0: none).
+  uint32_t calls = 0;
+  uint32_t max_calls = 0;
+  bool saturated() const { return max_calls > 0 && calls >= max_calls; }
 
   // -- replication (only with a handoff directory) ------------------------------
   handoff_actor hints;

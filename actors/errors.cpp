@@ -24,6 +24,8 @@ std::string to_string(errc x) {
     case errc::timeout: return "timeout";
     case errc::all_backends_unavailable: return "all_backends_unavailable";
     case errc::not_durable: return "not_durable";
+    case errc::corrupt_document: return "corrupt_document";
+    case errc::overloaded: return "overloaded";
   }
   return "unknown";
 }

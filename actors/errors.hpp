@@ -39,6 +39,18 @@ enum class errc : uint8_t {
   /// of one that missed it could not be written, e.g. the disk is full): it
   /// is not acknowledged (HTTP 503). Retrying it is safe.
   not_durable,
+  /// One stored document failed an invariant check on read (e.g. a vector
+  /// with a non-finite component, written by an older version): that
+  /// document's fault, not the backend's. Context names the collection and
+  /// the document. The coordinator tries the next backend (it may hold a
+  /// good copy) without counting it against this one's circuit; if none has
+  /// one, the caller gets this error (HTTP 500: retrying will not help).
+  corrupt_document,
+  /// Every backend that could serve the request is at its bound of calls in
+  /// flight (coordinator_config::backend_max_in_flight), or a write would
+  /// have to reach one that is: shed at once, nothing applied (HTTP 503
+  /// with Retry-After). Retrying later is safe.
+  overloaded,
 };
 
 std::string to_string(errc x);

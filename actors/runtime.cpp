@@ -10,7 +10,10 @@ runtime spawn_runtime(caf::actor_system& sys, runtime_config cfg) {
   if (!cfg.metrics) cfg.metrics = std::make_shared<null_metrics>();
   auto ccfg = cfg.coordinator;
   ccfg.backends.clear();
-  for (auto& b : cfg.backends) ccfg.backends.push_back(b.name);
+  for (auto& b : cfg.backends) {
+    ccfg.backends.push_back(b.name);
+    if (b.max_in_flight) ccfg.max_in_flight_of[b.name] = *b.max_in_flight;
+  }
   ccfg.metrics = cfg.metrics;
   if (cfg.seed != 0) ccfg.seed = cfg.seed;
   runtime rt;

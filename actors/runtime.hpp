@@ -19,6 +19,7 @@
 #include <chrono>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,9 @@ struct backend_config {
   backend_factory factory;
   backend_actor_options actor = {};
   restart_config restart = {};
+  /// Calls in flight to it at most (0: no bound); unset:
+  /// coordinator.backend_max_in_flight.
+  std::optional<uint32_t> max_in_flight;
 };
 
 struct runtime_config {

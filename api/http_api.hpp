@@ -4,9 +4,13 @@
 // about backends stays in the coordinator.
 #pragma once
 
+#include "api/request_parser.hpp"
+
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <string_view>
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,16 +36,49 @@ struct response {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
+/// A problem+json reply (RFC 9457): the one place error bodies are built.
+response problem(unsigned status, std::string_view title, std::string_view detail);
+
 struct api_config {
   /// When set, every route except /v1/health and /metrics requires
   /// "Authorization: Bearer <token>".
   std::string bearer_token;
+  /// When set, the admin routes (/v1/admin/...) require this token instead
+  /// (it also opens every other route).
+  std::string admin_token;
   /// Documents per batch upsert.
   size_t max_batch = 1000;
   /// How long the API waits for the coordinator (beyond its own deadline).
   std::chrono::milliseconds timeout{10000};
-  /// Retry-After on 503 replies.
+  /// Retry-After on 503 replies for failed backends.
   unsigned retry_after_seconds = 5;
+  /// Requests served at once (body read, reply not yet sent); past it a
+  /// request is shed from its headers with a fast 503 (0: no bound).
+  uint32_t max_in_flight = 1024;
+  /// Retry-After on a shed request.
+  unsigned shed_retry_after_seconds = 1;
+};
+
+/// One of the API's in-flight places; given back when the last copy goes.
+class in_flight_slot {
+public:
+  explicit in_flight_slot(std::function<void()> release) : release_(std::move(release)) {}
+  ~in_flight_slot() { release_(); }
+  in_flight_slot(const in_flight_slot&) = delete;
+  in_flight_slot& operator=(const in_flight_slot&) = delete;
+
+private:
+  std::function<void()> release_;
+};
+
+/// What the API decided from a request's head (method, target,
+/// Authorization), before its body is read: serve it, or refuse it.
+struct screened {
+  std::optional<response> refusal; ///< Set: reply with it and read no body.
+  std::optional<route> target;     ///< The parsed route (when known).
+  bool authenticated = false;      ///< A valid token came (or none is configured).
+  std::shared_ptr<in_flight_slot> slot; ///< Held until the reply is ready.
+  std::chrono::steady_clock::time_point start;
 };
 
 class http_api {
@@ -51,8 +88,18 @@ public:
   http_api(coordinator_client& client, prometheus_metrics& metrics, api_config cfg);
   ~http_api();
 
-  /// Handles one request; `done` is called exactly once.
+  /// Decides from the head alone (req.body is not looked at): unknown route,
+  /// bad name, method not allowed, missing token, or overload refuse the
+  /// request at once. Thread-safe.
+  screened screen(const request& head);
+  /// Serves a screened request once its body is in; `done` is called
+  /// exactly once (possibly later, from another thread).
+  void serve(screened s, request req, reply_fn done);
+  /// screen + serve.
   void handle(request req, reply_fn done);
+
+  /// Requests admitted and not yet answered.
+  uint32_t in_flight() const;
 
 private:
   struct impl;

@@ -1,12 +1,19 @@
 #include "api/http_server.hpp"
 
 #include "metrics/log.hpp"
+#include "metrics/prometheus_metrics.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <atomic>
 #include <optional>
 #include <thread>
@@ -17,80 +24,217 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
+using std::chrono::milliseconds;
+
+uint32_t effective_max_connections(const server_config& cfg) {
+  if (cfg.max_connections > 0) return cfg.max_connections;
+  rlimit rl{};
+  uint64_t limit = 1024;
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0)
+    limit = rl.rlim_cur == RLIM_INFINITY ? uint64_t{1} << 20 : uint64_t(rl.rlim_cur);
+  uint64_t cap = limit > uint64_t{cfg.fd_reserve} + 16 ? limit - cfg.fd_reserve : std::max<uint64_t>(limit / 2, 1);
+  return uint32_t(std::min<uint64_t>(cap, 10000));
+}
 
 struct http_server::impl {
   server_config cfg;
   http_api& api;
+  uint32_t max_connections;
   net::io_context io;
   tcp::acceptor acceptor{io};
+  net::steady_timer accept_timer{io};
+  milliseconds accept_backoff{0};
   std::atomic<bool> stopping{false};
   std::atomic<int> in_flight{0};
+  std::atomic<uint32_t> connections{0};
   net::steady_timer drain_timer{io};
   std::chrono::seconds drain{30};
+  // Metrics (owned by the registry).
+  prometheus::Gauge* open_connections;
+  prometheus::Counter* refused_at_cap;
+  prometheus::Counter* refused_no_descriptors;
+  prometheus::Counter* timeout_idle;
+  prometheus::Counter* timeout_header;
+  prometheus::Counter* timeout_body;
 
-  impl(server_config c, http_api& a) : cfg(std::move(c)), api(a) {}
+  impl(server_config c, http_api& a, prometheus_metrics& m)
+    : cfg(std::move(c)), api(a), max_connections(effective_max_connections(cfg)) {
+    auto& reg = m.registry();
+    open_connections = &prometheus::BuildGauge()
+                          .Name("lifeline_http_connections")
+                          .Help("Open client connections.")
+                          .Register(reg)
+                          .Add({});
+    auto& refused = prometheus::BuildCounter()
+                      .Name("lifeline_http_connections_refused_total")
+                      .Help("Connections closed at once: at the connection cap, or accept found no free file descriptor.")
+                      .Register(reg);
+    refused_at_cap = &refused.Add({{"reason", "connection_cap"}});
+    refused_no_descriptors = &refused.Add({{"reason", "no_descriptors"}});
+    auto& timeouts = prometheus::BuildCounter()
+                       .Name("lifeline_http_timeouts_total")
+                       .Help("Connections closed by a deadline: keep-alive idle, request head, or body.")
+                       .Register(reg);
+    timeout_idle = &timeouts.Add({{"phase", "idle"}});
+    timeout_header = &timeouts.Add({{"phase", "header"}});
+    timeout_body = &timeouts.Add({{"phase", "body"}});
+  }
+
   void accept();
+  void on_accept_error(const beast::error_code& ec);
+  void shed(tcp::socket socket);
 };
 
 namespace {
 
+bool is_disconnect(const beast::error_code& ec) {
+  return ec == http::error::end_of_stream || ec == net::error::operation_aborted
+         || ec == net::error::connection_reset || ec == net::error::eof || ec == net::error::broken_pipe;
+}
+
 class session : public std::enable_shared_from_this<session> {
 public:
   session(tcp::socket socket, http_server::impl& server)
-    : stream_(std::move(socket)), server_(server) {}
+    : stream_(std::move(socket)), server_(server) {
+    ++server_.connections;
+    server_.open_connections->Increment();
+  }
 
-  void start() { read(); }
+  ~session() {
+    --server_.connections;
+    server_.open_connections->Decrement();
+  }
+
+  void start() { wait_for_request(); }
 
 private:
-  void read() {
+  /// Keep-alive: waits (idle_timeout at most) for the next request's first
+  /// byte, then reads its head under the header deadline.
+  void wait_for_request() {
     if (server_.stopping) return close();
+    if (buffer_.size() > 0) return read_header(); // pipelined
+    stream_.expires_after(server_.cfg.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, size_t n) {
+      self->buffer_.commit(n);
+      if (ec == beast::error::timeout) self->server_.timeout_idle->Increment();
+      if (ec) return self->close();
+      self->read_header();
+    });
+  }
+
+  /// The header and body deadlines cancel the read but keep the socket
+  /// (a tcp_stream timeout would close it), so that the client hears 408.
+  void arm(milliseconds timeout) {
+    timed_out_ = false;
+    stream_.expires_never();
+    deadline_.expires_after(timeout);
+    deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec) return; // disarmed
+      self->timed_out_ = true;
+      beast::error_code ignored;
+      self->stream_.socket().cancel(ignored);
+    });
+  }
+
+  /// True if the read that just ended was cut by the deadline.
+  bool disarm(const beast::error_code& ec) {
+    deadline_.cancel();
+    return ec == net::error::operation_aborted && timed_out_;
+  }
+
+  void read_header() {
     parser_.emplace();
     parser_->body_limit(server_.cfg.body_limit);
     parser_->header_limit(64 * 1024);
-    stream_.expires_after(server_.cfg.idle_timeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+    arm(server_.cfg.header_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
   }
 
-  void on_read(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout
-        || ec == net::error::operation_aborted || ec == net::error::connection_reset
-        || ec == net::error::eof)
-      return close();
-    if (ec == http::error::body_limit) {
-      response r;
-      r.status = 413;
-      r.content_type = "application/problem+json";
-      r.body = R"({"type":"about:blank","title":"Payload too large","status":413,"detail":"the body is over )"
-               + std::to_string(server_.cfg.body_limit) + R"( bytes"})";
-      keep_alive_ = false;
-      ++server_.in_flight;
-      return write(std::move(r));
+  void on_header(beast::error_code ec) {
+    if (disarm(ec)) {
+      server_.timeout_header->Increment();
+      return refuse(problem(408, "Request timeout", "the request's head did not arrive in time"));
     }
-    if (ec) {
-      response r;
-      r.status = 400;
-      r.content_type = "application/problem+json";
-      r.body = R"({"type":"about:blank","title":"Bad request","status":400,"detail":"unreadable HTTP request"})";
-      keep_alive_ = false;
-      ++server_.in_flight;
-      return write(std::move(r));
+    if (is_disconnect(ec)) return close();
+    if (ec == http::error::body_limit) return refuse(too_large());
+    if (ec == http::error::header_limit)
+      return refuse(problem(431, "Request header fields too large", "the request's head is over 64 KiB"));
+    if (ec) return refuse(problem(400, "Bad request", "unreadable HTTP request"));
+    auto& head = parser_->get();
+    version_ = head.version();
+    request_.method = std::string{head.method_string()};
+    request_.target = std::string{head.target()};
+    if (auto it = head.find(http::field::authorization); it != head.end())
+      request_.authorization = std::string{it->value()};
+    if (server_.stopping) {
+      auto r = problem(503, "Shutting down", "the server is stopping");
+      r.headers.emplace_back("Retry-After", "1");
+      return refuse(std::move(r));
     }
+    screened_ = server_.api.screen(request_);
+    if (screened_.refusal) {
+      // Refused from its head: its body is never read, so the connection
+      // can only go on if there is none.
+      unread_body_ = !parser_->is_done();
+      keep_alive_ = !unread_body_ && head.keep_alive();
+      ++server_.in_flight;
+      return server_.api.serve(std::move(screened_), std::move(request_), reply_on_strand());
+    }
+    auto expect = head[http::field::expect];
+    if (!parser_->is_done() && beast::iequals(expect, "100-continue")) {
+      static constexpr std::string_view go_on = "HTTP/1.1 100 Continue\r\n\r\n";
+      stream_.expires_after(server_.cfg.header_timeout);
+      return net::async_write(stream_, net::buffer(go_on.data(), go_on.size()),
+                              [self = shared_from_this()](beast::error_code ec, size_t) {
+                                if (ec) return self->close();
+                                self->read_body();
+                              });
+    }
+    read_body();
+  }
+
+  /// The body gets body_timeout plus its length at min_body_rate.
+  void read_body() {
+    auto& c = server_.cfg;
+    auto length = parser_->content_length().value_or(c.body_limit);
+    arm(c.body_timeout + milliseconds(length * 1000 / std::max<uint32_t>(c.min_body_rate, 1)));
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) { self->on_body(ec); });
+  }
+
+  void on_body(beast::error_code ec) {
+    if (disarm(ec)) {
+      server_.timeout_body->Increment();
+      return refuse(problem(408, "Request timeout", "the request's body did not arrive in time"));
+    }
+    if (is_disconnect(ec)) return close();
+    if (ec == http::error::body_limit) return refuse(too_large());
+    if (ec) return refuse(problem(400, "Bad request", "unreadable HTTP request"));
     auto msg = parser_->release();
     keep_alive_ = msg.keep_alive();
-    version_ = msg.version();
-    request req;
-    req.method = std::string{msg.method_string()};
-    req.target = std::string{msg.target()};
-    req.body = std::move(msg.body());
-    if (auto it = msg.find(http::field::authorization); it != msg.end())
-      req.authorization = std::string{it->value()};
+    request_.body = std::move(msg.body());
     ++server_.in_flight;
-    auto self = shared_from_this();
-    server_.api.handle(std::move(req), [self](response r) {
-      // The reply may come from an actor thread: write on the socket's executor.
+    server_.api.serve(std::move(screened_), std::move(request_), reply_on_strand());
+  }
+
+  /// The reply may come from an actor thread: write on the socket's executor.
+  http_api::reply_fn reply_on_strand() {
+    return [self = shared_from_this()](response r) {
       net::post(self->stream_.get_executor(), [self, r = std::move(r)]() mutable { self->write(std::move(r)); });
-    });
+    };
+  }
+
+  response too_large() const {
+    return problem(413, "Payload too large", "the body is over " + std::to_string(server_.cfg.body_limit) + " bytes");
+  }
+
+  /// A transport-level refusal: reply, then close.
+  void refuse(response r) {
+    keep_alive_ = false;
+    unread_body_ = true;
+    ++server_.in_flight;
+    write(std::move(r));
   }
 
   void write(response r) {
@@ -103,6 +247,8 @@ private:
     res->keep_alive(keep_alive_ && !server_.stopping);
     res->body() = std::move(r.body);
     res->prepare_payload();
+    // A reader that does not read gets no more than the header deadline.
+    stream_.expires_after(server_.cfg.header_timeout);
     http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
       self->on_written(ec, res->keep_alive());
     });
@@ -110,8 +256,30 @@ private:
 
   void on_written(beast::error_code ec, bool keep_alive) {
     if (--server_.in_flight == 0 && server_.stopping) server_.io.stop(); // drained
+    if (!ec && !keep_alive && unread_body_) return linger_close();
     if (ec || !keep_alive) return close();
-    read();
+    request_ = {};
+    wait_for_request();
+  }
+
+  /// Closing a socket with unread input sends a reset, which can destroy
+  /// the reply before the client reads it. So after a refusal that left the
+  /// body unread: stop sending, drain what the client still sends (1 s and
+  /// 1 MiB at most, never processed), then close.
+  void linger_close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(std::chrono::seconds(1));
+    drain_some();
+  }
+
+  void drain_some() {
+    buffer_.clear();
+    stream_.async_read_some(buffer_.prepare(64 * 1024), [self = shared_from_this()](beast::error_code ec, size_t n) {
+      self->drained_ += n;
+      if (ec || self->drained_ >= (1u << 20)) return self->close();
+      self->drain_some();
+    });
   }
 
   void close() {
@@ -121,10 +289,16 @@ private:
   }
 
   beast::tcp_stream stream_;
+  net::steady_timer deadline_{stream_.get_executor()};
+  bool timed_out_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http_server::impl& server_;
+  request request_;
+  screened screened_;
   bool keep_alive_ = false;
+  bool unread_body_ = false; ///< The request's body was not read (refused).
+  size_t drained_ = 0;
   unsigned version_ = 11;
 };
 
@@ -133,13 +307,49 @@ private:
 void http_server::impl::accept() {
   acceptor.async_accept(net::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
     if (stopping || !acceptor.is_open()) return;
-    if (!ec) std::make_shared<session>(std::move(socket), *this)->start();
+    if (ec) return on_accept_error(ec);
+    accept_backoff = milliseconds(0);
+    if (connections.load(std::memory_order_relaxed) >= max_connections) shed(std::move(socket));
+    else std::make_shared<session>(std::move(socket), *this)->start();
     accept();
   });
 }
 
-http_server::http_server(server_config cfg, http_api& api)
-  : impl_(std::make_unique<impl>(std::move(cfg), api)) {}
+/// Out of descriptors (or memory), accept fails at once for as long as it
+/// lasts: retrying at once would spin a core. Back off, doubling up to 1 s;
+/// the connections waiting meanwhile stay in the listen backlog.
+void http_server::impl::on_accept_error(const beast::error_code& ec) {
+  if (ec == net::error::operation_aborted) return;
+  if (ec == net::error::connection_aborted) return accept(); // the peer gave up first
+  if (accept_backoff == milliseconds(0))
+    log().warn("http: accept failed ({}); backing off (open connections {}, cap {})", ec.message(),
+               connections.load(), max_connections);
+  if (ec == net::error::no_descriptors || ec.value() == ENFILE) refused_no_descriptors->Increment();
+  accept_backoff = std::clamp(accept_backoff * 2, milliseconds(10), milliseconds(1000));
+  accept_timer.expires_after(accept_backoff);
+  accept_timer.async_wait([this](beast::error_code e) {
+    if (!e && !stopping) accept();
+  });
+}
+
+/// At the connection cap: a fast 503 and close, without reading anything.
+void http_server::impl::shed(tcp::socket socket) {
+  refused_at_cap->Increment();
+  static constexpr std::string_view body =
+    R"({"type":"about:blank","title":"Overloaded","status":503,"detail":"too many open connections; retry later"})";
+  static const std::string reply = "HTTP/1.1 503 Service Unavailable\r\nServer: lifeline\r\n"
+                                   "Content-Type: application/problem+json\r\nRetry-After: 1\r\n"
+                                   "Connection: close\r\nContent-Length: "
+                                   + std::to_string(body.size()) + "\r\n\r\n" + std::string{body};
+  beast::error_code ignored;
+  socket.non_blocking(true, ignored); // a fresh socket's send buffer takes it at once
+  socket.write_some(net::buffer(reply), ignored);
+  socket.shutdown(tcp::socket::shutdown_send, ignored);
+  socket.close(ignored);
+}
+
+http_server::http_server(server_config cfg, http_api& api, prometheus_metrics& metrics)
+  : impl_(std::make_unique<impl>(std::move(cfg), api, metrics)) {}
 
 http_server::~http_server() = default;
 
@@ -156,6 +366,7 @@ expected<uint16_t> http_server::listen() {
   if (ec)
     return backend_error{error_kind::unavailable, "cannot listen on " + impl_->cfg.host + ":"
                                                     + std::to_string(impl_->cfg.port) + ": " + ec.message()};
+  log().info("http: at most {} open connections", impl_->max_connections);
   impl_->accept();
   return a.local_endpoint().port();
 }
@@ -181,6 +392,7 @@ void http_server::stop() {
   net::post(s.io, [&s] {
     beast::error_code ignored;
     s.acceptor.close(ignored);
+    s.accept_timer.cancel();
     if (s.in_flight == 0) return s.io.stop();
     // Requests in flight get `drain` to finish; then the server goes anyway.
     s.drain_timer.expires_after(s.drain);

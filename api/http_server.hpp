@@ -1,7 +1,11 @@
 // The HTTP/1.1 server (Boost.Beast, asynchronous, keep-alive): reads a
-// request, hands it to http_api, writes the reply. Bodies over the limit get
-// 413, unparsable requests 400; a graceful stop finishes the requests in
-// flight before it returns.
+// request's head, lets http_api screen it (route, token, overload) before
+// a byte of its body is read, then reads the body and hands the request to
+// http_api. Every phase of a connection has a deadline (keep-alive idle,
+// header, body by size), connections are capped below the file-descriptor
+// limit so the backends keep theirs, and an accept that fails for want of
+// descriptors backs off instead of spinning. A graceful stop finishes the
+// requests in flight before it returns.
 #pragma once
 
 #include "api/http_api.hpp"
@@ -19,12 +23,29 @@ struct server_config {
   uint16_t port = 8080; ///< 0 picks a free port.
   size_t body_limit = 16u << 20;
   unsigned threads = 2;
-  std::chrono::seconds idle_timeout{60};
+  /// Open connections at most; 0 derives it from the file-descriptor limit
+  /// (RLIMIT_NOFILE) less `fd_reserve`, capped at 10000.
+  uint32_t max_connections = 0;
+  /// Descriptors kept for everything but client connections: PostgreSQL
+  /// connections, logs, snapshots, CAF.
+  uint32_t fd_reserve = 256;
+  /// A kept-alive connection may wait this long for its next request.
+  std::chrono::milliseconds idle_timeout{30000};
+  /// From a request's first byte to the end of its head.
+  std::chrono::milliseconds header_timeout{10000};
+  /// A body must arrive within body_timeout plus its length at
+  /// min_body_rate bytes per second.
+  std::chrono::milliseconds body_timeout{10000};
+  uint32_t min_body_rate = 256u << 10;
 };
+
+/// The connection cap `max_connections` resolves to under the current
+/// descriptor limit (for the log and the tests).
+uint32_t effective_max_connections(const server_config& cfg);
 
 class http_server {
 public:
-  http_server(server_config cfg, http_api& api);
+  http_server(server_config cfg, http_api& api, prometheus_metrics& metrics);
   ~http_server();
 
   /// Binds and listens; the bound port.

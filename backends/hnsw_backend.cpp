@@ -26,7 +26,6 @@ namespace {
 
 enum : int { loading = 0, ready_state = 1, failed_state = 2 };
 
-constexpr uint32_t max_ef = 100000;
 constexpr const char* marker_file = "replica-marker";
 
 backend_error corrupt(std::string what) { return {error_kind::corrupt, std::move(what)}; }

@@ -2,6 +2,7 @@
 
 #include "backends/text_checks.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -120,6 +121,22 @@ expected<void> validate_vector(std::span<const float> v, uint32_t dimension) {
     if (std::fabs(v[i]) > max_component)
       return invalid("vector component " + std::to_string(i) + " is larger than 1e15 in magnitude");
   }
+  // What normalize makes of it (the same arithmetic, on the largest
+  // component only): finite and nonzero for every vector above, since the
+  // largest component of a unit vector is at least 1/sqrt(dimension). Kept
+  // as a check so that no change to the limits can let a vector through that
+  // a cosine collection would store as inf (or as zeros) and then fail to
+  // serve.
+  double norm2 = 0, largest = 0;
+  for (float x : v) {
+    norm2 += double(x) * double(x);
+    largest = std::max(largest, std::fabs(double(x)));
+  }
+  if (norm2 > 0) {
+    auto unit = float(largest / std::sqrt(norm2));
+    if (!std::isfinite(norm2) || !std::isfinite(unit) || unit == 0)
+      return invalid("vector cannot be normalised to unit length");
+  }
   return {};
 }
 
@@ -169,11 +186,15 @@ float distance(metric m, std::span<const float> a, std::span<const float> b) {
 }
 
 void normalize(std::vector<float>& v) {
-  double norm = 0;
-  for (float x : v) norm += double(x) * x;
-  if (norm <= 0) return;
-  auto inv = float(1.0 / std::sqrt(norm));
-  for (float& x : v) x *= inv;
+  // In double: a float's square never underflows or overflows there (even a
+  // denormal 1e-45 squares to 2e-90), and x / norm is at most 1. Scaling by
+  // float(1 / norm) instead overflows to inf for norms below ~3e-39, e.g.
+  // [1e-40, 1e-40], which was then stored and failed every read.
+  double norm2 = 0;
+  for (float x : v) norm2 += double(x) * double(x);
+  if (!(norm2 > 0)) return;
+  double norm = std::sqrt(norm2);
+  for (float& x : v) x = float(double(x) / norm);
 }
 
 } // namespace lifeline

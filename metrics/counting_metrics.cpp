@@ -8,6 +8,7 @@ std::string_view to_string(call_outcome o) {
     case call_outcome::client_error: return "client_error";
     case call_outcome::failure: return "failure";
     case call_outcome::timeout: return "timeout";
+    case call_outcome::damaged_document: return "damaged_document";
   }
   return "unknown";
 }
@@ -54,6 +55,28 @@ void counting_metrics::handoff(std::string_view backend, handoff_event event, ui
 void counting_metrics::rebuild_copied(std::string_view backend, uint64_t n) {
   std::lock_guard guard{mutex_};
   rebuilt_[std::string{backend}] += n;
+}
+
+void counting_metrics::rebuild_skipped(std::string_view backend, uint64_t n) {
+  std::lock_guard guard{mutex_};
+  rebuild_skipped_[std::string{backend}] += n;
+}
+
+void counting_metrics::shed(operation op, std::string_view backend) {
+  std::lock_guard guard{mutex_};
+  ++shed_[{op, std::string{backend}}];
+}
+
+uint64_t counting_metrics::shed_count(operation op, std::string_view backend) const {
+  std::lock_guard guard{mutex_};
+  auto it = shed_.find({op, std::string{backend}});
+  return it == shed_.end() ? 0 : it->second;
+}
+
+uint64_t counting_metrics::rebuild_skipped(std::string_view backend) const {
+  std::lock_guard guard{mutex_};
+  auto it = rebuild_skipped_.find(std::string{backend});
+  return it == rebuild_skipped_.end() ? 0 : it->second;
 }
 
 uint64_t counting_metrics::replica_transitions(std::string_view backend, replica_state state) const {

@@ -24,6 +24,8 @@ public:
   void replica(std::string_view backend, replica_state state) override;
   void handoff(std::string_view backend, handoff_event event, uint64_t n) override;
   void rebuild_copied(std::string_view backend, uint64_t n) override;
+  void rebuild_skipped(std::string_view backend, uint64_t n) override;
+  void shed(operation op, std::string_view backend) override;
 
   uint64_t calls(operation op, std::string_view backend, call_outcome outcome) const;
   /// Calls of any operation on `backend` with `outcome`.
@@ -43,6 +45,10 @@ public:
   uint64_t handoff(std::string_view backend, handoff_event event) const;
   /// Documents copied to `backend` by rebuilds.
   uint64_t rebuilt(std::string_view backend) const;
+  /// Documents rebuilds of `backend` skipped (refused or damaged).
+  uint64_t rebuild_skipped(std::string_view backend) const;
+  /// Requests of `op` not sent to `backend` because it was at its bound.
+  uint64_t shed_count(operation op, std::string_view backend) const;
 
 private:
   mutable std::mutex mutex_;
@@ -57,6 +63,8 @@ private:
   std::map<std::pair<std::string, replica_state>, uint64_t> replica_transitions_;
   std::map<std::pair<std::string, handoff_event>, uint64_t> handoff_;
   std::map<std::string, uint64_t> rebuilt_;
+  std::map<std::string, uint64_t> rebuild_skipped_;
+  std::map<std::pair<operation, std::string>, uint64_t> shed_;
 };
 
 } // namespace lifeline

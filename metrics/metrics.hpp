@@ -18,8 +18,12 @@ enum class call_outcome : uint8_t {
   client_error, ///< The backend answered with not_found / invalid_argument / conflict.
   failure,      ///< The backend failed; counts against its health.
   timeout,      ///< The backend missed the attempt deadline.
+  /// The backend answered, but the document it holds failed a check on read
+  /// (corrupt_document): that document's fault, not counted against the
+  /// backend's health.
+  damaged_document,
 };
-inline constexpr int call_outcome_count = 4;
+inline constexpr int call_outcome_count = 5;
 
 std::string_view to_string(call_outcome o);
 
@@ -80,6 +84,12 @@ public:
   virtual void handoff_pending(std::string_view /*backend*/, uint64_t /*pending*/) {}
   /// A rebuild copied `n` more documents to `backend`.
   virtual void rebuild_copied(std::string_view /*backend*/, uint64_t /*n*/) {}
+  /// A rebuild of `backend` skipped `n` documents of its peer: the backend
+  /// refused them as invalid, or they failed a check (a non-finite vector).
+  virtual void rebuild_skipped(std::string_view /*backend*/, uint64_t /*n*/) {}
+  /// A request not sent to `backend` because it was at its bound of calls
+  /// in flight (the request went elsewhere, or was shed).
+  virtual void shed(operation /*op*/, std::string_view /*backend*/) {}
 };
 
 /// Discards everything.

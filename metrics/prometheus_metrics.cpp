@@ -28,7 +28,7 @@ prometheus_metrics::prometheus_metrics() : registry_(std::make_shared<prometheus
   calls_ = &prometheus::BuildCounter()
               .Name("lifeline_backend_requests_total")
               .Help("Calls from the coordinator to a backend, by operation, backend and outcome "
-                    "(success, client_error, failure, timeout).")
+                    "(success, client_error, failure, timeout, damaged_document).")
               .Register(r);
   latency_ = &prometheus::BuildHistogram()
                 .Name("lifeline_backend_request_duration_seconds")
@@ -77,6 +77,16 @@ prometheus_metrics::prometheus_metrics() : registry_(std::make_shared<prometheus
                 .Name("lifeline_rebuild_documents_total")
                 .Help("Documents copied to a backend from a healthy peer by rebuilds.")
                 .Register(r);
+  rebuild_skipped_ = &prometheus::BuildCounter()
+                        .Name("lifeline_rebuild_skipped_total")
+                        .Help("Documents of the peer a rebuild did not copy to a backend: "
+                              "refused as invalid, or damaged (a non-finite vector).")
+                        .Register(r);
+  shed_ = &prometheus::BuildCounter()
+             .Name("lifeline_backend_shed_total")
+             .Help("Requests not sent to a backend because it was at its bound of calls in flight "
+                   "(backend_max_in_flight): sent elsewhere, or shed with a 503.")
+             .Register(r);
 }
 
 prometheus_metrics::~prometheus_metrics() = default;
@@ -154,6 +164,14 @@ void prometheus_metrics::handoff_pending(std::string_view backend, uint64_t pend
 
 void prometheus_metrics::rebuild_copied(std::string_view backend, uint64_t n) {
   rebuilt_->Add({{"backend", str(backend)}}).Increment(double(n));
+}
+
+void prometheus_metrics::shed(operation op, std::string_view backend) {
+  shed_->Add({{"operation", std::string{to_string(op)}}, {"backend", str(backend)}}).Increment();
+}
+
+void prometheus_metrics::rebuild_skipped(std::string_view backend, uint64_t n) {
+  rebuild_skipped_->Add({{"backend", str(backend)}}).Increment(double(n));
 }
 
 std::string prometheus_metrics::render() const {

@@ -38,6 +38,8 @@ public:
   void handoff(std::string_view backend, handoff_event event, uint64_t n) override;
   void handoff_pending(std::string_view backend, uint64_t pending) override;
   void rebuild_copied(std::string_view backend, uint64_t n) override;
+  void rebuild_skipped(std::string_view backend, uint64_t n) override;
+  void shed(operation op, std::string_view backend) override;
 
   /// The registry, for other components to add their own series.
   prometheus::Registry& registry() { return *registry_; }
@@ -58,6 +60,8 @@ private:
   prometheus::Family<prometheus::Counter>* handoff_;
   prometheus::Family<prometheus::Gauge>* handoff_pending_;
   prometheus::Family<prometheus::Counter>* rebuilt_;
+  prometheus::Family<prometheus::Counter>* rebuild_skipped_;
+  prometheus::Family<prometheus::Counter>* shed_;
   // Series are looked up once and kept: Family::Add hashes its labels.
   std::mutex mutex_;
   std::map<std::tuple<operation, std::string, call_outcome>, prometheus::Counter*> call_series_;

@@ -2,6 +2,9 @@
 # Configures and builds Lifeline into build/ (Release with debug info).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Paths under the checkout hash relative, so a fresh clone elsewhere (CI)
+# reuses the compiler cache.
+export CCACHE_BASEDIR="$PWD"
 jobs=$(nproc 2>/dev/null || echo 2)
 cmake -S . -B build -DCMAKE_BUILD_TYPE="${LIFELINE_BUILD_TYPE:-RelWithDebInfo}" >/dev/null
 cmake --build build -j "$jobs"

@@ -3,7 +3,10 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
+#include <fstream>
+#include <iterator>
 
 namespace lifeline::server {
 
@@ -59,6 +62,20 @@ expected<void> parse_listen(const std::string& text, options& opts) {
   return {};
 }
 
+expected<std::string> read_token_file(const std::string& path) {
+  std::ifstream in{path, std::ios::binary};
+  if (!in) return bad("cannot read the token file " + path);
+  std::string token{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  if (token.empty())
+    return bad("the token file " + path + " is empty: refusing to start without authentication "
+               "(remove the token setting to run without one)");
+  for (unsigned char c : token)
+    if (c <= 0x20 || c == 0x7f)
+      return bad("the token file " + path + " holds white space or a control character inside the token");
+  return token;
+}
+
 expected<void> load_file(const std::string& path, options& opts) {
   toml::table doc;
   try {
@@ -81,6 +98,16 @@ expected<void> load_file(const std::string& path, options& opts) {
     else if (key == "body_limit_bytes") err = get_int(node, key, opts.body_limit, 1024, int64_t(1) << 31);
     else if (key == "max_batch") err = get_int(node, key, opts.max_batch, 1, 100000);
     else if (key == "http_threads") err = get_int(node, key, opts.http_threads, 1, 256);
+    else if (key == "token_file") err = get_string(node, key, opts.token_file);
+    else if (key == "admin_token_file") err = get_string(node, key, opts.admin_token_file);
+    else if (key == "max_connections") err = get_int(node, key, opts.max_connections, 1, 1000000);
+    else if (key == "fd_reserve") err = get_int(node, key, opts.fd_reserve, 16, 1000000);
+    else if (key == "idle_timeout_ms") err = get_ms(node, key, opts.idle_timeout);
+    else if (key == "header_timeout_ms") err = get_ms(node, key, opts.header_timeout);
+    else if (key == "body_timeout_ms") err = get_ms(node, key, opts.body_timeout);
+    else if (key == "min_body_rate_bytes") err = get_int(node, key, opts.min_body_rate, 1, int64_t(1) << 30);
+    else if (key == "max_in_flight") err = get_int(node, key, opts.max_in_flight, 0, 1000000);
+    else if (key == "backend_max_in_flight") err = get_int(node, key, opts.backend_max_in_flight, 0, 1000000);
     else if (key == "request_timeout_ms") err = get_ms(node, key, opts.request_timeout);
     else if (key == "attempt_timeout_ms") err = get_ms(node, key, opts.attempt_timeout);
     else if (key == "write_grace_ms") err = get_ms(node, key, opts.write_grace);

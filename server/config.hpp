@@ -28,9 +28,21 @@ struct options {
   std::string log_level = "info";
   std::string log_format = "text"; ///< text | json
   std::string token;               ///< Bearer token (from a file or LIFELINE_TOKEN).
+  std::string token_file;          ///< Where `token` comes from, if a file.
+  std::string admin_token;         ///< Token of the admin routes (empty: `token`).
+  std::string admin_token_file;
   size_t body_limit = 16u << 20;
   size_t max_batch = 1000;
   unsigned http_threads = 2;
+  // -- connection and overload limits (docs/API.md, "Limits") ------------------
+  uint32_t max_connections = 0; ///< 0: from the file-descriptor limit.
+  uint32_t fd_reserve = 256;
+  std::chrono::milliseconds idle_timeout{30000};
+  std::chrono::milliseconds header_timeout{10000};
+  std::chrono::milliseconds body_timeout{10000};
+  uint32_t min_body_rate = 256u << 10;
+  uint32_t max_in_flight = 1024;         ///< HTTP requests served at once.
+  uint32_t backend_max_in_flight = 256;  ///< Calls in flight to one backend.
   std::chrono::milliseconds request_timeout{5000};
   std::chrono::milliseconds attempt_timeout{1000};
   std::chrono::milliseconds write_grace{1000};
@@ -44,6 +56,10 @@ struct options {
 
 /// Reads the TOML file at `path` (if not empty) into `opts`.
 expected<void> load_file(const std::string& path, options& opts);
+
+/// Reads a token file: trailing white space (a final LF or CR LF) is
+/// stripped; an empty token, or white space inside it, is an error.
+expected<std::string> read_token_file(const std::string& path);
 
 /// Parses "HOST:PORT".
 expected<void> parse_listen(const std::string& text, options& opts);

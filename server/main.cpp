@@ -22,6 +22,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 using namespace lifeline;
@@ -70,6 +71,9 @@ int main(int argc, char** argv) {
   std::string handoff_dir;
   int64_t request_timeout_ms = 0, attempt_timeout_ms = 0, pool_size = 0, http_threads = 0;
   int64_t breaker_failures = 0, breaker_open_ms = 0;
+  std::string admin_token_file;
+  int64_t max_connections = 0, max_in_flight = -1, backend_max_in_flight = -1;
+  int64_t idle_timeout_ms = 0, header_timeout_ms = 0, body_timeout_ms = 0;
   serve->add_option("--config", config_file, "TOML configuration file")->check(CLI::ExistingFile);
   serve->add_option("--listen", listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
   serve->add_option("--data-dir", data_dir, "Directory for the vector store (default ./data)");
@@ -85,6 +89,18 @@ int main(int argc, char** argv) {
   serve->add_option("--token-file", token_file,
                     "File holding the bearer token every route but /v1/health and /metrics "
                     "requires (or set LIFELINE_TOKEN)");
+  serve->add_option("--admin-token-file", admin_token_file,
+                    "File holding the token the admin routes (/v1/admin/...) require");
+  serve->add_option("--max-connections", max_connections,
+                    "Open client connections at most (default: from the file-descriptor limit)");
+  serve->add_option("--max-in-flight", max_in_flight,
+                    "HTTP requests served at once; past it a fast 503 (0: no bound)");
+  serve->add_option("--backend-max-in-flight", backend_max_in_flight,
+                    "Calls in flight to one backend at most (0: no bound)");
+  serve->add_option("--idle-timeout-ms", idle_timeout_ms, "Keep-alive idle timeout");
+  serve->add_option("--header-timeout-ms", header_timeout_ms, "Deadline for a request's head");
+  serve->add_option("--body-timeout-ms", body_timeout_ms,
+                    "Deadline for a request's body (plus its length at min_body_rate_bytes/s)");
   serve->add_option("--request-timeout-ms", request_timeout_ms, "Whole-request deadline");
   serve->add_option("--attempt-timeout-ms", attempt_timeout_ms, "Deadline of one backend attempt");
   serve->add_option("--pool-size", pool_size, "PostgreSQL connections of --postgres");
@@ -139,12 +155,28 @@ int main(int argc, char** argv) {
     });
   }
   if (opts.backends.empty()) return fail("no backend configured");
-  if (!token_file.empty()) {
-    std::ifstream in{token_file};
-    if (!in) return fail("--token-file: cannot read " + token_file);
-    std::getline(in, opts.token);
+  if (max_connections > 0) opts.max_connections = uint32_t(max_connections);
+  if (max_in_flight >= 0) opts.max_in_flight = uint32_t(max_in_flight);
+  if (backend_max_in_flight >= 0) opts.backend_max_in_flight = uint32_t(backend_max_in_flight);
+  if (idle_timeout_ms > 0) opts.idle_timeout = std::chrono::milliseconds(idle_timeout_ms);
+  if (header_timeout_ms > 0) opts.header_timeout = std::chrono::milliseconds(header_timeout_ms);
+  if (body_timeout_ms > 0) opts.body_timeout = std::chrono::milliseconds(body_timeout_ms);
+  // Tokens: an empty one never means "no authentication" (a blank file
+  // would otherwise open the server without anyone noticing).
+  if (!token_file.empty()) opts.token_file = token_file;
+  if (!admin_token_file.empty()) opts.admin_token_file = admin_token_file;
+  if (!opts.token_file.empty()) {
+    auto t = server::read_token_file(opts.token_file);
+    if (!t) return fail(t.error().message);
+    opts.token = *t;
   } else if (const char* t = std::getenv("LIFELINE_TOKEN")) {
     opts.token = t;
+    if (opts.token.empty()) return fail("LIFELINE_TOKEN is set but empty: refusing to start without authentication");
+  }
+  if (!opts.admin_token_file.empty()) {
+    auto t = server::read_token_file(opts.admin_token_file);
+    if (!t) return fail(t.error().message);
+    opts.admin_token = *t;
   }
 
   auto level = spdlog::level::from_str(opts.log_level);
@@ -157,7 +189,16 @@ int main(int argc, char** argv) {
 
   // The backends' makers live longer than the actor system that uses them.
   std::vector<std::pair<server::backend_entry, backend_maker>> makers;
+  std::map<std::string, uint32_t> max_in_flight_of;
   for (auto& b : opts.backends) {
+    // A coordinator setting, not the backend kind's.
+    if (auto it = b.settings.find("max_in_flight"); it != b.settings.end()) {
+      auto n = std::strtoll(it->second.c_str(), nullptr, 10);
+      if (n < 0 || n > 1000000 || it->second.find_first_not_of("0123456789") != std::string::npos)
+        return fail("backend '" + b.name + "': max_in_flight must be an integer from 0 to 1000000");
+      max_in_flight_of[b.name] = uint32_t(n);
+      b.settings.erase(it);
+    }
     auto made = find_backend_kind(b.kind)->configure(b.name, b.settings, opts.data_dir);
     if (!made) return fail(made.error().message);
     makers.emplace_back(b, *made);
@@ -169,7 +210,12 @@ int main(int argc, char** argv) {
   caf::actor_system sys{cfg};
   auto metrics = std::make_shared<prometheus_metrics>();
   runtime_config rc;
-  for (auto& [b, make] : makers) rc.backends.push_back({b.name, make});
+  for (auto& [b, make] : makers) {
+    rc.backends.push_back({b.name, make});
+    if (auto it = max_in_flight_of.find(b.name); it != max_in_flight_of.end())
+      rc.backends.back().max_in_flight = it->second;
+  }
+  rc.coordinator.backend_max_in_flight = opts.backend_max_in_flight;
   rc.coordinator.request_timeout = opts.request_timeout;
   rc.coordinator.attempt_timeout = opts.attempt_timeout;
   rc.coordinator.write_grace = opts.write_grace;
@@ -188,6 +234,8 @@ int main(int argc, char** argv) {
     coordinator_client client{sys, rt.coordinator};
     api::api_config acfg;
     acfg.bearer_token = opts.token;
+    acfg.admin_token = opts.admin_token;
+    acfg.max_in_flight = opts.max_in_flight;
     acfg.max_batch = opts.max_batch;
     acfg.timeout = opts.request_timeout + 1s;
     api::http_api http{client, *metrics, acfg};
@@ -196,7 +244,13 @@ int main(int argc, char** argv) {
     scfg.port = opts.port;
     scfg.body_limit = opts.body_limit;
     scfg.threads = opts.http_threads;
-    api::http_server server{scfg, http};
+    scfg.max_connections = opts.max_connections;
+    scfg.fd_reserve = opts.fd_reserve;
+    scfg.idle_timeout = opts.idle_timeout;
+    scfg.header_timeout = opts.header_timeout;
+    scfg.body_timeout = opts.body_timeout;
+    scfg.min_body_rate = opts.min_body_rate;
+    api::http_server server{scfg, http, *metrics};
     auto port = server.listen();
     if (!port) {
       rc_code = fail(port.error().message);

@@ -56,7 +56,8 @@ public:
     auto n = u32();
     if (!n || size_t(*n) * sizeof(float) > in_.size() - pos_) return fail<std::vector<float>>();
     std::vector<float> v(*n);
-    std::memcpy(v.data(), in_.data() + pos_, *n * sizeof(float));
+    // An empty vector's data() may be null: memcpy(nullptr, ..., 0) is UB.
+    if (*n > 0) std::memcpy(v.data(), in_.data() + pos_, *n * sizeof(float));
     pos_ += *n * sizeof(float);
     return v;
   }

@@ -1,6 +1,7 @@
 // The fallback coordinator on CAF's deterministic scheduler: routing,
 // fallback, fan-out, outage, circuit breaking and recovery.
 #include "actors/errors.hpp"
+#include "support/temp_dir.hpp"
 #include "support/two_backends.hpp"
 
 #include <catch2/catch.hpp>
@@ -301,4 +302,101 @@ TEST_CASE("a backend that prefers an operation serves it first; fallback still f
   REQUIRE(fallback);
   CHECK(fallback->backend == "primary");
   CHECK(f.metrics->fallbacks(operation::search, "secondary", "primary") == 1);
+}
+
+// -- damaged documents (GitHub issue 11) ----------------------------------------
+
+TEST_CASE("a damaged document on one backend: the read falls over, the backend stays up "
+          "with its circuit closed",
+          "[coordinator][values]") {
+  two_backends f;
+  f.seed_data();
+  f.primary->damage_document("a"); // its vector comes back as [inf, inf]
+  for (int i = 0; i < 5; ++i) { // more than consecutive_failures = 3
+    auto r = f.get("a");
+    REQUIRE(r);
+    CHECK(r->backend == "secondary");
+    CHECK(r->value.vector == std::vector<float>{0, 0});
+  }
+  auto h = f.health_of("primary");
+  CHECK(h.lifecycle == lifecycle_state::up);
+  CHECK(h.circuit == circuit_state::closed);
+  CHECK(h.last_error.empty());
+  CHECK(f.metrics->restarts("primary") == 0);
+  CHECK(f.metrics->calls(operation::get, "primary", call_outcome::damaged_document) == 5);
+  CHECK(f.metrics->calls(operation::get, "primary", call_outcome::failure) == 0);
+  CHECK(f.metrics->fallbacks(operation::get, "primary", "secondary") == 5);
+  CHECK(f.metrics->in_flight(operation::get) == 0);
+  // The backend serves its other documents.
+  auto b = f.get("b");
+  REQUIRE(b);
+  CHECK(b->backend == "primary");
+  SECTION("a search leaves the damaged hit out instead of failing") {
+    auto hits = f.search({0, 0}, 2);
+    REQUIRE(hits);
+    CHECK(hits->backend == "primary");
+    REQUIRE(hits->value.size() == 1);
+    CHECK(hits->value[0].id == "b");
+    CHECK(f.health_of("primary").lifecycle == lifecycle_state::up);
+    CHECK(f.metrics->fallbacks(operation::search, "primary", "secondary") == 0);
+  }
+  SECTION("damaged on every backend: an error naming the document, not an outage") {
+    f.secondary->damage_document("a");
+    for (int i = 0; i < 5; ++i) {
+      auto r = f.get("a");
+      REQUIRE_FALSE(r);
+      CHECK(is(r.error(), errc::corrupt_document));
+      auto text = describe(r.error());
+      CHECK(text.find("document 'a' in 'c'") != std::string::npos);
+      CHECK(text.find("non-finite") != std::string::npos);
+    }
+    CHECK(f.metrics->outages() == 0);
+    CHECK(f.metrics->in_flight(operation::get) == 0);
+    for (auto name : {"primary", "secondary"}) {
+      auto hb = f.health_of(name);
+      CHECK(hb.lifecycle == lifecycle_state::up);
+      CHECK(hb.circuit == circuit_state::closed);
+      CHECK(f.metrics->restarts(name) == 0);
+    }
+    CHECK(f.get("b")->backend == "primary");
+  }
+  SECTION("structural breaks still crash the backend") {
+    f.primary->inject(fault::corrupt, operation::get);
+    auto r = f.get("b");
+    REQUIRE(r);
+    CHECK(r->backend == "secondary");
+    CHECK(f.health_of("primary").lifecycle == lifecycle_state::restarting);
+  }
+}
+
+TEST_CASE("a rebuild skips documents the target refuses or that are damaged, and finishes",
+          "[coordinator][values]") {
+  temp_dir dir;
+  two_backends f{[&dir](runtime_config& cfg) {
+    cfg.coordinator.handoff_dir = dir.path() + "/handoff";
+    cfg.coordinator.detached_io = false;
+    cfg.coordinator.recovery_page = 2; // a refused page is retried one by one
+  }};
+  f.seed_data();
+  for (int i = 0; i < 5; ++i)
+    REQUIRE(f.upsert({"d" + std::to_string(i), {float(i), float(i)}, "", "{}", 0}));
+  // The primary (the peer) now returns d1 with a vector every backend
+  // refuses, d3 with a non-finite one.
+  f.primary->damage_document("d1", 1e20f);
+  f.primary->damage_document("d3");
+  // The secondary's database comes back empty: it is rebuilt from the primary.
+  f.secondary->replace_inner(std::make_shared<memory_backend>());
+  REQUIRE(f.ask<ok_atom>(f.coordinator(), restart_atom::value, std::string{"secondary"}));
+  f.advance(100ms);
+  auto h = f.health_of("secondary");
+  CHECK(h.replica == replica_state::in_sync);
+  CHECK(h.rebuilt == 5); // a, b, d0, d2, d4
+  CHECK(f.metrics->replica_transitions("secondary", replica_state::rebuilding) == 2);
+  for (auto id : {"a", "b", "d0", "d2", "d4"}) CHECK(f.secondary->inner().get("c", id));
+  for (auto id : {"d1", "d3"})
+    CHECK(f.secondary->inner().get("c", id).error().kind == error_kind::not_found);
+  // Nothing loops: later probes start no other rebuild.
+  f.advance(30s);
+  CHECK(f.health_of("secondary").replica == replica_state::in_sync);
+  CHECK(f.metrics->replica_transitions("secondary", replica_state::rebuilding) == 2);
 }

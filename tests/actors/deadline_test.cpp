@@ -64,8 +64,9 @@ struct fixture : test_system {
   /// `with_memory`: a healthy in-memory backend second in line;
   /// `handoff_dir`: keep missed writes there.
   explicit fixture(bool with_memory, std::string handoff_dir = {},
-                   std::chrono::milliseconds write_grace = 1s) {
+                   std::chrono::milliseconds write_grace = 1s, uint32_t max_in_flight = 0) {
     coordinator_config cfg;
+    cfg.backend_max_in_flight = max_in_flight;
     cfg.handoff_dir = std::move(handoff_dir);
     cfg.write_grace = write_grace;
     cfg.detached_io = false;
@@ -228,4 +229,66 @@ TEST_CASE("without a handoff log a silent backend keeps the whole request deadli
   REQUIRE(*r);
   CHECK((*r)->backends[0].outcome == write_outcome::failed);
   CHECK((*r)->backends[1].outcome == write_outcome::applied);
+}
+
+TEST_CASE("a backend at its bound of calls in flight: reads go past it, writes are shed, "
+          "nothing queues; answered calls free their places",
+          "[coordinator][deadline][overload]") {
+  fixture f{true, {}, 1s, 2};
+  auto get = [&] {
+    return f.send<served<document>>(f.coordinator, get_atom::value, std::string{"c"}, std::string{"a"});
+  };
+  // Two gets hold the silent backend's two places...
+  auto first = get(), second = get();
+  f.run();
+  CHECK_FALSE(first.poll());
+  CHECK_FALSE(second.poll());
+  // ...so the third goes straight to the next backend, without waiting.
+  auto third = get();
+  f.run();
+  auto r = third.poll();
+  REQUIRE(r);
+  REQUIRE(*r);
+  CHECK((*r)->backend == "memory");
+  CHECK(f.metrics->shed_count(operation::get, "silent") == 1);
+  CHECK(f.metrics->fallbacks(operation::get, "silent", "memory") == 0); // never sent there
+  // A write would have to reach the full backend: shed whole, at once.
+  auto w = f.ask<write_receipt>(f.coordinator, upsert_atom::value, std::string{"c"},
+                                std::vector<document>{{"b", {2, 2}, "B", "", 0}});
+  REQUIRE_FALSE(w);
+  CHECK(is(w.error(), errc::overloaded));
+  CHECK(f.metrics->shed_count(operation::upsert, "silent") == 1);
+  auto missing = f.ask<served<document>>(f.coordinator, get_atom::value, std::string{"c"}, std::string{"b"});
+  REQUIRE_FALSE(missing);
+  CHECK(is(missing.error(), errc::not_found)); // nothing was applied anywhere
+  CHECK(f.metrics->shed_count(operation::get, "silent") == 2); // that read went past it too
+  // The held gets time out (attempt deadline) and fall over, but their calls
+  // still occupy the silent backend until it answers them.
+  f.advance(1s);
+  REQUIRE(first.poll());
+  REQUIRE(second.poll());
+  auto fourth = get();
+  f.run();
+  REQUIRE(fourth.poll());
+  CHECK(f.metrics->shed_count(operation::get, "silent") == 3);
+  // It answers (late): its places are free again and it gets the next read.
+  f.ask<ok_atom>(f.hung, probe_atom::value);
+  f.run();
+  auto fifth = get();
+  f.run();
+  CHECK_FALSE(fifth.poll()); // held by the silent backend: it was sent there
+  CHECK(f.metrics->shed_count(operation::get, "silent") == 3);
+}
+
+TEST_CASE("every backend that could serve is at its bound: the read is shed as overloaded, "
+          "not an outage", "[coordinator][deadline][overload]") {
+  fixture f{false, {}, 1s, 1};
+  auto first = f.send<served<document>>(f.coordinator, get_atom::value, std::string{"c"}, std::string{"a"});
+  f.run();
+  CHECK_FALSE(first.poll());
+  auto second = f.ask<served<document>>(f.coordinator, get_atom::value, std::string{"c"}, std::string{"a"});
+  REQUIRE_FALSE(second);
+  CHECK(is(second.error(), errc::overloaded));
+  CHECK(f.metrics->outages() == 0);
+  CHECK(f.metrics->in_flight(operation::get) == 1); // only the held one
 }

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <limits>
 #include <pqxx/pqxx>
 #include <thread>
@@ -480,4 +481,87 @@ TEST_CASE("postgres backend: the replica marker is kept with the data", "[postgr
   CHECK(*restarted.replica_marker() == "replica-2");
   REQUIRE(restarted.set_replica_marker(""));
   CHECK(*restarted.replica_marker() == "");
+}
+
+// GitHub issue 11 ("Values"): a poison vector is refused as invalid_argument,
+// or stored and then served finite, by get and by search, in every metric.
+TEST_CASE("postgres backend: poison vectors are refused or stored and served finite",
+          "[postgres][values]") {
+  postgres_backend pg{postgres_from_env()};
+  const float inf = std::numeric_limits<float>::infinity();
+  const float denormal = std::numeric_limits<float>::denorm_min();
+  struct poison {
+    const char* name;
+    std::vector<float> vector;
+    bool accepted;
+  };
+  std::vector<poison> poisons{
+    {"[1e-40, 1e-40]", {1e-40f, 1e-40f}, true},
+    {"[1e-45, 0]", {denormal, 0}, true},
+    {"[1e-45, 1e15]", {denormal, 1e15f}, true},
+    {"[1e15, 1e15]", {1e15f, 1e15f}, true},
+    {"[-1e15, 1e15]", {-1e15f, 1e15f}, true},
+    {"[0, 0]", {0, 0}, true},
+    {"[3e38, 3e38]", {3e38f, 3e38f}, false},
+    {"[1e16, 0]", {1e16f, 0}, false},
+    {"[inf, 1]", {inf, 1}, false},
+    {"[nan, 0]", {std::nanf(""), 0}, false},
+  };
+  auto finite = [](const std::vector<float>& v) {
+    return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
+  };
+  auto norm = [](const std::vector<float>& v) {
+    double n = 0;
+    for (float x : v) n += double(x) * double(x);
+    return std::sqrt(n);
+  };
+  for (auto m : {metric::l2, metric::ip, metric::cosine}) {
+    for (auto& p : poisons) {
+      INFO(to_string(m) << ": " << p.name);
+      auto c = unique_collection("poison");
+      REQUIRE(pg.create_collection({c, 2, m}));
+      REQUIRE(pg.upsert(c, {{"ok", {1, 2}, "", "", 1}}));
+      auto put = pg.upsert(c, {{"p", p.vector, "", "", 1}});
+      if (!p.accepted) {
+        REQUIRE_FALSE(put);
+        CHECK(put.error().kind == error_kind::invalid_argument);
+        auto q = pg.search({c, p.vector, 2, 0});
+        REQUIRE_FALSE(q);
+        CHECK(q.error().kind == error_kind::invalid_argument);
+        CHECK(pg.get(c, "p").error().kind == error_kind::not_found);
+        REQUIRE(pg.drop_collection(c));
+        continue;
+      }
+      REQUIRE(put);
+      auto got = pg.get(c, "p");
+      REQUIRE(got);
+      CHECK(finite(got->vector));
+      if (m == metric::cosine && norm(p.vector) > 0)
+        CHECK(norm(got->vector) == Approx(1.0).epsilon(1e-6));
+      else
+        CHECK(got->vector == p.vector);
+      for (auto& q : {p.vector, std::vector<float>{0.5f, -1}}) {
+        auto hits = pg.search({c, q, 10, 0});
+        REQUIRE(hits);
+        REQUIRE(hits->size() == 2);
+        for (auto& h : *hits) CHECK(std::isfinite(h.distance));
+      }
+      REQUIRE(pg.drop_collection(c));
+    }
+  }
+  SECTION("the largest dimension at the largest component: distances finite") {
+    for (auto m : {metric::l2, metric::ip, metric::cosine}) {
+      INFO(to_string(m));
+      auto c = unique_collection("poison_max");
+      REQUIRE(pg.create_collection({c, max_dimension, m}));
+      REQUIRE(pg.upsert(c, {{"plus", std::vector<float>(max_dimension, max_component), "", "", 1},
+                            {"minus", std::vector<float>(max_dimension, -max_component), "", "", 1}}));
+      auto hits = pg.search({c, std::vector<float>(max_dimension, max_component), 2, 0});
+      REQUIRE(hits);
+      REQUIRE(hits->size() == 2);
+      CHECK(hits->at(0).id == "plus");
+      for (auto& h : *hits) CHECK(std::isfinite(h.distance));
+      REQUIRE(pg.drop_collection(c));
+    }
+  }
 }

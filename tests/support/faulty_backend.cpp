@@ -26,6 +26,27 @@ void damage(collection_stats& s) { s.spec.name += "~corrupt"; }
 template <class T>
 void damage(T&) {} // nothing checkable to break (lists, acknowledgements)
 
+// What damage_document does to the replies that carry that document.
+using damaged_ids = std::map<std::string, float, std::less<>>;
+
+void spoil(document& d, const damaged_ids& ids) {
+  if (auto it = ids.find(d.id); it != ids.end())
+    std::fill(d.vector.begin(), d.vector.end(), it->second);
+}
+
+void spoil(std::vector<document>& docs, const damaged_ids& ids) {
+  for (auto& d : docs) spoil(d, ids);
+}
+
+void spoil(std::vector<search_hit>& hits, const damaged_ids& ids) {
+  for (auto& h : hits)
+    if (auto it = ids.find(h.id); it != ids.end() && !std::isfinite(it->second))
+      h.distance = std::nanf("");
+}
+
+template <class T>
+void spoil(T&, const damaged_ids&) {}
+
 } // namespace
 
 faulty_backend::faulty_backend(std::shared_ptr<backend> inner)
@@ -41,6 +62,11 @@ void faulty_backend::inject(fault f) {
 void faulty_backend::inject(fault f, operation op) {
   std::lock_guard guard{mutex_};
   faults_[static_cast<size_t>(op)] = f;
+}
+
+void faulty_backend::damage_document(std::string id, float value) {
+  std::lock_guard guard{mutex_};
+  damaged_.insert_or_assign(std::move(id), value);
 }
 
 void faulty_backend::restrict_to(lifeline::capabilities caps) {
@@ -107,6 +133,10 @@ expected<T> faulty_backend::apply(operation op, Call&& call) {
   }
   auto result = call();
   if (f == fault::corrupt && result) damage(*result);
+  if (result) {
+    std::lock_guard guard{mutex_};
+    if (!damaged_.empty()) spoil(*result, damaged_);
+  }
   return result;
 }
 

@@ -8,9 +8,12 @@
 
 #include <array>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 
 namespace lifeline::testing {
 
@@ -32,6 +35,13 @@ public:
   /// Applies `f` to one operation.
   void inject(fault f, operation op);
   void clear() { inject(fault::none); }
+  /// Per-document corruption, whatever the faults: from now on, document
+  /// `id` comes back from get and scan with every vector component set to
+  /// `value`, and if that is not finite, as a search hit with a non-finite
+  /// distance (as a vector that an older version stored as inf would). A
+  /// finite `value` beyond max_component makes a document that every
+  /// backend refuses to store. Only the wrapper's replies change.
+  void damage_document(std::string id, float value = INFINITY);
   /// Declare a narrower set of capabilities than the wrapped backend.
   void restrict_to(lifeline::capabilities caps);
   /// Declare operations this backend should serve first.
@@ -83,6 +93,7 @@ private:
   std::condition_variable cv_;
   std::array<fault, operation_count> faults_{};
   std::array<uint64_t, operation_count> calls_{};
+  std::map<std::string, float, std::less<>> damaged_;
   lifeline::capabilities caps_;
   lifeline::capabilities preferred_;
   size_t hung_ = 0;

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -83,7 +84,7 @@ http_reply http_client::raw(const std::string& bytes) {
   return impl_->read_reply();
 }
 
-server_process::server_process(std::vector<std::string> args) {
+server_process::server_process(std::vector<std::string> args, process_options options) {
   int out[2];
   REQUIRE(::pipe(out) == 0);
   pid_ = ::fork();
@@ -91,6 +92,10 @@ server_process::server_process(std::vector<std::string> args) {
   if (pid_ == 0) {
     ::dup2(out[1], STDOUT_FILENO);
     ::close(out[0]);
+    if (options.max_files > 0) {
+      rlimit rl{options.max_files, options.max_files};
+      if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) ::_exit(126);
+    }
     std::vector<std::string> argv_s{LIFELINE_SERVER, "serve", "--listen", "127.0.0.1:0"};
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     std::vector<char*> argv;
@@ -131,5 +136,20 @@ void server_process::kill() {
 }
 
 server_process::~server_process() { stop(); }
+
+start_failure run_server_expecting_failure(std::vector<std::string> args, unsigned bound_seconds) {
+  std::string cmd = "timeout " + std::to_string(bound_seconds) + " '" + std::string{LIFELINE_SERVER}
+                    + "' serve --listen 127.0.0.1:0";
+  for (auto& a : args) cmd += " '" + a + "'"; // test arguments hold no quote
+  cmd += " 2>&1";
+  start_failure out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  char buf[512];
+  while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.output.append(buf, n);
+  int status = ::pclose(p);
+  out.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return out;
+}
 
 } // namespace lifeline::testing

@@ -1,0 +1,294 @@
+#include "api/request_parser.hpp"
+
+#include "backends/validation.hpp"
+
+#include <simdjson.h>
+
+#include <array>
+#include <cmath>
+
+namespace lifeline::api {
+
+namespace {
+
+[[noreturn]] void fail(std::string detail, unsigned status = 400) {
+  throw bad_request{status, std::move(detail)};
+}
+
+/// Throws the validation error of `ok` as a 400.
+void check(const expected<void>& ok, std::string_view where) {
+  if (!ok) fail(std::string{where} + ": " + ok.error().message);
+}
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string percent_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out += s[i];
+      continue;
+    }
+    if (i + 2 >= s.size()) fail("bad percent-encoding in the path");
+    int hi = hex_digit(s[i + 1]), lo = hex_digit(s[i + 2]);
+    if (hi < 0 || lo < 0) fail("bad percent-encoding in the path");
+    out += char(hi * 16 + lo);
+    i += 2;
+  }
+  return out;
+}
+
+/// The path's segments, percent-decoded; empty segments ("//") are skipped.
+std::vector<std::string> path_segments(std::string_view target) {
+  auto path = target.substr(0, target.find('?'));
+  if (path.empty() || path[0] != '/') fail("the path must start with /");
+  std::vector<std::string> out;
+  size_t start = 1;
+  while (start <= path.size()) {
+    auto end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    if (end > start) out.push_back(percent_decode(path.substr(start, end - start)));
+    start = end + 1;
+  }
+  return out;
+}
+
+std::string collection_name(std::string s) {
+  check(validate_collection_name(s), "collection name");
+  return s;
+}
+
+std::string document_id(std::string s) {
+  check(validate_id(s), "document id");
+  return s;
+}
+
+/// Backend names follow the collection-name rules (they are configured
+/// names, but the path is the client's).
+std::string backend_name(std::string s) {
+  if (!validate_collection_name(s)) fail("backend name may only contain [A-Za-z0-9_.-]");
+  return s;
+}
+
+simdjson::dom::object parse_object(std::string_view body) {
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (auto err = parser.parse(body.data(), body.size()).get(root))
+    fail(std::string{"malformed JSON: "} + simdjson::error_message(err));
+  simdjson::dom::object o;
+  if (root.get(o)) fail("the body must be a JSON object");
+  return o;
+}
+
+std::vector<float> parse_vector(simdjson::dom::element e, const char* field) {
+  simdjson::dom::array a;
+  if (e.get(a)) fail(std::string{field} + " must be an array of numbers");
+  std::vector<float> v;
+  v.reserve(a.size());
+  for (auto x : a) {
+    double d;
+    if (x.get(d)) fail(std::string{field} + " must be an array of numbers");
+    if (!std::isfinite(d) || std::fabs(d) > 3.4e38) fail(std::string{field} + " holds a number too large for a float");
+    v.push_back(float(d));
+  }
+  return v;
+}
+
+uint64_t parse_uint(simdjson::dom::element e, const char* field, uint64_t min, uint64_t max) {
+  uint64_t n;
+  if (e.get(n) || n < min || n > max)
+    fail(std::string{field} + " must be an integer from " + std::to_string(min) + " to " + std::to_string(max));
+  return n;
+}
+
+/// A document object: vector (required), content, metadata (optional); "id"
+/// is read by the caller.
+document parse_document(simdjson::dom::object o, std::string id) {
+  document d;
+  d.id = std::move(id);
+  bool has_vector = false;
+  for (auto [k, v] : o) {
+    if (k == "vector") {
+      d.vector = parse_vector(v, "vector");
+      has_vector = true;
+    } else if (k == "content") {
+      std::string_view s;
+      if (v.get(s)) fail("content must be a string");
+      d.content = std::string{s};
+    } else if (k == "metadata") {
+      if (v.is_null()) continue;
+      if (!v.is_object()) fail("metadata must be a JSON object");
+      d.metadata = simdjson::minify(v);
+    } else if (k != "id") {
+      fail("unknown field '" + std::string{k} + "' in a document");
+    }
+  }
+  if (!has_vector) fail("a document needs a vector");
+  return d;
+}
+
+struct route_info {
+  std::string_view name;
+  std::string_view allow;
+};
+
+constexpr std::array<route_info, 11> routes{{
+  {"/v1/health", "GET"},
+  {"/metrics", "GET"},
+  {"/v1/collections", "GET"},
+  {"/v1/collections/{name}", "GET, PUT, DELETE"},
+  {"/v1/collections/{name}/documents", "POST"},
+  {"/v1/collections/{name}/search", "POST"},
+  {"/v1/collections/{name}/documents/{id}", "GET, PUT, DELETE"},
+  {"/v1/admin/check", "GET"},
+  {"/v1/admin/backends/{name}/restart", "POST"},
+  {"/v1/admin/backends/{name}/stop", "POST"},
+  {"/v1/admin/backends/{name}/start", "POST"},
+}};
+
+} // namespace
+
+std::string_view template_of(route_kind kind) { return routes[size_t(kind)].name; }
+
+std::string_view allowed_methods(route_kind kind) { return routes[size_t(kind)].allow; }
+
+bool allows(route_kind kind, std::string_view method) {
+  auto allow = allowed_methods(kind);
+  size_t start = 0;
+  while (start < allow.size()) {
+    auto end = allow.find(", ", start);
+    if (end == std::string_view::npos) end = allow.size();
+    if (allow.substr(start, end - start) == method) return true;
+    start = end + 2;
+  }
+  return false;
+}
+
+bool is_public(route_kind kind) { return kind == route_kind::health || kind == route_kind::metrics; }
+
+bool is_admin(route_kind kind) {
+  return kind == route_kind::admin_check || kind == route_kind::admin_restart
+         || kind == route_kind::admin_stop || kind == route_kind::admin_start;
+}
+
+std::string_view method_label(std::string_view method) {
+  for (std::string_view known : {"GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"})
+    if (method == known) return known;
+  return "other";
+}
+
+std::optional<route> parse_route(std::string_view target) {
+  auto s = path_segments(target);
+  auto n = s.size();
+  route r;
+  if (n == 1 && s[0] == "metrics") {
+    r.kind = route_kind::metrics;
+    return r;
+  }
+  if (n < 2 || s[0] != "v1") return std::nullopt;
+  if (s[1] == "health" && n == 2) {
+    r.kind = route_kind::health;
+    return r;
+  }
+  if (s[1] == "collections") {
+    if (n == 2) {
+      r.kind = route_kind::collections;
+      return r;
+    }
+    if (n == 3) r.kind = route_kind::collection;
+    else if (n == 4 && s[3] == "documents") r.kind = route_kind::documents;
+    else if (n == 4 && s[3] == "search") r.kind = route_kind::search;
+    else if (n == 5 && s[3] == "documents") r.kind = route_kind::document;
+    else return std::nullopt;
+    r.collection = collection_name(std::move(s[2]));
+    if (r.kind == route_kind::document) r.id = document_id(std::move(s[4]));
+    return r;
+  }
+  if (s[1] == "admin") {
+    if (n == 3 && s[2] == "check") {
+      r.kind = route_kind::admin_check;
+      return r;
+    }
+    if (n != 5 || s[2] != "backends") return std::nullopt;
+    if (s[4] == "restart") r.kind = route_kind::admin_restart;
+    else if (s[4] == "stop") r.kind = route_kind::admin_stop;
+    else if (s[4] == "start") r.kind = route_kind::admin_start;
+    else return std::nullopt;
+    r.backend = backend_name(std::move(s[3]));
+    return r;
+  }
+  return std::nullopt;
+}
+
+collection_spec parse_collection_body(std::string_view body, std::string name) {
+  collection_spec spec;
+  spec.name = std::move(name);
+  bool has_dim = false;
+  for (auto [k, v] : parse_object(body)) {
+    if (k == "dimension") {
+      spec.dimension = uint32_t(parse_uint(v, "dimension", 1, max_dimension));
+      has_dim = true;
+    } else if (k == "metric") {
+      std::string_view s;
+      std::optional<metric> parsed;
+      if (!v.get(s)) parsed = parse_metric(s);
+      if (!parsed) fail("metric must be one of l2, ip, cosine");
+      spec.metric = *parsed;
+    } else {
+      fail("unknown field '" + std::string{k} + "'");
+    }
+  }
+  if (!has_dim) fail("dimension is required");
+  check(validate_spec(spec), "collection");
+  return spec;
+}
+
+document parse_document_body(std::string_view body, std::string id) {
+  return parse_document(parse_object(body), std::move(id));
+}
+
+std::vector<document> parse_batch_body(std::string_view body, size_t max_batch) {
+  auto root = parse_object(body);
+  simdjson::dom::array docs;
+  if (root["documents"].get(docs)) fail("documents must be an array");
+  if (docs.size() > max_batch)
+    fail("a batch holds at most " + std::to_string(max_batch) + " documents", 413);
+  std::vector<document> batch;
+  batch.reserve(docs.size());
+  for (auto e : docs) {
+    simdjson::dom::object o;
+    if (e.get(o)) fail("each document must be an object");
+    std::string_view id;
+    if (o["id"].get(id)) fail("each document needs a string id");
+    batch.push_back(parse_document(o, document_id(std::string{id})));
+  }
+  return batch;
+}
+
+search_query parse_search_body(std::string_view body, std::string collection) {
+  search_query q;
+  q.collection = std::move(collection);
+  bool has_vector = false;
+  for (auto [k, v] : parse_object(body)) {
+    if (k == "vector") {
+      q.vector = parse_vector(v, "vector");
+      has_vector = true;
+    } else if (k == "k") {
+      q.k = uint32_t(parse_uint(v, "k", 1, max_k));
+    } else if (k == "ef") {
+      q.ef = uint32_t(parse_uint(v, "ef", 0, max_ef));
+    } else {
+      fail("unknown field '" + std::string{k} + "'");
+    }
+  }
+  if (!has_vector) fail("vector is required");
+  return q;
+}
+
+} // namespace lifeline::api

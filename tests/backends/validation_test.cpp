@@ -1,0 +1,254 @@
+// Values at the edges (GitHub issue 11, "Values"): normalize, the vector
+// checks, the distances at the limits, and every backend (memory, hnsw; the
+// PostgreSQL one is in postgres_backend_test.cpp) either refusing a poison
+// vector as invalid_argument or storing it and serving it finite.
+#include "backends/hnsw_backend.hpp"
+#include "backends/memory_backend.hpp"
+#include "backends/validation.hpp"
+#include "support/temp_dir.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cfloat>
+#include <cmath>
+#include <limits>
+
+using namespace lifeline;
+using namespace lifeline::testing;
+
+namespace {
+
+constexpr float inf = std::numeric_limits<float>::infinity();
+const float nan_ = std::numeric_limits<float>::quiet_NaN();
+const float min_denormal = std::numeric_limits<float>::denorm_min(); // ~1.4e-45
+
+bool all_finite(const std::vector<float>& v) {
+  return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
+}
+
+double norm(const std::vector<float>& v) {
+  double n = 0;
+  for (float x : v) n += double(x) * double(x);
+  return std::sqrt(n);
+}
+
+struct poison {
+  const char* name;
+  std::vector<float> vector;
+  bool accepted; ///< Stored and served (else refused as invalid_argument).
+};
+
+/// Two-dimensional poison vectors.
+std::vector<poison> poisons() {
+  return {
+    {"tiny: [1e-40, 1e-40] (issue 11)", {1e-40f, 1e-40f}, true},
+    {"denormal: [1e-45, 0]", {min_denormal, 0}, true},
+    {"denormal and large: [1e-45, 1e15]", {min_denormal, 1e15f}, true},
+    {"negative tiny: [-1e-44, 1e-40]", {-1e-44f, 1e-40f}, true},
+    {"largest allowed: [1e15, 1e15]", {1e15f, 1e15f}, true},
+    {"largest allowed, opposite signs: [-1e15, 1e15]", {-1e15f, 1e15f}, true},
+    {"zero: [0, 0]", {0, 0}, true},
+    {"huge: [3e38, 3e38]", {3e38f, 3e38f}, false},
+    {"float max: [FLT_MAX, 1]", {FLT_MAX, 1}, false},
+    {"above the limit: [1e16, 0]", {1e16f, 0}, false},
+    {"inf", {inf, 1}, false},
+    {"-inf", {1, -inf}, false},
+    {"nan", {nan_, 0}, false},
+  };
+}
+
+std::vector<float> filled(float x, size_t n = max_dimension) { return std::vector<float>(n, x); }
+
+/// Stores each poison vector in a fresh collection of every metric on `b`
+/// and reads it back by get and by search (with itself and with an
+/// ordinary query): what is stored is served, finite.
+void check_poison_values(backend& b, const std::string& prefix) {
+  int n = 0;
+  for (auto m : {metric::l2, metric::ip, metric::cosine}) {
+    for (auto& p : poisons()) {
+      INFO(to_string(m) << ": " << p.name);
+      auto c = prefix + "_" + std::string{to_string(m)} + "_" + std::to_string(n++);
+      REQUIRE(b.create_collection({c, 2, m}));
+      REQUIRE(b.upsert(c, {{"ok", {1, 2}, "", "", 1}}));
+      auto put = b.upsert(c, {{"p", p.vector, "", "", 1}});
+      if (!p.accepted) {
+        REQUIRE_FALSE(put);
+        CHECK(put.error().kind == error_kind::invalid_argument);
+        auto query = b.search({c, p.vector, 2, 0});
+        REQUIRE_FALSE(query);
+        CHECK(query.error().kind == error_kind::invalid_argument);
+        CHECK(b.get(c, "p").error().kind == error_kind::not_found);
+        continue;
+      }
+      REQUIRE(put);
+      auto got = b.get(c, "p");
+      REQUIRE(got);
+      CHECK(all_finite(got->vector));
+      if (m == metric::cosine) {
+        if (norm(p.vector) > 0) CHECK(norm(got->vector) == Approx(1.0).epsilon(1e-6));
+        else CHECK(got->vector == p.vector);
+      } else {
+        CHECK(got->vector == p.vector);
+      }
+      for (auto& q : {p.vector, std::vector<float>{0.5f, -1}}) {
+        auto hits = b.search({c, q, 10, 0});
+        REQUIRE(hits);
+        REQUIRE(hits->size() == 2);
+        for (auto& h : *hits) CHECK(std::isfinite(h.distance));
+        CHECK(hits->at(0).distance <= hits->at(1).distance);
+      }
+    }
+  }
+}
+
+/// At the largest dimension and component: every distance finite.
+void check_extremes(backend& b, const std::string& prefix) {
+  for (auto m : {metric::l2, metric::ip, metric::cosine}) {
+    INFO(to_string(m));
+    auto c = prefix + "_max_" + std::string{to_string(m)};
+    REQUIRE(b.create_collection({c, max_dimension, m}));
+    REQUIRE(b.upsert(c, {{"plus", filled(max_component), "", "", 1},
+                         {"minus", filled(-max_component), "", "", 1}}));
+    for (float sign : {1.f, -1.f}) {
+      auto hits = b.search({c, filled(sign * max_component), 2, 0});
+      REQUIRE(hits);
+      REQUIRE(hits->size() == 2);
+      for (auto& h : *hits) CHECK(std::isfinite(h.distance));
+      CHECK(hits->at(0).id == (sign > 0 ? "plus" : "minus"));
+    }
+    auto got = b.get(c, "plus");
+    REQUIRE(got);
+    CHECK(all_finite(got->vector));
+  }
+}
+
+hnsw_config config_for(const std::string& dir) {
+  hnsw_config cfg;
+  cfg.directory = dir;
+  cfg.index.initial_capacity = 16;
+  cfg.maintenance_interval = std::chrono::hours(1);
+  return cfg;
+}
+
+} // namespace
+
+TEST_CASE("values: normalize computes in double (tiny, denormal, huge norms)", "[values]") {
+  SECTION("a tiny norm whose unit vector is fine (issue 11: was [inf, inf])") {
+    std::vector<float> v{1e-40f, 1e-40f};
+    normalize(v);
+    CHECK(v[0] == float(M_SQRT1_2));
+    CHECK(v[1] == float(M_SQRT1_2));
+  }
+  SECTION("the smallest denormal") {
+    std::vector<float> v{min_denormal, 0};
+    normalize(v);
+    CHECK(v == std::vector<float>{1, 0});
+    std::vector<float> w{-min_denormal, min_denormal};
+    normalize(w);
+    CHECK(w[0] == float(-M_SQRT1_2));
+    CHECK(w[1] == float(M_SQRT1_2));
+  }
+  SECTION("a denormal next to a large component") {
+    std::vector<float> v{min_denormal, 1e15f};
+    normalize(v);
+    CHECK(v[1] == 1.0f);
+    CHECK(v[0] >= 0);
+    CHECK(v[0] < 1e-30f);
+  }
+  SECTION("huge components (the square overflows float, not double)") {
+    std::vector<float> v{3e38f, 3e38f};
+    normalize(v);
+    CHECK(v[0] == float(M_SQRT1_2));
+    std::vector<float> w{FLT_MAX, FLT_MAX, FLT_MAX, FLT_MAX};
+    normalize(w);
+    CHECK(w == std::vector<float>(4, 0.5f));
+  }
+  SECTION("the largest dimension at the largest component") {
+    auto v = filled(max_component);
+    normalize(v);
+    CHECK(all_finite(v));
+    CHECK(v[0] == Approx(1.0 / 256));
+    CHECK(norm(v) == Approx(1.0));
+  }
+  SECTION("the zero vector is left as it is") {
+    std::vector<float> v{0, 0, 0};
+    normalize(v);
+    CHECK(v == std::vector<float>{0, 0, 0});
+  }
+  SECTION("ordinary vectors come out at unit length") {
+    std::vector<float> v{3, -4};
+    normalize(v);
+    CHECK(v == std::vector<float>{0.6f, -0.8f});
+  }
+}
+
+TEST_CASE("values: validate_vector refuses non-finite and oversized components", "[values]") {
+  for (auto& p : poisons()) {
+    INFO(p.name);
+    auto ok = validate_vector(p.vector, 2);
+    CHECK(bool(ok) == p.accepted);
+    if (!ok) CHECK(ok.error().kind == error_kind::invalid_argument);
+    if (ok) { // then normalize makes a finite unit vector of it
+      auto v = p.vector;
+      normalize(v);
+      CHECK(all_finite(v));
+      if (norm(p.vector) > 0) CHECK(norm(v) == Approx(1.0).epsilon(1e-6));
+    }
+  }
+  CHECK(validate_vector(filled(max_component), max_dimension));
+  CHECK(validate_vector(filled(-max_component), max_dimension));
+  CHECK(validate_vector(filled(min_denormal), max_dimension));
+  CHECK_FALSE(validate_vector(filled(1, max_dimension + 1), max_dimension));
+  CHECK_FALSE(validate_vector(std::vector<float>{1, 2, 3}, 2));
+}
+
+TEST_CASE("values: distances stay finite at the largest dimension and component",
+          "[values]") {
+  auto plus = filled(max_component), minus = filled(-max_component);
+  CHECK(std::isfinite(distance(metric::l2, plus, minus)));
+  CHECK(distance(metric::l2, plus, minus) > 1e35f);
+  CHECK(std::isfinite(distance(metric::ip, plus, plus)));
+  CHECK(std::isfinite(distance(metric::ip, plus, minus)));
+  auto up = plus, down = minus;
+  normalize(up);
+  normalize(down);
+  CHECK(distance(metric::cosine, up, up) == Approx(0).margin(1e-5));
+  CHECK(distance(metric::cosine, up, down) == Approx(2).margin(1e-5));
+}
+
+TEST_CASE("values: memory backend stores and serves every poison vector or refuses it",
+          "[values][memory]") {
+  memory_backend b;
+  check_poison_values(b, "poison");
+  check_extremes(b, "poison");
+}
+
+TEST_CASE("values: vector store stores and serves every poison vector or refuses it, "
+          "also after a reload",
+          "[values][hnsw]") {
+  temp_dir dir;
+  {
+    hnsw_backend store{config_for(dir.path())};
+    REQUIRE(store.wait_loaded());
+    check_poison_values(store, "poison");
+    check_extremes(store, "poison");
+  }
+  // Loaded from its log: the cosine collections are normalised again.
+  hnsw_backend store{config_for(dir.path())};
+  REQUIRE(store.wait_loaded());
+  auto specs = store.list_collections();
+  REQUIRE(specs);
+  CHECK(specs->size() == 3 * poisons().size() + 3);
+  for (auto& spec : *specs) {
+    INFO(spec.name);
+    auto hits = store.search({spec.name, filled(1, spec.dimension), 10, 0});
+    REQUIRE(hits);
+    CHECK_FALSE(hits->empty());
+    for (auto& h : *hits) {
+      CHECK(std::isfinite(h.distance));
+      auto got = store.get(spec.name, h.id);
+      REQUIRE(got);
+      CHECK(all_finite(got->vector));
+    }
+  }
+}
