@@ -197,6 +197,7 @@ struct read_job {
   Send send;
   uint64_t tried = 0; ///< Bit i: slot i was tried.
   int last_failed = -1;
+  caf::error damaged; ///< A backend's copy was damaged (corrupt_document).
 };
 
 template <class T, class Send>
@@ -266,9 +267,11 @@ void try_read(coordinator_pointer self, std::shared_ptr<read_job<T, Send>> job) 
         if (!self->state.deadlines.disarm(ticket)) return;
         record(self, i, job->op, p, err, now(self) - t);
         if (is_client_error(err)) {
-          // An answer (e.g. not_found), not a failure: no fallback.
+          // An answer (e.g. not_found), not a failure: no fallback. But a
+          // document another backend holds, damaged, is not "not found".
           served_ok(self);
           metrics(self).in_flight(job->op, -1);
+          if (job->damaged && is(err, errc::not_found)) err = job->damaged;
           job->rp.deliver(std::move(err));
           return;
         }
@@ -287,6 +290,7 @@ void try_read(coordinator_pointer self, std::shared_ptr<read_job<T, Send>> job) 
             job->rp.deliver(std::move(err));
             return;
           }
+          job->damaged = err;
         }
         job->last_failed = static_cast<int>(i);
         try_read(self, job);
@@ -483,7 +487,10 @@ caf::result<write_receipt> write(coordinator_pointer self, operation op, handoff
   job->tickets.assign(job->receipt.backends.size(), 0);
   job->permits.assign(job->receipt.backends.size(), permit{});
   job->hurried.assign(job->receipt.backends.size(), false);
-  for (auto [entry, p] : targets) {
+  for (auto& target : targets) {
+    // Copies, not structured bindings: the lambdas below capture them.
+    size_t entry = target.first;
+    permit p = target.second;
     auto i = job->slot_of[entry];
     job->permits[entry] = p;
     job->tickets[entry] = arm_send(self, job, entry, i, p, t, st.cfg.request_timeout);

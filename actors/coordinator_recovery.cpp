@@ -96,6 +96,7 @@ void spawn_job(coordinator_pointer self, size_t i, std::optional<size_t> peer,
   plan.skip_refused = peer.has_value();
   plan.page = st.cfg.recovery_page;
   plan.call_timeout = st.cfg.recovery_call_timeout;
+  plan.metrics = st.cfg.metrics;
   s.next_marker = std::move(new_marker);
   s.job_rebuild_requests = s.rebuild_requests;
   s.job_running = true;

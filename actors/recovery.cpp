@@ -1,6 +1,7 @@
 #include "actors/recovery.hpp"
 
 #include "metrics/log.hpp"
+#include "metrics/metrics.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -174,10 +175,7 @@ void skip(recovery_pointer self, const std::string& id, const std::string& why) 
   ++st.skipped_total;
   log().error("backend {}: rebuild from {} skipped document '{}' in '{}': {}", st.plan.backend,
               st.plan.peer_name, id, st.collections[st.current].name, why);
-  // TODO(lead): count it once recovery_plan carries the metrics sink
-  // (recovery.hpp: `std::shared_ptr<metrics_sink> metrics;`, set in
-  // coordinator_recovery.cpp spawn_job from st.cfg.metrics):
-  //   if (st.plan.metrics) st.plan.metrics->rebuild_skipped(st.plan.backend, 1);
+  if (st.plan.metrics) st.plan.metrics->rebuild_skipped(st.plan.backend, 1);
 }
 
 bool finite(const std::vector<float>& v) {

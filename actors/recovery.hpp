@@ -11,8 +11,13 @@
 
 #include <caf/fwd.hpp>
 
+namespace lifeline {
+class metrics_sink;
+} // namespace lifeline
+
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace lifeline {
@@ -38,6 +43,8 @@ struct recovery_plan {
   /// Documents per rebuild page, entries per replay page.
   uint32_t page = 1000;
   std::chrono::steady_clock::duration call_timeout = std::chrono::seconds(30);
+  /// Counts documents a rebuild skips (null: not counted).
+  std::shared_ptr<metrics_sink> metrics;
 };
 
 /// Reports to `coordinator`: progress_atom while it works, then one

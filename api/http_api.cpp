@@ -296,10 +296,14 @@ screened http_api::impl::screen(const request& head) {
 void http_api::serve(screened s, request req, reply_fn done) {
   auto* self = impl_.get();
   std::string_view route = s.target ? template_of(s.target->kind) : std::string_view{"unknown"};
+  // Copies of the reply function live on in the coordinator request's
+  // handlers after it ran: the place is held through one shared holder,
+  // freed when the reply is ready, not when the last copy goes.
+  auto place = std::make_shared<std::shared_ptr<in_flight_slot>>(std::move(s.slot));
   auto finish = [self, done = std::move(done), start = s.start, method = req.method, route,
-                 slot = std::move(s.slot)](response r) mutable {
+                 place](response r) {
     self->record(method, route, r.status, start);
-    slot.reset(); // the place is free before the reply goes out
+    place->reset();
     done(std::move(r));
   };
   reply_fn reply = std::move(finish);

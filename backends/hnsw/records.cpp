@@ -1,6 +1,7 @@
 #include "backends/hnsw/records.hpp"
 
 #include "backends/hnsw/binary_io.hpp"
+#include "backends/validation.hpp"
 
 #include <cstring>
 
@@ -76,7 +77,10 @@ expected<record> decode_record(std::string_view payload) {
       auto name = r.str();
       auto dim = r.u32();
       auto m = r.u8();
-      if (!r.ok() || *m > 2) return corrupt("create record is damaged");
+      // A dimension no create accepts is damage: it would have hnswlib
+      // allocate capacity x dimension floats (up to 16 GiB per element).
+      if (!r.ok() || *m > 2 || *dim == 0 || *dim > max_dimension)
+        return corrupt("create record is damaged");
       rec.spec = collection_spec{std::move(*name), *dim, static_cast<metric>(*m)};
       break;
     }
@@ -164,7 +168,8 @@ expected<manifest> decode_manifest(std::string_view file) {
     auto index_crc = r.u32();
     auto meta_file = r.str();
     auto meta_crc = r.u32();
-    if (!r.ok() || *metric_byte > 2) return corrupt("manifest is damaged");
+    if (!r.ok() || *metric_byte > 2 || *dim == 0 || *dim > max_dimension)
+      return corrupt("manifest is damaged");
     m.collections.push_back(manifest_entry{
       collection_spec{std::move(*name), *dim, static_cast<metric>(*metric_byte)},
       std::move(*index_file), *index_crc, std::move(*meta_file), *meta_crc});

@@ -36,6 +36,7 @@ public:
   server_child(const std::string& binary, std::vector<std::string> args);
   ~server_child();
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  int pid() const { return pid_; }
 
 private:
   int pid_ = -1;

@@ -8,6 +8,7 @@
 #include "harness/dataset.hpp"
 #include "harness/http.hpp"
 #include "harness/inprocess.hpp"
+#include "harness/overload.hpp"
 #include "harness/report.hpp"
 #include "harness/scenario.hpp"
 #include "harness/workload.hpp"
@@ -42,6 +43,11 @@ struct options {
   int concurrency = 8;
   double rate = 0, seconds = 40, baseline_seconds = 5;
   bool baselines = false;
+  // Limits of the started server (-1: its default) and the overload scenario.
+  int64_t max_in_flight = -1, backend_max_in_flight = -1;
+  double warmup_seconds = 2, capacity_seconds = 10, overload_seconds = 20, recovery_seconds = 10;
+  double overload_factor = 2, recovery_factor = 0.5;
+  int capacity_concurrency = 0, client_connections = 1024, check_requests = 200;
 };
 
 std::string read_token(const std::string& file) {
@@ -125,13 +131,30 @@ int main(int argc, char** argv) {
   app.add_option("--concurrency", o.concurrency, "Closed loop: requests in flight (also the threads of an open loop)");
   app.add_option("--rate", o.rate, "Open loop: requests per second (latency from the intended send time)");
   app.add_option("--seconds", o.seconds, "Duration of the measured run");
-  app.add_option("--scenario", o.scenario, "none, failover, pause, vectors, both, flap, or a scenario file");
+  app.add_option("--scenario", o.scenario,
+                 "none, failover, pause, vectors, both, flap, a scenario file, or overload (admission control: "
+                 "capacity, then an open loop past it, then recovery)");
   app.add_option("--fault", o.faults, "SECONDS:ACTION[:ARGS], e.g. 10:pg-kill (adds to the scenario)");
   app.add_option("--out", o.out, "Directory for the CSV, JSON, summary and plot");
   app.add_flag("--baselines", o.baselines, "Also measure libpqxx, pgbench -S, hnswlib, in-process and HTTP");
   app.add_option("--baseline-seconds", o.baseline_seconds, "Duration of each baseline");
   app.add_option("--pg-script", o.pg_script, "scripts/pg.sh of the PostgreSQL to break");
   app.add_option("--server-log-level", o.server_log_level, "--log-level of the started server (default warn)");
+  app.add_option("--max-in-flight", o.max_in_flight,
+                 "--max-in-flight of the started server (default: the server's; 64 with --scenario overload)");
+  app.add_option("--backend-max-in-flight", o.backend_max_in_flight,
+                 "--backend-max-in-flight of the started server (default: the server's)");
+  app.add_option("--warmup-seconds", o.warmup_seconds, "overload: closed-loop warm-up, discarded");
+  app.add_option("--capacity-seconds", o.capacity_seconds, "overload: closed loop that measures the capacity C");
+  app.add_option("--capacity-concurrency", o.capacity_concurrency,
+                 "overload: requests in flight of that closed loop (default: the server's --max-in-flight)");
+  app.add_option("--overload-seconds", o.overload_seconds, "overload: open loop at --overload-factor x C");
+  app.add_option("--overload-factor", o.overload_factor, "overload: its rate, in C");
+  app.add_option("--recovery-seconds", o.recovery_seconds, "overload: open loop after it at --recovery-factor x C");
+  app.add_option("--recovery-factor", o.recovery_factor, "overload: the recovery rate, in C");
+  app.add_option("--client-connections", o.client_connections, "overload: connections the client may open at most");
+  app.add_option("--check-requests", o.check_requests,
+                 "overload: sequential requests after the run that must all be answered correctly");
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -142,8 +165,12 @@ int main(int argc, char** argv) {
       throw std::runtime_error("--target must be http or inprocess");
     auto token = read_token(o.token_file);
     auto mix = op_mix::parse(o.mix);
+    bool overloading = o.scenario == "overload";
+    if (overloading && o.target != "http") throw std::runtime_error("--scenario overload needs --target http");
+    if (overloading && o.max_in_flight < 0 && o.url.empty()) o.max_in_flight = 64;
     std::vector<fault_event> events;
-    if (std::filesystem::exists(o.scenario)) events = read_scenario(o.scenario);
+    if (overloading) {
+    } else if (std::filesystem::exists(o.scenario)) events = read_scenario(o.scenario);
     else events = builtin_scenario(o.scenario, o.seconds);
     for (auto& f : o.faults) events.push_back(parse_fault_flag(f));
     events = expand(std::move(events));
@@ -165,9 +192,12 @@ int main(int argc, char** argv) {
     std::unique_ptr<inprocess_service> inproc;
     std::string url = o.url;
     if (o.target == "http" && url.empty()) {
-      server = std::make_unique<server_child>(
-        o.server, std::vector<std::string>{"--postgres", o.postgres, "--data-dir", o.data_dir,
-                                           "--attempt-timeout-ms", "300", "--log-level", o.server_log_level});
+      std::vector<std::string> args{"--postgres", o.postgres, "--data-dir", o.data_dir,
+                                    "--attempt-timeout-ms", "300", "--log-level", o.server_log_level};
+      if (o.max_in_flight >= 0) args.insert(args.end(), {"--max-in-flight", std::to_string(o.max_in_flight)});
+      if (o.backend_max_in_flight >= 0)
+        args.insert(args.end(), {"--backend-max-in-flight", std::to_string(o.backend_max_in_flight)});
+      server = std::make_unique<server_child>(o.server, args);
       url = server->url();
     }
     std::function<std::unique_ptr<target>()> make;
@@ -188,6 +218,39 @@ int main(int argc, char** argv) {
                  std::chrono::duration<double>(clock_type::now() - t0).count());
     if (!url.empty() && !all_in_sync(url, token))
       throw std::runtime_error("the backends did not get in sync after loading");
+
+    if (overloading) {
+      overload_config oc;
+      oc.url = url;
+      oc.token = token;
+      oc.collection = collection;
+      oc.out = o.out;
+      oc.title = "lifeline-bench: http, " + mix.describe() + ", scenario overload";
+      oc.server_pid = server ? server->pid() : -1;
+      if (server) {
+        oc.server_limits = "--max-in-flight " + std::to_string(o.max_in_flight) + " --backend-max-in-flight "
+                           + (o.backend_max_in_flight >= 0 ? std::to_string(o.backend_max_in_flight)
+                                                           : std::string{"256 (default)"});
+      } else {
+        oc.server_limits = "as configured on " + url;
+      }
+      oc.mix = mix;
+      oc.docs = data.size();
+      oc.k = o.k;
+      oc.seed = o.seed;
+      oc.warmup_s = o.warmup_seconds;
+      oc.capacity_s = o.capacity_seconds;
+      oc.overload_s = o.overload_seconds;
+      oc.recovery_s = o.recovery_seconds;
+      oc.overload_factor = o.overload_factor;
+      oc.recovery_factor = o.recovery_factor;
+      oc.capacity_concurrency = o.capacity_concurrency > 0 ? o.capacity_concurrency
+                                : o.max_in_flight > 0      ? int(o.max_in_flight)
+                                                           : 64;
+      oc.max_connections = o.client_connections;
+      oc.check_requests = o.check_requests;
+      return run_overload(oc, data);
+    }
 
     // The measured run, with the faults on their own thread.
     fault_injector faults{o.pg_script, url, token};

@@ -277,7 +277,7 @@ TEST_CASE("health reports lifecycle, circuit and last error", "[coordinator]") {
   CHECK(h.last_error.find("connection refused") != std::string::npos);
 }
 
-TEST_CASE("a backend that prefers an operation serves it first; fallback still follows",
+TEST_CASE("a backend that prefers an operation serves it first, fallback still follows",
           "[coordinator]") {
   two_backends f;
   f.seed_data();
@@ -360,6 +360,16 @@ TEST_CASE("a damaged document on one backend: the read falls over, the backend s
     }
     CHECK(f.get("b")->backend == "primary");
   }
+  SECTION("damaged on one, missing on the next: the damage is reported, not a 404") {
+    auto removed = f.secondary->inner().remove("c", "a", uint64_t(INT64_MAX));
+    REQUIRE(removed);
+    REQUIRE(*removed);
+    REQUIRE_FALSE(f.secondary->inner().get("c", "a"));
+    auto r = f.get("a");
+    INFO((r ? r->backend + " " + r->value.id : describe(r.error())));
+    REQUIRE_FALSE(r);
+    CHECK(is(r.error(), errc::corrupt_document));
+  }
   SECTION("structural breaks still crash the backend") {
     f.primary->inject(fault::corrupt, operation::get);
     auto r = f.get("b");
@@ -395,6 +405,7 @@ TEST_CASE("a rebuild skips documents the target refuses or that are damaged, and
   for (auto id : {"a", "b", "d0", "d2", "d4"}) CHECK(f.secondary->inner().get("c", id));
   for (auto id : {"d1", "d3"})
     CHECK(f.secondary->inner().get("c", id).error().kind == error_kind::not_found);
+  CHECK(f.metrics->rebuild_skipped("secondary") == 2);
   // Nothing loops: later probes start no other rebuild.
   f.advance(30s);
   CHECK(f.health_of("secondary").replica == replica_state::in_sync);

@@ -112,7 +112,7 @@ struct fixture : test_system {
 
 } // namespace
 
-TEST_CASE("a backend that does not answer misses its attempt deadline; the read falls over",
+TEST_CASE("a backend that does not answer misses its attempt deadline, the read falls over",
           "[coordinator][deadline]") {
   fixture f{true};
   auto reply = f.send<served<document>>(f.coordinator, get_atom::value, std::string{"c"},
@@ -232,7 +232,7 @@ TEST_CASE("without a handoff log a silent backend keeps the whole request deadli
 }
 
 TEST_CASE("a backend at its bound of calls in flight: reads go past it, writes are shed, "
-          "nothing queues; answered calls free their places",
+          "nothing queues, answered calls free their places",
           "[coordinator][deadline][overload]") {
   fixture f{true, {}, 1s, 2};
   auto get = [&] {

@@ -52,7 +52,7 @@ struct replicated : scratch, two_backends {
 
 } // namespace
 
-TEST_CASE("a held backend stays stopped and the other one serves; released, it serves again",
+TEST_CASE("a held backend stays stopped and the other one serves, released, it serves again",
           "[supervisor][coordinator][hold]") {
   two_backends f;
   f.seed_data();
@@ -161,7 +161,7 @@ TEST_CASE("a stale restart timer does not start a released backend early", "[sup
   CHECK(f.health_of("primary").lifecycle == lifecycle_state::up);
 }
 
-TEST_CASE("a held failed backend is not probed; starting it resets its restart policy",
+TEST_CASE("a held failed backend is not probed, starting it resets its restart policy",
           "[supervisor][hold]") {
   two_backends f;
   f.seed_data();

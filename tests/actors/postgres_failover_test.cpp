@@ -132,7 +132,7 @@ TEST_CASE("PostgreSQL killed with requests in flight: every caller is served",
   }
 }
 
-TEST_CASE("PostgreSQL paused (SIGSTOP): requests miss their deadline and fall over; SIGCONT "
+TEST_CASE("PostgreSQL paused (SIGSTOP): requests miss their deadline and fall over, SIGCONT "
           "recovers",
           "[postgres][failover]") {
   server_guard guard;

@@ -44,7 +44,7 @@ TEST_CASE("a crash is served by the other backend, then restarted with backoff",
   CHECK(back->value.content == "A");
 }
 
-TEST_CASE("the restart-intensity limit marks the backend failed; a slow probe brings it back",
+TEST_CASE("the restart-intensity limit marks the backend failed, a slow probe brings it back",
           "[supervisor]") {
   two_backends f;
   f.seed_data();

@@ -270,7 +270,7 @@ TEST_CASE("http: hostile: a request without a valid token is refused from its he
   CHECK(server.stop() == 0);
 }
 
-TEST_CASE("http: hostile: the admin token guards the admin routes; health shows errors only with a token",
+TEST_CASE("http: hostile: the admin token guards the admin routes, health shows errors only with a token",
           "[http][hostile][token]") {
   temp_dir data;
   auto token = data.path() + "/token", admin = data.path() + "/admin";
@@ -388,7 +388,7 @@ TEST_CASE("http: hostile: accept out of descriptors backs off instead of spinnin
   CHECK(server.stop() == 0);
 }
 
-TEST_CASE("http: overload: past max_in_flight a fast 503 with Retry-After; served at once when the "
+TEST_CASE("http: overload: past max_in_flight a fast 503 with Retry-After, served at once when the "
           "load drops", "[http][hostile][overload]") {
   pg_guard guard;
   temp_dir data;

@@ -125,7 +125,7 @@ void read_through(http_client& c, const std::string& backend, const std::string&
 } // namespace
 
 TEST_CASE("http: poison vectors are refused with 400 or stored and served by every "
-          "backend; the server stays healthy and a fresh one over the same database starts",
+          "backend, the server stays healthy and a fresh one over the same database starts",
           "[http][values]") {
   scratch_database db;
   {

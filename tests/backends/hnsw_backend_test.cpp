@@ -76,7 +76,7 @@ TEST_CASE("vector store: documents, updates and deletes", "[hnsw]") {
   }
 }
 
-TEST_CASE("vector store: cosine normalises at write and query; ip is 1 - dot", "[hnsw]") {
+TEST_CASE("vector store: cosine normalises at write and query, ip is 1 - dot", "[hnsw]") {
   temp_dir dir;
   hnsw_backend store{config_for(dir.path())};
   REQUIRE(store.wait_loaded());
@@ -183,7 +183,7 @@ TEST_CASE("vector store: every write survives a reopen, with and without a snaps
   CHECK((*hits)[0].id == "a");
 }
 
-TEST_CASE("vector store: a torn last log record is dropped; damage before the end is "
+TEST_CASE("vector store: a torn last log record is dropped, damage before the end is "
           "reported, not served",
           "[hnsw][durability]") {
   temp_dir dir;

@@ -161,7 +161,7 @@ TEST_CASE("postgres backend: metadata and content come back byte for byte", "[po
   CHECK(pg.upsert(c, {{"bad", {1}, "\xc3", "", 0}}).error().kind == error_kind::invalid_argument);
 }
 
-TEST_CASE("postgres backend: a batch is one transaction; the last duplicate wins",
+TEST_CASE("postgres backend: a batch is one transaction, the last duplicate wins",
           "[postgres]") {
   postgres_backend pg{postgres_from_env(1)};
   auto c = unique_collection("batch");

@@ -51,7 +51,7 @@ TEST_CASE("a connection-level failure opens the circuit at once", "[circuit]") {
   CHECK_FALSE(b.would_admit(t0 + 4s));
 }
 
-TEST_CASE("consecutive failures open the circuit; a success resets the count", "[circuit]") {
+TEST_CASE("consecutive failures open the circuit, a success resets the count", "[circuit]") {
   auto cfg = small();
   cfg.minimum_calls = 100; // only the consecutive count may trip
   circuit_breaker b{cfg};

@@ -24,7 +24,7 @@ TEST_CASE("deadlines expire in order, only once they have passed", "[deadlines]"
   CHECK(*q.next() == t0 + 30ms);
 }
 
-TEST_CASE("a disarmed deadline never fires; disarming twice or after expiry is refused",
+TEST_CASE("a disarmed deadline never fires, disarming twice or after expiry is refused",
           "[deadlines]") {
   deadline_queue q;
   bool fired = false;

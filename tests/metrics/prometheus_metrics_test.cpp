@@ -30,6 +30,8 @@ std::string with_every_series() {
   m.handoff("vectors", handoff_event::replayed, 2);
   m.handoff_pending("vectors", 1);
   m.rebuild_copied("postgres", 40);
+  m.rebuild_skipped("postgres", 2);
+  m.shed(operation::get, "postgres");
   return m.render();
 }
 
@@ -39,6 +41,8 @@ TEST_CASE("prometheus metrics: every series is rendered with its labels", "[metr
   auto text = with_every_series();
   for (auto* want : {
          R"(lifeline_backend_requests_total{backend="postgres",operation="get",outcome="success"} 1)",
+         R"(lifeline_backend_shed_total{backend="postgres",operation="get"} 1)",
+         R"(lifeline_rebuild_skipped_total{backend="postgres"} 2)",
          R"(lifeline_backend_requests_total{backend="vectors",operation="search",outcome="timeout"} 1)",
          R"(lifeline_backend_request_duration_seconds_count{backend="postgres",operation="get"} 2)",
          R"(lifeline_fallbacks_total{from="postgres",operation="get",to="vectors"} 1)",

@@ -1,0 +1,116 @@
+// The HTTP contract in process (no sockets): http_api over a real runtime
+// with an in-memory backend. What the server decides from a request's head,
+// and the in-flight bound's bookkeeping.
+#include "actors/runtime.hpp"
+#include "api/coordinator_client.hpp"
+#include "api/http_api.hpp"
+#include "backends/memory_backend.hpp"
+#include "metrics/prometheus_metrics.hpp"
+
+#include <catch2/catch.hpp>
+#include <caf/all.hpp>
+
+#include <future>
+
+using namespace lifeline;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct in_process {
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  std::shared_ptr<prometheus_metrics> metrics = std::make_shared<prometheus_metrics>();
+  runtime rt;
+  std::unique_ptr<coordinator_client> client;
+  std::unique_ptr<api::http_api> api;
+
+  explicit in_process(api::api_config acfg) {
+    cfg.set("logger.verbosity", caf::atom("quiet"));
+    sys = std::make_unique<caf::actor_system>(cfg);
+    runtime_config rc;
+    rc.backends.push_back({"memory", shared_instance(std::make_shared<memory_backend>())});
+    rc.metrics = metrics;
+    rc.seed = 1;
+    rt = spawn_runtime(*sys, std::move(rc));
+    REQUIRE(rt.await_ready(*sys));
+    client = std::make_unique<coordinator_client>(*sys, rt.coordinator);
+    api = std::make_unique<api::http_api>(*client, *metrics, acfg);
+  }
+
+  ~in_process() {
+    api.reset();
+    client.reset();
+    rt.stop();
+  }
+
+  /// The reply, and the API's requests in flight as the reply was handed over.
+  std::pair<api::response, uint32_t> call(api::request req) {
+    std::promise<std::pair<api::response, uint32_t>> p;
+    auto f = p.get_future();
+    api->handle(std::move(req), [&](api::response r) { p.set_value({std::move(r), api->in_flight()}); });
+    REQUIRE(f.wait_for(10s) == std::future_status::ready);
+    return f.get();
+  }
+};
+
+} // namespace
+
+TEST_CASE("http: in process: a request's in-flight place is free when its reply is handed over",
+          "[http][api][overload]") {
+  in_process w{api::api_config{}};
+  auto [created, n1] = w.call({"PUT", "/v1/collections/c", R"({"dimension":2})", ""});
+  CHECK(created.status == 201);
+  CHECK(n1 == 0);
+  auto [missing, n2] = w.call({"GET", "/v1/collections/c/documents/x", "", ""});
+  CHECK(missing.status == 404); // an error reply frees it too
+  CHECK(n2 == 0);
+  CHECK(w.api->in_flight() == 0);
+}
+
+TEST_CASE("http: in process: the head decides route, method, name and token before any body",
+          "[http][api][token]") {
+  api::api_config acfg;
+  acfg.bearer_token = "user";
+  acfg.admin_token = "admin";
+  in_process w{acfg};
+  api::request head{"PUT", "/v1/collections/c/documents/a", "", ""};
+  auto s = w.api->screen(head);
+  REQUIRE(s.refusal);
+  CHECK(s.refusal->status == 401);
+  head.authorization = "Bearer user";
+  CHECK_FALSE(w.api->screen(head).refusal);
+  head.target = "/v1/collections/c%00/documents/a";
+  CHECK(w.api->screen(head).refusal->status == 400);
+  head.target = "/v1/collections/c/documents/a";
+  head.method = "BREW";
+  auto wrong = w.api->screen(head);
+  CHECK(wrong.refusal->status == 405);
+  head.method = "POST";
+  head.target = "/v1/admin/backends/memory/stop";
+  CHECK(w.api->screen(head).refusal->status == 401); // the user token is not the admin's
+  head.authorization = "Bearer admin";
+  CHECK_FALSE(w.api->screen(head).refusal);
+  CHECK(w.api->screen({"GET", "/nowhere", "", ""}).refusal->status == 404);
+}
+
+TEST_CASE("http: in process: past max_in_flight the head is refused with 503 Overloaded",
+          "[http][api][overload]") {
+  api::api_config acfg;
+  acfg.max_in_flight = 2;
+  in_process w{acfg};
+  api::request head{"GET", "/v1/collections", "", ""};
+  auto first = w.api->screen(head), second = w.api->screen(head);
+  CHECK_FALSE(first.refusal);
+  CHECK_FALSE(second.refusal);
+  auto third = w.api->screen(head);
+  REQUIRE(third.refusal);
+  CHECK(third.refusal->status == 503);
+  CHECK(third.refusal->body.find("Overloaded") != std::string::npos);
+  CHECK(w.api->in_flight() == 2);
+  // /metrics is never shed.
+  CHECK_FALSE(w.api->screen({"GET", "/metrics", "", ""}).refusal);
+  first = {};
+  CHECK(w.api->in_flight() == 1);
+  CHECK_FALSE(w.api->screen(head).refusal);
+}
