@@ -26,7 +26,15 @@ public:
   /// Thread-safe; returns at once. `j` runs on the bridge actor.
   void submit(job j);
 
+  /// Stops the bridge and waits (a few seconds at most) until it is gone,
+  /// with every reply callback it still held: after this, no job's
+  /// completion runs and none holds what it captured (an HTTP connection,
+  /// the API). Call it before destroying what the jobs capture; the
+  /// destructor calls it too. Jobs submitted afterwards are dropped.
+  void stop();
+
 private:
+  caf::actor_system& sys_;
   caf::actor bridge_;
 };
 

@@ -263,6 +263,9 @@ int main(int argc, char** argv) {
         return names;
       }());
       server.run();
+      // Replies still on their way hold connections and the API: they go
+      // first, while the server's io_context and the API still exist.
+      client.stop();
       log().info("stopped serving; flushing the backends");
     }
   }

@@ -141,7 +141,7 @@ int main(int argc, char** argv) {
   app.add_option("--pg-script", o.pg_script, "scripts/pg.sh of the PostgreSQL to break");
   app.add_option("--server-log-level", o.server_log_level, "--log-level of the started server (default warn)");
   app.add_option("--max-in-flight", o.max_in_flight,
-                 "--max-in-flight of the started server (default: the server's; 64 with --scenario overload)");
+                 "--max-in-flight of the started server (default: the server's; 16 with --scenario overload)");
   app.add_option("--backend-max-in-flight", o.backend_max_in_flight,
                  "--backend-max-in-flight of the started server (default: the server's)");
   app.add_option("--warmup-seconds", o.warmup_seconds, "overload: closed-loop warm-up, discarded");
@@ -167,7 +167,7 @@ int main(int argc, char** argv) {
     auto mix = op_mix::parse(o.mix);
     bool overloading = o.scenario == "overload";
     if (overloading && o.target != "http") throw std::runtime_error("--scenario overload needs --target http");
-    if (overloading && o.max_in_flight < 0 && o.url.empty()) o.max_in_flight = 64;
+    if (overloading && o.max_in_flight < 0 && o.url.empty()) o.max_in_flight = 16;
     std::vector<fault_event> events;
     if (overloading) {
     } else if (std::filesystem::exists(o.scenario)) events = read_scenario(o.scenario);

@@ -2,6 +2,7 @@
 
 #include "harness/http.hpp"
 #include "harness/report.hpp"
+#include "harness/workload.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -68,17 +69,6 @@ struct job {
   std::string expect;      ///< A substring a correct 2xx body has.
   size_t expect_results = 0; ///< search: results in a correct reply.
 };
-
-void append_vector(std::string& out, std::span<const float> v) {
-  out += '[';
-  char buf[32];
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (i) out += ',';
-    auto r = std::to_chars(buf, buf + sizeof buf, v[i]);
-    out.append(buf, r.ptr);
-  }
-  out += ']';
-}
 
 size_t count_of(const std::string& text, std::string_view what) {
   size_t n = 0;

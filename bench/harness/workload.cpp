@@ -12,6 +12,18 @@
 
 namespace lifeline::bench {
 
+void append_vector(std::string& out, std::span<const float> v) {
+  out += '[';
+  char buf[32];
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) out += ',';
+    auto r = std::to_chars(buf, buf + sizeof buf, v[i]);
+    out.append(buf, r.ptr);
+  }
+  out += ']';
+}
+
+
 using clock_type = std::chrono::steady_clock;
 
 const char* to_string(op_kind k) {
@@ -72,17 +84,6 @@ uint8_t served_from(const std::string& header) {
 }
 
 namespace {
-
-void append_vector(std::string& out, std::span<const float> v) {
-  out += '[';
-  char buf[32];
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (i) out += ',';
-    auto r = std::to_chars(buf, buf + sizeof buf, v[i]);
-    out.append(buf, r.ptr);
-  }
-  out += ']';
-}
 
 class http_load_target final : public target {
 public:

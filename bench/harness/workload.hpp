@@ -11,10 +11,14 @@
 #include <functional>
 #include <memory>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
 namespace lifeline::bench {
+
+/// Appends `v` as a JSON array of numbers (shortest round-trip form).
+void append_vector(std::string& out, std::span<const float> v);
 
 enum class op_kind : uint8_t { get = 0, search = 1, upsert = 2, batch = 3 };
 const char* to_string(op_kind k);

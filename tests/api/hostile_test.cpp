@@ -393,9 +393,12 @@ TEST_CASE("http: overload: past max_in_flight a fast 503 with Retry-After, serve
   pg_guard guard;
   temp_dir data;
   scratch_database db;
+  // One PostgreSQL connection, opened before the pause (a new one could not
+  // connect to the frozen server), and a circuit that probes cannot open
+  // while it is frozen: the held reads wait, and succeed once it resumes.
   server_process server{{"--data-dir", data.path(), "--postgres", serve_dsn(db), "--backends", "postgres",
-                         "--max-in-flight", "4", "--request-timeout-ms", "120000", "--attempt-timeout-ms",
-                         "120000"}};
+                         "--pool-size", "1", "--breaker-failures", "1000", "--max-in-flight", "4",
+                         "--request-timeout-ms", "120000", "--attempt-timeout-ms", "120000"}};
   http_client c{server.port()};
   REQUIRE(c.request("PUT", "/v1/collections/o", R"({"dimension":2})").status == 201);
   REQUIRE(c.request("PUT", "/v1/collections/o/documents/a", R"({"vector":[1,2]})").status == 200);

@@ -39,6 +39,7 @@ struct in_process {
   }
 
   ~in_process() {
+    client->stop(); // no completion runs after this: the API can go
     api.reset();
     client.reset();
     rt.stop();

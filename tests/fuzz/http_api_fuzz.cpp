@@ -72,6 +72,7 @@ struct world {
   }
 
   ~world() {
+    client->stop(); // no completion runs after this: the API can go
     api.reset();
     client.reset();
     rt.stop();
