@@ -5,6 +5,9 @@ cd "$(dirname "$0")/.."
 # Paths under the checkout hash relative, so a fresh clone elsewhere (CI)
 # reuses the compiler cache.
 export CCACHE_BASEDIR="$PWD"
+# Debug info names the build directory; without this ccache would hash it
+# too, and a clone in another folder would miss every entry.
+export CCACHE_NOHASHDIR=true
 jobs=$(nproc 2>/dev/null || echo 2)
 cmake -S . -B build -DCMAKE_BUILD_TYPE="${LIFELINE_BUILD_TYPE:-RelWithDebInfo}" >/dev/null
 cmake --build build -j "$jobs"

@@ -11,6 +11,9 @@ cd "$(dirname "$0")/.."
 # Paths under the checkout hash relative, so a fresh clone elsewhere (CI)
 # reuses the compiler cache.
 export CCACHE_BASEDIR="$PWD"
+# Debug info names the build directory; without this ccache would hash it
+# too, and a clone in another folder would miss every entry.
+export CCACHE_NOHASHDIR=true
 jobs=$(nproc 2>/dev/null || echo 2)
 # A tree configured with another compiler starts afresh.
 if [ -f build-asan/CMakeCache.txt ] && ! grep -q 'CMAKE_CXX_COMPILER:[A-Z]*=.*clang++-15$' build-asan/CMakeCache.txt; then
