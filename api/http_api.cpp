@@ -200,22 +200,27 @@ struct http_api::impl {
     return diff == 0;
   }
 
-  bool admin(const request& req) const {
-    return token_matches(req.authorization, cfg.admin_token)
-           || (cfg.admin_token.empty() && token_matches(req.authorization, cfg.bearer_token));
-  }
-
-  /// True if `req` may call a non-admin route (any valid token will do).
+  /// A non-admin route: open without a bearer token; else that token or
+  /// the admin token.
   bool user(const request& req) const {
-    if (cfg.bearer_token.empty() && cfg.admin_token.empty()) return true;
+    if (cfg.bearer_token.empty()) return true;
     return token_matches(req.authorization, cfg.bearer_token)
            || token_matches(req.authorization, cfg.admin_token);
   }
 
+  /// Admin routes need the admin token if there is one, else what the other
+  /// routes need.
   bool authorized(const request& req, route_kind k) const {
-    if (is_admin(k) && !cfg.admin_token.empty()) return admin(req);
-    if (is_admin(k) && cfg.bearer_token.empty()) return true;
+    if (is_admin(k) && !cfg.admin_token.empty()) return token_matches(req.authorization, cfg.admin_token);
     return user(req);
+  }
+
+  /// Whether error texts may be shown (health): no token is configured at
+  /// all, or the request carries a valid one.
+  bool trusted(const request& req) const {
+    if (cfg.bearer_token.empty() && cfg.admin_token.empty()) return true;
+    return token_matches(req.authorization, cfg.bearer_token)
+           || token_matches(req.authorization, cfg.admin_token);
   }
 
   void record(std::string_view method, std::string_view route, unsigned status,
@@ -263,8 +268,7 @@ screened http_api::impl::screen(const request& head) {
     s.refusal = std::move(r);
     return s;
   }
-  s.authenticated = authorized(head, kind);
-  if (!s.authenticated && !is_public(kind)) {
+  if (!is_public(kind) && !authorized(head, kind)) {
     auto r = problem(401, "Unauthorized",
                      is_admin(kind) && !cfg.admin_token.empty() ? "the admin token is required"
                                                                 : "a valid bearer token is required");
@@ -272,6 +276,7 @@ screened http_api::impl::screen(const request& head) {
     s.refusal = std::move(r);
     return s;
   }
+  s.authenticated = trusted(head);
   // /metrics is rendered here, without the backends: always served, so an
   // operator can watch an overload.
   if (kind == route_kind::metrics) return s;

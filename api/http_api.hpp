@@ -76,7 +76,7 @@ private:
 struct screened {
   std::optional<response> refusal; ///< Set: reply with it and read no body.
   std::optional<route> target;     ///< The parsed route (when known).
-  bool authenticated = false;      ///< A valid token came (or none is configured).
+  bool authenticated = false;      ///< A valid token came (or none is configured): errors may be shown.
   std::shared_ptr<in_flight_slot> slot; ///< Held until the reply is ready.
   std::chrono::steady_clock::time_point start;
 };

@@ -115,3 +115,16 @@ TEST_CASE("http: in process: past max_in_flight the head is refused with 503 Ove
   CHECK(w.api->in_flight() == 1);
   CHECK_FALSE(w.api->screen(head).refusal);
 }
+
+TEST_CASE("http: in process: an admin token alone guards the admin routes only",
+          "[http][api][token]") {
+  api::api_config acfg;
+  acfg.admin_token = "admin";
+  in_process w{acfg};
+  CHECK_FALSE(w.api->screen({"GET", "/v1/collections", "", ""}).refusal);
+  CHECK(w.api->screen({"POST", "/v1/admin/backends/memory/stop", "", ""}).refusal->status == 401);
+  CHECK_FALSE(w.api->screen({"POST", "/v1/admin/backends/memory/stop", "", "Bearer admin"}).refusal);
+  // Error texts only with a token, as soon as one is configured.
+  CHECK_FALSE(w.api->screen({"GET", "/v1/health", "", ""}).authenticated);
+  CHECK(w.api->screen({"GET", "/v1/health", "", "Bearer admin"}).authenticated);
+}
