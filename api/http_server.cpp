@@ -151,16 +151,28 @@ private:
                             [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
   }
 
-  void on_header(beast::error_code ec) {
+  /// Ends a read that failed (deadline, disconnect, limits, garbage) with
+  /// the right reply or a close; false if the read succeeded.
+  bool failed(const beast::error_code& ec, prometheus::Counter& timeouts, const char* part) {
     if (disarm(ec)) {
-      server_.timeout_header->Increment();
-      return refuse(problem(408, "Request timeout", "the request's head did not arrive in time"));
+      timeouts.Increment();
+      refuse(problem(408, "Request timeout", std::string{"the request's "} + part + " did not arrive in time"));
+    } else if (is_disconnect(ec)) {
+      close();
+    } else if (ec == http::error::body_limit) {
+      refuse(too_large());
+    } else if (ec == http::error::header_limit) {
+      refuse(problem(431, "Request header fields too large", "the request's head is over 64 KiB"));
+    } else if (ec) {
+      refuse(problem(400, "Bad request", "unreadable HTTP request"));
+    } else {
+      return false;
     }
-    if (is_disconnect(ec)) return close();
-    if (ec == http::error::body_limit) return refuse(too_large());
-    if (ec == http::error::header_limit)
-      return refuse(problem(431, "Request header fields too large", "the request's head is over 64 KiB"));
-    if (ec) return refuse(problem(400, "Bad request", "unreadable HTTP request"));
+    return true;
+  }
+
+  void on_header(beast::error_code ec) {
+    if (failed(ec, *server_.timeout_header, "head")) return;
     auto& head = parser_->get();
     version_ = head.version();
     request_.method = std::string{head.method_string()};
@@ -204,13 +216,7 @@ private:
   }
 
   void on_body(beast::error_code ec) {
-    if (disarm(ec)) {
-      server_.timeout_body->Increment();
-      return refuse(problem(408, "Request timeout", "the request's body did not arrive in time"));
-    }
-    if (is_disconnect(ec)) return close();
-    if (ec == http::error::body_limit) return refuse(too_large());
-    if (ec) return refuse(problem(400, "Bad request", "unreadable HTTP request"));
+    if (failed(ec, *server_.timeout_body, "body")) return;
     auto msg = parser_->release();
     keep_alive_ = msg.keep_alive();
     request_.body = std::move(msg.body());
