@@ -10,7 +10,7 @@
 #pragma once
 
 #include "actors/errors.hpp"
-#include "backends/types.hpp"
+#include "core/types.hpp"
 #include "health/circuit_breaker.hpp"
 #include "metrics/metrics.hpp"
 #include "replication/handoff_log.hpp"

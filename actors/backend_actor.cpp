@@ -1,7 +1,7 @@
 #include "actors/backend_actor.hpp"
 
 #include "backends/backend.hpp"
-#include "metrics/log.hpp"
+#include "core/log.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>

@@ -1,7 +1,7 @@
 #include "actors/coordinator.hpp"
 
 #include "actors/coordinator_state.hpp"
-#include "metrics/log.hpp"
+#include "core/log.hpp"
 
 #include <spdlog/spdlog.h>
 

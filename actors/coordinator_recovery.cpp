@@ -5,7 +5,7 @@
 #include "actors/coordinator_state.hpp"
 #include "actors/handoff.hpp"
 #include "actors/recovery.hpp"
-#include "metrics/log.hpp"
+#include "core/log.hpp"
 
 #include <spdlog/spdlog.h>
 

@@ -12,40 +12,8 @@ const caf::atom_value category = caf::atom("lifeline");
 
 } // namespace
 
-std::string to_string(errc x) {
-  switch (x) {
-    case errc::not_found: return "not_found";
-    case errc::invalid_argument: return "invalid_argument";
-    case errc::conflict: return "conflict";
-    case errc::unsupported: return "unsupported";
-    case errc::backend_unavailable: return "backend_unavailable";
-    case errc::backend_error: return "backend_error";
-    case errc::corrupt_response: return "corrupt_response";
-    case errc::timeout: return "timeout";
-    case errc::all_backends_unavailable: return "all_backends_unavailable";
-    case errc::not_durable: return "not_durable";
-    case errc::corrupt_document: return "corrupt_document";
-    case errc::overloaded: return "overloaded";
-  }
-  return "unknown";
-}
-
-errc to_errc(error_kind kind) {
-  switch (kind) {
-    case error_kind::not_found: return errc::not_found;
-    case error_kind::invalid_argument: return errc::invalid_argument;
-    case error_kind::conflict: return errc::conflict;
-    case error_kind::unsupported: return errc::unsupported;
-    case error_kind::unavailable: return errc::backend_unavailable;
-    case error_kind::failed: return errc::backend_error;
-    case error_kind::timeout: return errc::timeout;
-    case error_kind::corrupt: return errc::corrupt_response;
-  }
-  return errc::backend_error;
-}
-
 caf::error make_error(const backend_error& err) {
-  return caf::error{to_errc(err.kind), err.message};
+  return caf::error{err.kind, err.message};
 }
 
 bool is(const caf::error& err, errc code) {

@@ -1,7 +1,7 @@
 #include "actors/handoff.hpp"
 
 #include "backends/hnsw/files.hpp"
-#include "metrics/log.hpp"
+#include "core/log.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>

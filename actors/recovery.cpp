@@ -1,6 +1,6 @@
 #include "actors/recovery.hpp"
 
-#include "metrics/log.hpp"
+#include "core/log.hpp"
 #include "metrics/metrics.hpp"
 
 #include <caf/all.hpp>

@@ -1,7 +1,7 @@
 #include "actors/supervisor.hpp"
 
 #include "backends/backend.hpp"
-#include "metrics/log.hpp"
+#include "core/log.hpp"
 #include "metrics/metrics.hpp"
 
 #include <caf/all.hpp>
@@ -62,7 +62,7 @@ expected<backend_actor> make_backend(supervisor_pointer self) {
     st.status.preferred = (*store)->preferred().bits();
     return spawn_backend_actor(self->system(), std::move(*store), st.cfg.actor);
   } catch (const std::exception& e) {
-    return make_backend_error(error_kind::failed, std::string{"backend factory threw: "} + e.what());
+    return make_backend_error(errc::backend_error, std::string{"backend factory threw: "} + e.what());
   }
 }
 

@@ -3,7 +3,7 @@
 
 #include "actors/actors.hpp"
 #include "actors/backend_actor.hpp"
-#include "backends/expected.hpp"
+#include "core/expected.hpp"
 #include "health/restart_policy.hpp"
 
 #include <caf/fwd.hpp>

@@ -4,7 +4,7 @@
 #include "api/coordinator_client.hpp"
 #include "api/json_writer.hpp"
 #include "api/request_parser.hpp"
-#include "backends/validation.hpp"
+#include "core/validation.hpp"
 #include "metrics/prometheus_metrics.hpp"
 
 #include <caf/all.hpp>

@@ -1,6 +1,6 @@
 #include "api/http_server.hpp"
 
-#include "metrics/log.hpp"
+#include "core/log.hpp"
 #include "metrics/prometheus_metrics.hpp"
 
 #include <boost/asio.hpp>
@@ -359,10 +359,10 @@ http_server::http_server(server_config cfg, http_api& api, prometheus_metrics& m
 
 http_server::~http_server() = default;
 
-expected<uint16_t> http_server::listen() {
+expected<uint16_t, config_error> http_server::listen() {
   beast::error_code ec;
   auto address = net::ip::make_address(impl_->cfg.host, ec);
-  if (ec) return backend_error{error_kind::invalid_argument, "bad listen address '" + impl_->cfg.host + "'"};
+  if (ec) return config_error{"bad listen address '" + impl_->cfg.host + "'"};
   tcp::endpoint endpoint{address, impl_->cfg.port};
   auto& a = impl_->acceptor;
   a.open(endpoint.protocol(), ec);
@@ -370,7 +370,7 @@ expected<uint16_t> http_server::listen() {
   if (!ec) a.bind(endpoint, ec);
   if (!ec) a.listen(net::socket_base::max_listen_connections, ec);
   if (ec)
-    return backend_error{error_kind::unavailable, "cannot listen on " + impl_->cfg.host + ":"
+    return config_error{"cannot listen on " + impl_->cfg.host + ":"
                                                     + std::to_string(impl_->cfg.port) + ": " + ec.message()};
   log().info("http: at most {} open connections", impl_->max_connections);
   impl_->accept();

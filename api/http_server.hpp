@@ -9,7 +9,7 @@
 #pragma once
 
 #include "api/http_api.hpp"
-#include "backends/expected.hpp"
+#include "core/expected.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -49,7 +49,7 @@ public:
   ~http_server();
 
   /// Binds and listens; the bound port.
-  expected<uint16_t> listen();
+  expected<uint16_t, config_error> listen();
   /// Serves until SIGINT/SIGTERM (or stop()), then stops accepting, lets the
   /// requests in flight finish (at most `drain`) and returns.
   void run(std::chrono::seconds drain = std::chrono::seconds(30));

@@ -3,7 +3,7 @@
 // shortest round-trip floats, and raw JSON for stored metadata.
 #pragma once
 
-#include "backends/text_checks.hpp"
+#include "core/text_checks.hpp"
 
 #include <charconv>
 #include <cstdint>

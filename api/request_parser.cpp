@@ -1,6 +1,6 @@
 #include "api/request_parser.hpp"
 
-#include "backends/validation.hpp"
+#include "core/validation.hpp"
 
 #include <simdjson.h>
 

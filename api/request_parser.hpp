@@ -6,7 +6,7 @@
 // No CAF and no HTTP library in here; it is fuzzed on its own.
 #pragma once
 
-#include "backends/types.hpp"
+#include "core/types.hpp"
 
 #include <cstddef>
 #include <cstdint>

@@ -3,8 +3,8 @@
 // owns the threading and calls these methods from its worker actors.
 #pragma once
 
-#include "backends/expected.hpp"
-#include "backends/types.hpp"
+#include "core/expected.hpp"
+#include "core/types.hpp"
 
 #include <cstdint>
 #include <string>

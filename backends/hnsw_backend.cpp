@@ -4,8 +4,8 @@
 #include "backends/hnsw/files.hpp"
 #include "backends/hnsw/records.hpp"
 #include "backends/hnsw/snapshot.hpp"
-#include "backends/validation.hpp"
-#include "metrics/log.hpp"
+#include "core/validation.hpp"
+#include "core/log.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -28,7 +28,7 @@ enum : int { loading = 0, ready_state = 1, failed_state = 2 };
 
 constexpr const char* marker_file = "replica-marker";
 
-backend_error corrupt(std::string what) { return {error_kind::corrupt, std::move(what)}; }
+backend_error corrupt(std::string what) { return {errc::corrupt_response, std::move(what)}; }
 
 std::string snapshot_name(uint64_t lsn) {
   char buf[40];
@@ -174,7 +174,7 @@ expected<void> hnsw_backend::ready() const {
   switch (state_.load()) {
     case ready_state: return {};
     case loading:
-      return backend_error{error_kind::unavailable,
+      return backend_error{errc::backend_unavailable,
                            "loading (" + std::to_string(load_done_.load()) + "/"
                              + std::to_string(load_total_.load()) + " collections)"};
     default: {
@@ -188,7 +188,7 @@ expected<hnsw_backend::collection_ptr> hnsw_backend::find(const std::string& nam
   std::shared_lock guard{collections_mutex_};
   auto it = collections_.find(name);
   if (it == collections_.end())
-    return backend_error{error_kind::not_found, "collection '" + name + "' does not exist"};
+    return backend_error{errc::not_found, "collection '" + name + "' does not exist"};
   return it->second;
 }
 
@@ -206,7 +206,7 @@ expected<void> hnsw_backend::create_collection(const collection_spec& spec) {
   std::unique_lock w{writes_};
   if (auto existing = find(spec.name)) {
     if (!((*existing)->spec() == spec))
-      return backend_error{error_kind::conflict, "collection '" + spec.name + "' exists with another spec"};
+      return backend_error{errc::conflict, "collection '" + spec.name + "' exists with another spec"};
     // Acknowledge only once the record that created it is on disk (another
     // caller's create may still be waiting for its sync).
     w.unlock();
@@ -246,7 +246,7 @@ expected<void> hnsw_backend::upsert(const std::string& name, const std::vector<d
     if (auto ok = validate_document(d, (*c)->spec().dimension); !ok) return ok;
   std::unique_lock w{writes_};
   if (auto again = find(name); !again || *again != *c) // dropped meanwhile
-    return backend_error{error_kind::not_found, "collection '" + name + "' does not exist"};
+    return backend_error{errc::not_found, "collection '" + name + "' does not exist"};
   // A document older than what is stored now is older still when the
   // record is applied (versions only grow): leave it out of the record.
   auto keep = (*c)->accepts(docs);
@@ -261,7 +261,7 @@ expected<void> hnsw_backend::upsert(const std::string& name, const std::vector<d
   try {
     (*c)->reserve(kept);
   } catch (const std::exception& e) {
-    return backend_error{error_kind::failed, std::string{"cannot grow the index: "} + e.what()};
+    return backend_error{errc::backend_error, std::string{"cannot grow the index: "} + e.what()};
   }
   auto ticket = log_record(rec);
   if (!ticket) return ticket.error();
@@ -361,7 +361,7 @@ expected<document> hnsw_backend::get(const std::string& name, const std::string&
 expected<std::vector<document>> hnsw_backend::scan(const scan_request& request) {
   if (auto ok = ready(); !ok) return ok.error();
   if (request.limit == 0)
-    return backend_error{error_kind::invalid_argument, "scan limit must be at least 1"};
+    return backend_error{errc::invalid_argument, "scan limit must be at least 1"};
   auto c = find(request.collection);
   if (!c) return c.error();
   return (*c)->scan(request.after, request.limit, request.with_payload);
@@ -373,7 +373,7 @@ expected<std::vector<search_hit>> hnsw_backend::search(const search_query& query
   if (!c) return c.error();
   if (auto ok = validate_query(query, (*c)->spec().dimension); !ok) return ok.error();
   if (query.ef > max_ef)
-    return backend_error{error_kind::invalid_argument, "ef must be at most " + std::to_string(max_ef)};
+    return backend_error{errc::invalid_argument, "ef must be at most " + std::to_string(max_ef)};
   return (*c)->search(query.vector, query.k, query.ef);
 }
 
@@ -383,7 +383,7 @@ expected<void> hnsw_backend::probe() {
   // coordinator stops sending traffic here instead of serving reads that
   // can no longer be kept up to date.
   if (auto failure = log_->failure(); !failure.empty())
-    return backend_error{error_kind::failed, "write-ahead log failed: " + failure};
+    return backend_error{errc::backend_error, "write-ahead log failed: " + failure};
   return {};
 }
 
@@ -399,7 +399,7 @@ expected<void> hnsw_backend::snapshot() {
   std::error_code ec;
   fs::remove_all(tmp, ec);
   fs::create_directory(tmp, ec);
-  if (ec) return backend_error{error_kind::failed, "cannot create " + tmp + ": " + ec.message()};
+  if (ec) return backend_error{errc::backend_error, "cannot create " + tmp + ": " + ec.message()};
   {
     std::shared_lock guard{collections_mutex_};
     if (auto ok = write_snapshot(tmp, lsn_, collections_); !ok) return ok;
@@ -411,7 +411,7 @@ expected<void> hnsw_backend::snapshot() {
     fs::rename(final_dir, final_dir + ".old", ec);
   }
   fs::rename(tmp, final_dir, ec);
-  if (ec) return backend_error{error_kind::failed, "cannot rename the snapshot: " + ec.message()};
+  if (ec) return backend_error{errc::backend_error, "cannot rename the snapshot: " + ec.message()};
   if (auto ok = sync_dir(cfg_.directory); !ok) return ok;
   // The snapshot holds everything the log did: empty the log, drop the rest.
   if (auto ok = log_->truncate(); !ok) return ok;

@@ -1,6 +1,6 @@
 #include "backends/memory_backend.hpp"
 
-#include "backends/validation.hpp"
+#include "core/validation.hpp"
 
 #include <algorithm>
 #include <mutex>
@@ -10,7 +10,7 @@ namespace lifeline {
 expected<memory_backend::collection*> memory_backend::find(const std::string& name) {
   auto it = collections_.find(name);
   if (it == collections_.end())
-    return make_backend_error(error_kind::not_found, "collection '" + name + "' does not exist");
+    return make_backend_error(errc::not_found, "collection '" + name + "' does not exist");
   return &it->second;
 }
 
@@ -19,7 +19,7 @@ expected<void> memory_backend::create_collection(const collection_spec& spec) {
   std::unique_lock guard{mutex_};
   auto [it, added] = collections_.try_emplace(spec.name, collection{spec, {}, {}});
   if (!added && !(it->second.spec == spec))
-    return make_backend_error(error_kind::conflict,
+    return make_backend_error(errc::conflict,
                               "collection '" + spec.name + "' exists with another spec");
   return {};
 }
@@ -27,7 +27,7 @@ expected<void> memory_backend::create_collection(const collection_spec& spec) {
 expected<void> memory_backend::drop_collection(const std::string& name) {
   std::unique_lock guard{mutex_};
   if (collections_.erase(name) == 0)
-    return make_backend_error(error_kind::not_found, "collection '" + name + "' does not exist");
+    return make_backend_error(errc::not_found, "collection '" + name + "' does not exist");
   return {};
 }
 
@@ -77,7 +77,7 @@ expected<document> memory_backend::get(const std::string& collection, const std:
   if (!c) return c.error();
   auto it = (*c)->docs.find(id);
   if (it == (*c)->docs.end())
-    return make_backend_error(error_kind::not_found, "document '" + id + "' does not exist");
+    return make_backend_error(errc::not_found, "document '" + id + "' does not exist");
   return it->second;
 }
 

@@ -2,7 +2,7 @@
 
 #include "backends/postgres_codec.hpp"
 #include "backends/postgres_schema.hpp"
-#include "backends/validation.hpp"
+#include "core/validation.hpp"
 
 #include <pqxx/pqxx>
 
@@ -44,21 +44,21 @@ std::string trimmed(std::string msg) {
 backend_error from_sql_error(const pqxx::sql_error& e) {
   auto& state = e.sqlstate();
   auto msg = trimmed(e.what());
-  if (state == "57014") return {error_kind::timeout, "statement timeout: " + msg};
+  if (state == "57014") return {errc::timeout, "statement timeout: " + msg};
   if (state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0)
-    return {error_kind::unavailable, msg};
-  if (state.rfind("22", 0) == 0) return {error_kind::invalid_argument, msg};
+    return {errc::backend_unavailable, msg};
+  if (state.rfind("22", 0) == 0) return {errc::invalid_argument, msg};
   // The only foreign key: the collection was dropped while we wrote to it.
-  if (state == "23503") return {error_kind::not_found, msg};
-  return {error_kind::failed, msg};
+  if (state == "23503") return {errc::not_found, msg};
+  return {errc::backend_error, msg};
 }
 
 backend_error collection_missing(const std::string& name) {
-  return {error_kind::not_found, "collection '" + name + "' does not exist"};
+  return {errc::not_found, "collection '" + name + "' does not exist"};
 }
 
 backend_error document_missing(const std::string& id) {
-  return {error_kind::not_found, "document '" + id + "' does not exist"};
+  return {errc::not_found, "document '" + id + "' does not exist"};
 }
 
 /// The spec of a collection, read inside `tx`, or not_found.
@@ -66,7 +66,7 @@ expected<collection_spec> load_spec(pqxx::transaction_base& tx, const std::strin
   auto r = tx.exec_prepared("spec", name);
   if (r.empty()) return collection_missing(name);
   auto m = parse_metric(r[0][1].as<std::string>());
-  if (!m) return backend_error{error_kind::corrupt, "unknown metric in lifeline_collections"};
+  if (!m) return backend_error{errc::corrupt_response, "unknown metric in lifeline_collections"};
   return collection_spec{name, r[0][0].as<uint32_t>(), *m};
 }
 
@@ -179,7 +179,7 @@ expected<T> postgres_backend::with_connection(F&& f) {
       std::lock_guard guard{mutex_};
       --open_;
       available_.notify_one();
-      return backend_error{error_kind::unavailable, "cannot connect: " + trimmed(e.what())};
+      return backend_error{errc::backend_unavailable, "cannot connect: " + trimmed(e.what())};
     }
   }
   lease l{*this, std::move(conn)};
@@ -189,19 +189,19 @@ expected<T> postgres_backend::with_connection(F&& f) {
     return f(*l);
   } catch (const pqxx::broken_connection& e) {
     l.discard();
-    return backend_error{error_kind::unavailable, "connection lost: " + trimmed(e.what())};
+    return backend_error{errc::backend_unavailable, "connection lost: " + trimmed(e.what())};
   } catch (const pqxx::sql_error& e) {
     auto err = from_sql_error(e);
-    if (err.kind == error_kind::unavailable) l.discard();
+    if (err.kind == errc::backend_unavailable) l.discard();
     return err;
   } catch (const pqxx::in_doubt_error& e) {
     l.discard();
-    return backend_error{error_kind::failed, "commit in doubt: " + trimmed(e.what())};
+    return backend_error{errc::backend_error, "commit in doubt: " + trimmed(e.what())};
   } catch (const pqxx::failure& e) {
     l.discard();
-    return backend_error{error_kind::failed, trimmed(e.what())};
+    return backend_error{errc::backend_error, trimmed(e.what())};
   } catch (const pqxx::conversion_error& e) {
-    return backend_error{error_kind::corrupt, trimmed(e.what())};
+    return backend_error{errc::corrupt_response, trimmed(e.what())};
   }
 }
 
@@ -214,7 +214,7 @@ expected<void> postgres_backend::create_collection(const collection_spec& spec) 
     if (!stored) return stored.error();
     tx.commit();
     if (!(*stored == spec))
-      return backend_error{error_kind::conflict,
+      return backend_error{errc::conflict,
                            "collection '" + spec.name + "' exists with another spec"};
     return {};
   });
@@ -237,7 +237,7 @@ expected<std::vector<collection_spec>> postgres_backend::list_collections() {
       std::vector<collection_spec> out;
       for (auto row : tx.exec_prepared("list")) {
         auto m = parse_metric(row[2].as<std::string>());
-        if (!m) return backend_error{error_kind::corrupt, "unknown metric in lifeline_collections"};
+        if (!m) return backend_error{errc::corrupt_response, "unknown metric in lifeline_collections"};
         out.push_back({row[0].as<std::string>(), row[1].as<uint32_t>(), *m});
       }
       return out;
@@ -251,7 +251,7 @@ expected<collection_stats> postgres_backend::collection_stats(const std::string&
       auto r = tx.exec_prepared("stats", name);
       if (r.empty()) return collection_missing(name);
       auto m = parse_metric(r[0][1].as<std::string>());
-      if (!m) return backend_error{error_kind::corrupt, "unknown metric in lifeline_collections"};
+      if (!m) return backend_error{errc::corrupt_response, "unknown metric in lifeline_collections"};
       return lifeline::collection_stats{{name, r[0][0].as<uint32_t>(), *m}, r[0][2].as<uint64_t>()};
     });
 }
@@ -299,7 +299,7 @@ expected<document> postgres_backend::get(const std::string& collection, const st
       return document_missing(id);
     }
     auto v = pg::vector_from_bytea_hex(r[0][0].c_str());
-    if (!v) return backend_error{error_kind::corrupt, "stored embedding of '" + id + "' is damaged"};
+    if (!v) return backend_error{errc::corrupt_response, "stored embedding of '" + id + "' is damaged"};
     return document{id, std::move(*v), r[0][1].as<std::string>(), r[0][2].as<std::string>(),
                     r[0][3].as<uint64_t>()};
   });
@@ -331,7 +331,7 @@ expected<bool> postgres_backend::remove(const std::string& collection, const std
     }
     // Not reached in practice: after a lost insert race the row exists and
     // is locked on the next look. Not the caller's fault either way.
-    return backend_error{error_kind::failed, "document '" + id + "' keeps changing"};
+    return backend_error{errc::backend_error, "document '" + id + "' keeps changing"};
   });
 }
 
@@ -354,7 +354,7 @@ expected<std::vector<document>> postgres_backend::scan(const scan_request& reque
         if (!request.with_payload) continue;
         auto v = pg::vector_from_bytea_hex(row[2].c_str());
         if (!v)
-          return backend_error{error_kind::corrupt,
+          return backend_error{errc::corrupt_response,
                                "stored embedding of '" + d.id + "' is damaged"};
         d.vector = std::move(*v);
         d.content = row[3].as<std::string>();
@@ -384,7 +384,7 @@ expected<std::string> postgres_backend::replica_marker() {
 
 expected<void> postgres_backend::set_replica_marker(const std::string& marker) {
   if (marker.find('\0') != std::string::npos)
-    return backend_error{error_kind::invalid_argument, "replica marker contains a NUL byte"};
+    return backend_error{errc::invalid_argument, "replica marker contains a NUL byte"};
   return with_connection<void>([&](pqxx::connection& c) -> expected<void> {
     pqxx::nontransaction tx{c};
     tx.exec_prepared("set_marker", marker);
@@ -412,7 +412,7 @@ expected<std::vector<search_hit>> postgres_backend::search(const search_query& q
         for (auto row : page) {
           auto id = row[0].c_str();
           if (!pg::decode_bytea_hex(row[1].c_str(), v) || v.size() != spec->dimension)
-            return backend_error{error_kind::corrupt,
+            return backend_error{errc::corrupt_response,
                                  "stored embedding of '" + std::string{id} + "' is damaged"};
           best.offer(distance(spec->metric, q, v), id);
         }

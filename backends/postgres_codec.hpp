@@ -3,7 +3,7 @@
 // a bound parameter; these only build the parameter text. No CAF in here.
 #pragma once
 
-#include "backends/types.hpp"
+#include "core/types.hpp"
 
 #include <optional>
 #include <string>

@@ -38,10 +38,10 @@ public:
 
   /// An error for a bad value, or for a key no one asked for.
   std::optional<backend_error> finish() {
-    if (!error_.empty()) return backend_error{error_kind::invalid_argument, error_};
+    if (!error_.empty()) return backend_error{errc::invalid_argument, error_};
     for (auto& [key, value] : s_)
       if (!used_.count(key))
-        return backend_error{error_kind::invalid_argument,
+        return backend_error{errc::invalid_argument,
                              "backend '" + backend_ + "': unknown setting '" + key + "'"};
     return std::nullopt;
   }
@@ -71,7 +71,7 @@ expected<backend_maker> configure_postgres(const std::string& name, const backen
   if (!password_file.empty()) {
     std::ifstream in{password_file};
     if (!in)
-      return backend_error{error_kind::invalid_argument,
+      return backend_error{errc::invalid_argument,
                            "backend '" + name + "': cannot read password_file " + password_file};
     std::getline(in, cfg.password);
   } else {

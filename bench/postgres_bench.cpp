@@ -13,7 +13,7 @@
 #include "actors/runtime.hpp"
 #include "backends/postgres_backend.hpp"
 #include "backends/postgres_codec.hpp"
-#include "backends/validation.hpp"
+#include "core/validation.hpp"
 
 #include <caf/all.hpp>
 #include <pqxx/pqxx>

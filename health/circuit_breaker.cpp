@@ -4,15 +4,6 @@
 
 namespace lifeline {
 
-std::string_view to_string(circuit_state s) {
-  switch (s) {
-    case circuit_state::closed: return "closed";
-    case circuit_state::open: return "open";
-    case circuit_state::half_open: return "half_open";
-  }
-  return "unknown";
-}
-
 circuit_breaker::circuit_breaker(circuit_breaker_config cfg) : cfg_(cfg) {
   cfg_.window_size = std::max<uint32_t>(cfg_.window_size, 1);
   cfg_.half_open_trials = std::max<uint32_t>(cfg_.half_open_trials, 1);

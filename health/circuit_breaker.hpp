@@ -3,6 +3,8 @@
 // behaves the same under CAF's deterministic test scheduler.
 #pragma once
 
+#include "core/states.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -10,14 +12,6 @@
 #include <vector>
 
 namespace lifeline {
-
-enum class circuit_state : uint8_t {
-  closed = 0,    ///< Calls flow; outcomes are watched.
-  open = 1,      ///< Calls are refused at once until open_duration passes.
-  half_open = 2, ///< A bounded number of trial calls decide: close or reopen.
-};
-
-std::string_view to_string(circuit_state s);
 
 enum class call_result : uint8_t {
   success,            ///< The backend answered (a client error is an answer too).

@@ -21,7 +21,7 @@ constexpr size_t header_bytes = 8;
 constexpr uint32_t max_record_bytes = 1u << 30;
 
 backend_error io_error(const std::string& what) {
-  return backend_error{error_kind::failed, what + ": " + std::strerror(errno)};
+  return backend_error{errc::backend_error, what + ": " + std::strerror(errno)};
 }
 
 std::string encode(const handoff_entry& e) {
@@ -91,7 +91,7 @@ expected<void> pread_all(int fd, char* out, size_t n, uint64_t offset, const std
     auto got = ::pread(fd, out, n, off_t(offset));
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) return io_error("reading " + path);
-    if (got == 0) return backend_error{error_kind::corrupt, path + " is shorter than expected"};
+    if (got == 0) return backend_error{errc::corrupt_response, path + " is shorter than expected"};
     out += got;
     n -= size_t(got);
     offset += uint64_t(got);
@@ -129,13 +129,13 @@ std::string log_name(uint64_t generation) {
 expected<std::unique_ptr<handoff_log>> handoff_log::open(const std::string& directory) {
   std::error_code ec;
   std::filesystem::create_directories(directory, ec);
-  if (ec) return backend_error{error_kind::failed, "creating " + directory + ": " + ec.message()};
+  if (ec) return backend_error{errc::backend_error, "creating " + directory + ": " + ec.message()};
   uint64_t generation = 0, cursor = 0;
   if (std::filesystem::exists(directory + "/cursor")) {
     auto text = hnsw::read_file(directory + "/cursor");
     if (!text) return text.error();
     if (std::sscanf(text->c_str(), "%lu %lu", &generation, &cursor) != 2)
-      return backend_error{error_kind::corrupt, directory + "/cursor is damaged"};
+      return backend_error{errc::corrupt_response, directory + "/cursor is damaged"};
   }
   auto path = directory + "/" + log_name(generation);
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -163,14 +163,14 @@ expected<void> handoff_log::load() {
   if (end < 0) return io_error("sizing " + file);
   uint64_t file_size = uint64_t(end);
   if (cursor_ > file_size)
-    return backend_error{error_kind::corrupt, file + " is shorter than its cursor"};
+    return backend_error{errc::corrupt_response, file + " is shorter than its cursor"};
   uint64_t offset = cursor_;
   std::string payload;
   while (offset < file_size) {
     auto status = read_record(fd_, offset, file_size, file, payload);
     if (!status) return status.error();
     if (*status == record_status::damaged)
-      return backend_error{error_kind::corrupt,
+      return backend_error{errc::corrupt_response,
                            file + ": damaged record at byte " + std::to_string(offset)};
     if (*status == record_status::torn) break;
     offset += header_bytes + payload.size();
@@ -191,7 +191,7 @@ expected<void> handoff_log::append(const std::vector<handoff_entry>& entries) {
   for (auto& e : entries) {
     auto payload = encode(e);
     if (payload.size() > max_record_bytes)
-      return backend_error{error_kind::invalid_argument, "handoff entry is larger than 1 GiB"};
+      return backend_error{errc::invalid_argument, "handoff entry is larger than 1 GiB"};
     uint32_t header[2] = {uint32_t(payload.size()), hnsw::crc32(payload.data(), payload.size())};
     bytes.append(reinterpret_cast<const char*>(header), header_bytes);
     bytes += payload;
@@ -227,10 +227,10 @@ expected<handoff_batch> handoff_log::peek(size_t max_entries, size_t max_bytes) 
     auto status = read_record(fd_, offset, size_, file, payload);
     if (!status) return status.error();
     if (*status != record_status::ok)
-      return backend_error{error_kind::corrupt, file + ": damaged record at byte " + std::to_string(offset)};
+      return backend_error{errc::corrupt_response, file + ": damaged record at byte " + std::to_string(offset)};
     auto entry = decode(payload);
     if (!entry)
-      return backend_error{error_kind::corrupt, file + ": undecodable entry at byte " + std::to_string(offset)};
+      return backend_error{errc::corrupt_response, file + ": undecodable entry at byte " + std::to_string(offset)};
     batch.entries.push_back(std::move(*entry));
     offset += header_bytes + payload.size();
     read += header_bytes + payload.size();

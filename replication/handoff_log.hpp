@@ -18,8 +18,8 @@
 // No CAF in here.
 #pragma once
 
-#include "backends/expected.hpp"
-#include "backends/types.hpp"
+#include "core/expected.hpp"
+#include "core/types.hpp"
 
 #include <cstdint>
 #include <memory>

@@ -26,7 +26,7 @@ expected<version_clock> version_clock::open(const std::string& path, wall_clock 
     try {
       clock.last_ = std::stoull(*text);
     } catch (...) {
-      return backend_error{error_kind::corrupt, path + " does not hold a version"};
+      return backend_error{errc::corrupt_response, path + " does not hold a version"};
     }
     clock.ceiling_ = clock.last_;
   }
@@ -40,7 +40,7 @@ expected<uint64_t> version_clock::next() {
     auto tmp = path_ + ".tmp";
     if (auto ok = hnsw::write_file_synced(tmp, std::to_string(ceiling)); !ok) return ok.error();
     if (std::rename(tmp.c_str(), path_.c_str()) != 0)
-      return backend_error{error_kind::failed, "renaming " + tmp};
+      return backend_error{errc::backend_error, "renaming " + tmp};
     auto dir = std::filesystem::path{path_}.parent_path().string();
     if (auto ok = hnsw::sync_dir(dir.empty() ? "." : dir); !ok) return ok.error();
     ceiling_ = ceiling;

@@ -8,7 +8,7 @@
 // No CAF in here.
 #pragma once
 
-#include "backends/expected.hpp"
+#include "core/expected.hpp"
 
 #include <chrono>
 #include <cstdint>

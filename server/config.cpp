@@ -12,10 +12,10 @@ namespace lifeline::server {
 
 namespace {
 
-backend_error bad(std::string why) { return {error_kind::invalid_argument, std::move(why)}; }
+config_error bad(std::string why) { return {std::move(why)}; }
 
 template <class T>
-std::optional<backend_error> get_int(const toml::node& n, const std::string& key, T& out,
+std::optional<config_error> get_int(const toml::node& n, const std::string& key, T& out,
                                      int64_t min, int64_t max) {
   auto v = n.value<int64_t>();
   if (!v || *v < min || *v > max)
@@ -24,7 +24,7 @@ std::optional<backend_error> get_int(const toml::node& n, const std::string& key
   return std::nullopt;
 }
 
-std::optional<backend_error> get_ms(const toml::node& n, const std::string& key,
+std::optional<config_error> get_ms(const toml::node& n, const std::string& key,
                                     std::chrono::milliseconds& out) {
   int64_t ms = 0;
   if (auto err = get_int(n, key, ms, 1, 3600000)) return err;
@@ -32,7 +32,7 @@ std::optional<backend_error> get_ms(const toml::node& n, const std::string& key,
   return std::nullopt;
 }
 
-std::optional<backend_error> get_string(const toml::node& n, const std::string& key, std::string& out) {
+std::optional<config_error> get_string(const toml::node& n, const std::string& key, std::string& out) {
   auto v = n.value<std::string>();
   if (!v) return bad(key + " must be a string");
   out = *v;
@@ -48,7 +48,7 @@ std::string setting_text(const toml::node& n) {
 
 } // namespace
 
-expected<void> parse_listen(const std::string& text, options& opts) {
+expected<void, config_error> parse_listen(const std::string& text, options& opts) {
   auto colon = text.rfind(':');
   if (colon == std::string::npos || colon == 0) return bad("listen must be HOST:PORT, not '" + text + "'");
   unsigned port = 0;
@@ -62,7 +62,7 @@ expected<void> parse_listen(const std::string& text, options& opts) {
   return {};
 }
 
-expected<std::string> read_token_file(const std::string& path) {
+expected<std::string, config_error> read_token_file(const std::string& path) {
   std::ifstream in{path, std::ios::binary};
   if (!in) return bad("cannot read the token file " + path);
   std::string token{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
@@ -76,7 +76,7 @@ expected<std::string> read_token_file(const std::string& path) {
   return token;
 }
 
-expected<void> load_file(const std::string& path, options& opts) {
+expected<void, config_error> load_file(const std::string& path, options& opts) {
   toml::table doc;
   try {
     doc = toml::parse_file(path);
@@ -85,7 +85,7 @@ expected<void> load_file(const std::string& path, options& opts) {
   }
   for (auto&& [k, node] : doc) {
     std::string key{k.str()};
-    std::optional<backend_error> err;
+    std::optional<config_error> err;
     if (key == "listen") {
       std::string text;
       err = get_string(node, key, text);
@@ -125,7 +125,7 @@ expected<void> load_file(const std::string& path, options& opts) {
         backend_entry b;
         for (auto&& [bk, bv] : *t) {
           std::string bkey{bk.str()};
-          std::optional<backend_error> berr;
+          std::optional<config_error> berr;
           if (bkey == "name") berr = get_string(bv, "backends.name", b.name);
           else if (bkey == "kind") berr = get_string(bv, "backends.kind", b.kind);
           else if (bkey == "priority") berr = get_int(bv, "backends.priority", b.priority, 0, 1000000);

@@ -3,7 +3,7 @@
 // naming the key.
 #pragma once
 
-#include "backends/expected.hpp"
+#include "core/expected.hpp"
 #include "backends/registry.hpp"
 
 #include <chrono>
@@ -55,13 +55,13 @@ struct options {
 };
 
 /// Reads the TOML file at `path` (if not empty) into `opts`.
-expected<void> load_file(const std::string& path, options& opts);
+expected<void, config_error> load_file(const std::string& path, options& opts);
 
 /// Reads a token file: trailing white space (a final LF or CR LF) is
 /// stripped; an empty token, or white space inside it, is an error.
-expected<std::string> read_token_file(const std::string& path);
+expected<std::string, config_error> read_token_file(const std::string& path);
 
 /// Parses "HOST:PORT".
-expected<void> parse_listen(const std::string& text, options& opts);
+expected<void, config_error> parse_listen(const std::string& text, options& opts);
 
 } // namespace lifeline::server

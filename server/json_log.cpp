@@ -1,6 +1,6 @@
 #include "server/json_log.hpp"
 
-#include "metrics/log.hpp"
+#include "core/log.hpp"
 
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>

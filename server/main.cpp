@@ -4,7 +4,7 @@
 #include "api/coordinator_client.hpp"
 #include "api/http_api.hpp"
 #include "api/http_server.hpp"
-#include "metrics/log.hpp"
+#include "core/log.hpp"
 #include "metrics/prometheus_metrics.hpp"
 #include "server/check_command.hpp"
 #include "server/config.hpp"

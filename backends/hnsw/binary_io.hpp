@@ -2,7 +2,7 @@
 // and the CRC-32 that guards every record and file. No CAF in here.
 #pragma once
 
-#include "backends/types.hpp"
+#include "core/types.hpp"
 
 #include <cstdint>
 #include <cstring>

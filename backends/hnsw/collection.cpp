@@ -1,7 +1,7 @@
 #include "backends/hnsw/collection.hpp"
 
 #include "backends/hnsw/binary_io.hpp"
-#include "backends/validation.hpp"
+#include "core/validation.hpp"
 
 #include <hnswlib/hnswlib.h>
 
@@ -205,7 +205,7 @@ expected<document> collection::get(const std::string& id) const {
   std::shared_lock guard{lock_};
   auto it = docs_.find(id);
   if (it == docs_.end())
-    return backend_error{error_kind::not_found, "document '" + id + "' does not exist"};
+    return backend_error{errc::not_found, "document '" + id + "' does not exist"};
   auto& e = it->second;
   return document{id, index_->getDataByLabel<float>(e.label), e.content, e.metadata, e.version};
 }
@@ -332,7 +332,7 @@ expected<std::unique_ptr<collection>> collection::load(collection_spec spec, ind
   reader r{meta};
   auto next = r.u64();
   auto n = r.u64();
-  if (!next || !n) return backend_error{error_kind::corrupt, "collection metadata is damaged"};
+  if (!next || !n) return backend_error{errc::corrupt_response, "collection metadata is damaged"};
   c->next_label_ = *next;
   for (uint64_t i = 0; i < *n && r.ok(); ++i) {
     auto id = r.str();
@@ -357,11 +357,11 @@ expected<std::unique_ptr<collection>> collection::load(collection_spec spec, ind
     }
   }
   if (!r.ok() || !r.done() || !consistent)
-    return backend_error{error_kind::corrupt, "collection metadata of '" + spec.name + "' is damaged"};
+    return backend_error{errc::corrupt_response, "collection metadata of '" + spec.name + "' is damaged"};
   try {
     c->index_ = std::make_unique<index_type>(c->space_.get(), index_path, false);
   } catch (const std::exception& e) {
-    return backend_error{error_kind::corrupt,
+    return backend_error{errc::corrupt_response,
                          "index of '" + spec.name + "' cannot be loaded: " + e.what()};
   }
   // hnswlib 0.6.2 leaves num_deleted_ uninitialised when it loads: count.
@@ -370,10 +370,10 @@ expected<std::unique_ptr<collection>> collection::load(collection_spec spec, ind
     if (c->index_->isMarkedDeleted(hnswlib::tableint(i))) ++c->index_->num_deleted_;
   // Every live document must be in the index, with the right dimension.
   if (c->index_->data_size_ != spec.dimension * sizeof(float))
-    return backend_error{error_kind::corrupt, "index of '" + spec.name + "' has another dimension"};
+    return backend_error{errc::corrupt_response, "index of '" + spec.name + "' has another dimension"};
   for (auto& [label, id] : c->ids_)
     if (c->index_->label_lookup_.count(label) == 0)
-      return backend_error{error_kind::corrupt, "index of '" + spec.name + "' lacks '" + id + "'"};
+      return backend_error{errc::corrupt_response, "index of '" + spec.name + "' lacks '" + id + "'"};
   return c;
 }
 

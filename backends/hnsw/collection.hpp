@@ -8,8 +8,8 @@
 // CAF in here.
 #pragma once
 
-#include "backends/expected.hpp"
-#include "backends/types.hpp"
+#include "core/expected.hpp"
+#include "core/types.hpp"
 #include "backends/hnsw/rw_lock.hpp"
 
 #include <memory>

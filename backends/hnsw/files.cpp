@@ -13,7 +13,7 @@ namespace lifeline::hnsw {
 namespace {
 
 backend_error io_error(const std::string& what) {
-  return backend_error{error_kind::failed, what + ": " + std::strerror(errno)};
+  return backend_error{errc::backend_error, what + ": " + std::strerror(errno)};
 }
 
 expected<std::string> read_whole(const std::string& path, bool missing_ok) {

@@ -2,7 +2,7 @@
 // reads and durable writes (write, fsync, and fsync of the directory).
 #pragma once
 
-#include "backends/expected.hpp"
+#include "core/expected.hpp"
 
 #include <string>
 #include <string_view>

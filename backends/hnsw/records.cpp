@@ -1,7 +1,7 @@
 #include "backends/hnsw/records.hpp"
 
 #include "backends/hnsw/binary_io.hpp"
-#include "backends/validation.hpp"
+#include "core/validation.hpp"
 
 #include <cstring>
 
@@ -12,7 +12,7 @@ namespace {
 constexpr uint64_t magic_v1 = 0x31504e534c4c4946; // "FILLSNP1"
 constexpr uint64_t magic_v2 = 0x32504e534c4c4946; // "FILLSNP2"
 
-backend_error corrupt(std::string what) { return {error_kind::corrupt, std::move(what)}; }
+backend_error corrupt(std::string what) { return {errc::corrupt_response, std::move(what)}; }
 
 writer header(uint64_t lsn, record_type type) {
   writer w;

@@ -16,8 +16,8 @@
 // document: str id, floats vector, str content, str metadata, u64 version.
 #pragma once
 
-#include "backends/expected.hpp"
-#include "backends/types.hpp"
+#include "core/expected.hpp"
+#include "core/types.hpp"
 
 #include <cstdint>
 #include <string>

@@ -3,7 +3,7 @@
 #include "backends/hnsw/binary_io.hpp"
 #include "backends/hnsw/files.hpp"
 #include "backends/hnsw/records.hpp"
-#include "metrics/log.hpp"
+#include "core/log.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -15,7 +15,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-backend_error corrupt(std::string what) { return {error_kind::corrupt, std::move(what)}; }
+backend_error corrupt(std::string what) { return {errc::corrupt_response, std::move(what)}; }
 
 expected<uint32_t> crc_of_file(const std::string& path) {
   auto data = read_file(path);
@@ -37,13 +37,13 @@ expected<void> write_snapshot(const std::string& dir, uint64_t lsn,
     try {
       meta = c->save(dir + "/" + index_file);
     } catch (const std::exception& e) {
-      return backend_error{error_kind::failed, std::string{"writing a snapshot: "} + e.what()};
+      return backend_error{errc::backend_error, std::string{"writing a snapshot: "} + e.what()};
     }
     // hnswlib does not check its stream: a full disk would leave a short file
     // whose checksum matches. Compare with the size the index must have.
     std::error_code size_ec;
     if (fs::file_size(dir + "/" + index_file, size_ec) != c->saved_index_bytes() || size_ec)
-      return backend_error{error_kind::failed, "writing a snapshot: the index file of '" + name
+      return backend_error{errc::backend_error, "writing a snapshot: the index file of '" + name
                                                  + "' is incomplete (disk full?)"};
     if (auto ok = sync_file(dir + "/" + index_file); !ok) return ok;
     if (auto ok = write_file_synced(dir + "/" + meta_file, meta); !ok) return ok;

@@ -4,7 +4,7 @@
 // No CAF in here.
 #pragma once
 
-#include "backends/expected.hpp"
+#include "core/expected.hpp"
 #include "backends/hnsw/collection.hpp"
 
 #include <atomic>

@@ -17,7 +17,7 @@ constexpr size_t header_bytes = 8;
 constexpr uint32_t max_record_bytes = 256u << 20;
 
 backend_error io_error(const std::string& what) {
-  return backend_error{error_kind::failed, what + ": " + std::strerror(errno)};
+  return backend_error{errc::backend_error, what + ": " + std::strerror(errno)};
 }
 
 expected<std::string> read_all(int fd) {
@@ -82,7 +82,7 @@ write_ahead_log::open(const std::string& path, log_config cfg, const replay_fn& 
         break;
       }
       ::close(fd);
-      return backend_error{error_kind::corrupt, "log " + path + " is corrupt at byte "
+      return backend_error{errc::corrupt_response, "log " + path + " is corrupt at byte "
                                                   + std::to_string(good) + " (empty record)"};
     }
     if (len > rest.size() - header_bytes) {
@@ -91,7 +91,7 @@ write_ahead_log::open(const std::string& path, log_config cfg, const replay_fn& 
     }
     if (len > max_record_bytes) {
       ::close(fd);
-      return backend_error{error_kind::corrupt, "log " + path + " is corrupt at byte "
+      return backend_error{errc::corrupt_response, "log " + path + " is corrupt at byte "
                                                   + std::to_string(good) + " (impossible length)"};
     }
     auto payload = rest.substr(header_bytes, len);
@@ -101,13 +101,13 @@ write_ahead_log::open(const std::string& path, log_config cfg, const replay_fn& 
         break;
       }
       ::close(fd);
-      return backend_error{error_kind::corrupt, "log " + path + " is corrupt at byte "
+      return backend_error{errc::corrupt_response, "log " + path + " is corrupt at byte "
                                                   + std::to_string(good)
                                                   + " (checksum mismatch before its end)"};
     }
     if (auto ok = replay(payload); !ok) {
       ::close(fd);
-      return backend_error{error_kind::corrupt, "log " + path + " at byte " + std::to_string(good)
+      return backend_error{errc::corrupt_response, "log " + path + " at byte " + std::to_string(good)
                                                   + ": " + ok.error().message};
     }
     good += header_bytes + len;
@@ -157,7 +157,7 @@ void write_ahead_log::interval_loop() {
 
 expected<uint64_t> write_ahead_log::append(std::string_view payload) {
   if (payload.size() > max_record_bytes)
-    return backend_error{error_kind::invalid_argument, "write is too large for the log"};
+    return backend_error{errc::invalid_argument, "write is too large for the log"};
   std::string record;
   record.resize(header_bytes);
   uint32_t len = uint32_t(payload.size());
@@ -166,7 +166,7 @@ expected<uint64_t> write_ahead_log::append(std::string_view payload) {
   std::memcpy(record.data() + 4, &crc, 4);
   record.append(payload);
   std::lock_guard guard{mutex_};
-  if (!failure_.empty()) return backend_error{error_kind::failed, failure_};
+  if (!failure_.empty()) return backend_error{errc::backend_error, failure_};
   if (!write_all(fd_, record.data(), record.size())) {
     auto err = io_error("appending to the log");
     // Leave no partial record behind: the write is refused whole.
@@ -179,7 +179,7 @@ expected<uint64_t> write_ahead_log::append(std::string_view payload) {
   if (cfg_.mode == sync_mode::per_write) {
     if (::fdatasync(fd_) != 0) {
       failure_ = io_error("syncing the log").message;
-      return backend_error{error_kind::failed, failure_};
+      return backend_error{errc::backend_error, failure_};
     }
     synced_ = appended_;
   }
@@ -190,7 +190,7 @@ expected<void> write_ahead_log::sync(uint64_t ticket) {
   if (cfg_.mode != sync_mode::group) return {};
   std::unique_lock guard{mutex_};
   while (synced_ < ticket) {
-    if (!failure_.empty()) return backend_error{error_kind::failed, failure_};
+    if (!failure_.empty()) return backend_error{errc::backend_error, failure_};
     if (syncing_) {
       cv_.wait(guard);
       continue;
@@ -214,7 +214,7 @@ expected<void> write_ahead_log::sync_all() {
   uint64_t last;
   {
     std::lock_guard guard{mutex_};
-    if (!failure_.empty()) return backend_error{error_kind::failed, failure_};
+    if (!failure_.empty()) return backend_error{errc::backend_error, failure_};
     last = appended_;
   }
   return sync(last);
@@ -227,7 +227,7 @@ expected<void> write_ahead_log::truncate() {
   size_ = 0;
   if (::fdatasync(fd_) != 0) {
     failure_ = io_error("syncing the truncated log").message;
-    return backend_error{error_kind::failed, failure_};
+    return backend_error{errc::backend_error, failure_};
   }
   synced_ = appended_;
   return {};

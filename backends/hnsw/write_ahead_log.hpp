@@ -4,7 +4,7 @@
 // configured, within an interval). No CAF in here.
 #pragma once
 
-#include "backends/expected.hpp"
+#include "core/expected.hpp"
 
 #include <chrono>
 #include <condition_variable>

@@ -8,4 +8,4 @@
 #include "backends/backend.hpp"
 #include "backends/memory_backend.hpp"
 #include "metrics/counting_metrics.hpp"
-#include "metrics/log.hpp"
+#include "core/log.hpp"

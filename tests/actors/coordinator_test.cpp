@@ -404,7 +404,7 @@ TEST_CASE("a rebuild skips documents the target refuses or that are damaged, and
   CHECK(f.metrics->replica_transitions("secondary", replica_state::rebuilding) == 2);
   for (auto id : {"a", "b", "d0", "d2", "d4"}) CHECK(f.secondary->inner().get("c", id));
   for (auto id : {"d1", "d3"})
-    CHECK(f.secondary->inner().get("c", id).error().kind == error_kind::not_found);
+    CHECK(f.secondary->inner().get("c", id).error().kind == errc::not_found);
   CHECK(f.metrics->rebuild_skipped("secondary") == 2);
   // Nothing loops: later probes start no other rebuild.
   f.advance(30s);

@@ -137,7 +137,7 @@ TEST_CASE("a stale restart timer does not start a released backend early", "[sup
   two_backends f{[&](runtime_config& c) {
     c.backends[0].factory = [&attempts, &broken, store]() -> expected<std::shared_ptr<backend>> {
       ++attempts;
-      if (broken) return make_backend_error(error_kind::unavailable, "cannot connect");
+      if (broken) return make_backend_error(errc::backend_unavailable, "cannot connect");
       return std::shared_ptr<backend>{store};
     };
   }};

@@ -6,7 +6,7 @@
 #include "backends/memory_backend.hpp"
 #include "backends/postgres_backend.hpp"
 #include "metrics/counting_metrics.hpp"
-#include "metrics/log.hpp"
+#include "core/log.hpp"
 #include "support/postgres_env.hpp"
 
 #include <caf/all.hpp>

@@ -137,7 +137,7 @@ TEST_CASE_METHOD(replicated, "replication: writes to a backend that is down wait
   REQUIRE(get_from("secondary", "x"));
   auto a = get_from("secondary", "a");
   REQUIRE_FALSE(a);
-  CHECK(a.error().kind == error_kind::not_found);
+  CHECK(a.error().kind == errc::not_found);
   CHECK(check().consistent());
 }
 
@@ -153,7 +153,7 @@ TEST_CASE_METHOD(replicated, "replication: deleting a missing document is a 404 
   late.version = r->version - 1;
   for (auto* b : {primary.get(), secondary.get()}) {
     REQUIRE(b->inner().upsert("c", {late}));
-    CHECK(b->inner().get("c", "never").error().kind == error_kind::not_found);
+    CHECK(b->inner().get("c", "never").error().kind == errc::not_found);
   }
 }
 
@@ -181,7 +181,7 @@ TEST_CASE("replication: a backend that lost its data is rebuilt from its peer",
   CHECK(report.collections[0].counts == std::vector<uint64_t>{7, 7});
   auto zombie = f.get_from("secondary", "zombie");
   REQUIRE_FALSE(zombie);
-  CHECK(zombie.error().kind == error_kind::not_found);
+  CHECK(zombie.error().kind == errc::not_found);
   auto d4 = f.get_from("secondary", "d4");
   REQUIRE(d4);
   auto original = f.get_from("primary", "d4");
@@ -279,7 +279,7 @@ TEST_CASE_METHOD(replicated, "replication: writes to a collection re-created whi
   advance(10s);
   CHECK(health_of("secondary").replica == replica_state::in_sync);
   REQUIRE(get_from("secondary", "z"));
-  CHECK(get_from("secondary", "a").error().kind == error_kind::not_found);
+  CHECK(get_from("secondary", "a").error().kind == errc::not_found);
   CHECK(check().consistent());
 }
 

@@ -80,7 +80,7 @@ TEST_CASE("a backend whose factory fails is retried with backoff", "[supervisor]
   auto flaky = std::make_shared<faulty_backend>(std::make_shared<memory_backend>());
   two_backends f{[&](runtime_config& c) {
     c.backends[0].factory = [&attempts, flaky]() -> expected<std::shared_ptr<backend>> {
-      if (++attempts < 3) return make_backend_error(error_kind::unavailable, "cannot connect");
+      if (++attempts < 3) return make_backend_error(errc::backend_unavailable, "cannot connect");
       return std::shared_ptr<backend>{flaky};
     };
   }};

@@ -39,7 +39,7 @@ TEST_CASE("vector store: documents, updates and deletes", "[hnsw]") {
   REQUIRE(store.wait_loaded());
   REQUIRE(store.create_collection({"c", 2, metric::l2}));
   CHECK(store.create_collection({"c", 2, metric::l2}));
-  CHECK(store.create_collection({"c", 3, metric::l2}).error().kind == error_kind::conflict);
+  CHECK(store.create_collection({"c", 3, metric::l2}).error().kind == errc::conflict);
   REQUIRE(store.upsert("c", {doc("a", {0, 0}, "A"), doc("b", {10, 10}, "B")}));
   auto a = store.get("c", "a");
   REQUIRE(a);
@@ -59,7 +59,7 @@ TEST_CASE("vector store: documents, updates and deletes", "[hnsw]") {
     auto removed = store.remove("c", "a", 0);
     REQUIRE(removed);
     CHECK(*removed);
-    CHECK(store.get("c", "a").error().kind == error_kind::not_found);
+    CHECK(store.get("c", "a").error().kind == errc::not_found);
     auto hits = store.search({"c", {0, 0}, 10, 0});
     REQUIRE(hits);
     REQUIRE(hits->size() == 1);
@@ -67,11 +67,11 @@ TEST_CASE("vector store: documents, updates and deletes", "[hnsw]") {
     auto again = store.remove("c", "a", 0); // only the tombstone is left
     REQUIRE(again);
     CHECK_FALSE(*again);
-    CHECK(store.remove("nope", "a", 0).error().kind == error_kind::not_found);
+    CHECK(store.remove("nope", "a", 0).error().kind == errc::not_found);
   }
   SECTION("drop") {
     REQUIRE(store.drop_collection("c"));
-    CHECK(store.get("c", "a").error().kind == error_kind::not_found);
+    CHECK(store.get("c", "a").error().kind == errc::not_found);
     CHECK(store.list_collections()->empty());
   }
 }
@@ -103,7 +103,7 @@ TEST_CASE("vector store: bad input is refused, never a crash", "[hnsw]") {
   REQUIRE(store.create_collection({"c", 2, metric::l2}));
   auto nan = std::numeric_limits<float>::quiet_NaN();
   auto inf = std::numeric_limits<float>::infinity();
-  auto invalid = [](const auto& r) { return !r && r.error().kind == error_kind::invalid_argument; };
+  auto invalid = [](const auto& r) { return !r && r.error().kind == errc::invalid_argument; };
   CHECK(invalid(store.upsert("c", {doc("a", {1, 2, 3})})));
   CHECK(invalid(store.upsert("c", {doc("a", {nan, 2})})));
   CHECK(invalid(store.upsert("c", {doc("a", {inf, 2})})));
@@ -113,8 +113,8 @@ TEST_CASE("vector store: bad input is refused, never a crash", "[hnsw]") {
   CHECK(invalid(store.search({"c", {1, 2}, 1u << 30, 0})));
   CHECK(invalid(store.search({"c", {1, 2}, 10, 1u << 30})));
   CHECK(invalid(store.search({"c", {1}, 10, 0})));
-  CHECK(store.search({"nope", {1, 2}, 1, 0}).error().kind == error_kind::not_found);
-  CHECK(store.upsert("nope", {doc("a", {1, 2})}).error().kind == error_kind::not_found);
+  CHECK(store.search({"nope", {1, 2}, 1, 0}).error().kind == errc::not_found);
+  CHECK(store.upsert("nope", {doc("a", {1, 2})}).error().kind == errc::not_found);
   CHECK(store.collection_stats("c")->count == 0);
   auto empty = store.search({"c", {1, 2}, 5, 0});
   REQUIRE(empty);
@@ -175,8 +175,8 @@ TEST_CASE("vector store: every write survives a reopen, with and without a snaps
   REQUIRE(store.wait_loaded());
   CHECK(*store.get("c", "a") == doc("a", {3, 3}, "A2"));
   CHECK(*store.get("c", "c") == doc("c", {4, 4}, "C"));
-  CHECK(store.get("c", "b").error().kind == error_kind::not_found);
-  CHECK(store.collection_stats("gone").error().kind == error_kind::not_found);
+  CHECK(store.get("c", "b").error().kind == errc::not_found);
+  CHECK(store.collection_stats("gone").error().kind == errc::not_found);
   CHECK(store.collection_stats("c")->count == 2);
   auto hits = store.search({"c", {3, 3}, 1, 0});
   REQUIRE(hits);
@@ -202,7 +202,7 @@ TEST_CASE("vector store: a torn last log record is dropped, damage before the en
     hnsw_backend store{cfg};
     REQUIRE(store.wait_loaded());
     CHECK(store.get("c", "a"));
-    CHECK(store.get("c", "b").error().kind == error_kind::not_found);
+    CHECK(store.get("c", "b").error().kind == errc::not_found);
     REQUIRE(store.upsert("c", {doc("c", {3, 3})})); // appends after the cut
   }
   SECTION("a zero-filled tail (the file grew, its data never landed)") {
@@ -223,8 +223,8 @@ TEST_CASE("vector store: a torn last log record is dropped, damage before the en
     CHECK(loaded.error().message.find("corrupt") != std::string::npos);
     auto probe = store.probe();
     REQUIRE_FALSE(probe);
-    CHECK(probe.error().kind == error_kind::corrupt);
-    CHECK(store.get("c", "a").error().kind == error_kind::corrupt); // never half-served
+    CHECK(probe.error().kind == errc::corrupt_response);
+    CHECK(store.get("c", "a").error().kind == errc::corrupt_response); // never half-served
   }
 }
 
@@ -255,7 +255,7 @@ TEST_CASE("vector store: a damaged snapshot is reported, not loaded", "[hnsw][du
   auto loaded = store.wait_loaded();
   REQUIRE_FALSE(loaded);
   CHECK(loaded.error().message.find("snapshot") != std::string::npos);
-  CHECK(store.probe().error().kind == error_kind::corrupt);
+  CHECK(store.probe().error().kind == errc::corrupt_response);
 }
 
 TEST_CASE("vector store: the index grows and is rebuilt when deletes pile up", "[hnsw]") {
@@ -279,7 +279,7 @@ TEST_CASE("vector store: the index grows and is rebuilt when deletes pile up", "
     REQUIRE(hits);
     REQUIRE(hits->size() == 1);
     CHECK((*hits)[0].id == "d" + std::to_string(i)); // itself, at distance 0
-    CHECK(store.get("c", "d" + std::to_string(i - 1)).error().kind == error_kind::not_found);
+    CHECK(store.get("c", "d" + std::to_string(i - 1)).error().kind == errc::not_found);
   }
   // Survives a reopen after the rebuild too.
   REQUIRE(store.snapshot());

@@ -75,7 +75,7 @@ TEST_CASE("vector store: last writer wins on document versions", "[hnsw][version
   SECTION("a tombstone beats an older upsert and loses to a newer one") {
     CHECK(removed(store.remove("c", "a", 6)));
     REQUIRE(store.upsert("c", {vdoc("a", 5)}));
-    CHECK(store.get("c", "a").error().kind == error_kind::not_found);
+    CHECK(store.get("c", "a").error().kind == errc::not_found);
     REQUIRE(store.upsert("c", {vdoc("a", 8)}));
     CHECK(live_version(store, "a") == 8);
   }
@@ -87,14 +87,14 @@ TEST_CASE("vector store: last writer wins on document versions", "[hnsw][version
   SECTION("removing a missing id is not an error, and its tombstone blocks older upserts") {
     CHECK(kept_tombstone_only(store.remove("c", "x", 10)));
     REQUIRE(store.upsert("c", {vdoc("x", 9)}));
-    CHECK(store.get("c", "x").error().kind == error_kind::not_found);
+    CHECK(store.get("c", "x").error().kind == errc::not_found);
     CHECK(kept_tombstone_only(store.remove("c", "x", 10))); // again: nothing changes
     REQUIRE(store.upsert("c", {vdoc("x", 11)}));
     CHECK(live_version(store, "x") == 11);
   }
   SECTION("a missing collection is still not_found") {
-    CHECK(store.remove("nope", "a", 1).error().kind == error_kind::not_found);
-    CHECK(store.remove("c", "", 1).error().kind == error_kind::invalid_argument);
+    CHECK(store.remove("nope", "a", 1).error().kind == errc::not_found);
+    CHECK(store.remove("c", "", 1).error().kind == errc::invalid_argument);
   }
 }
 
@@ -106,8 +106,8 @@ TEST_CASE("vector store: get, count, search and scan ignore tombstones", "[hnsw]
   REQUIRE(store.upsert("c", {vdoc("a", 1, 0), vdoc("b", 1, 1), vdoc("c", 1, 2)}));
   REQUIRE(removed(store.remove("c", "b", 2)));
   REQUIRE(kept_tombstone_only(store.remove("c", "ghost", 3)));
-  CHECK(store.get("c", "b").error().kind == error_kind::not_found);
-  CHECK(store.get("c", "ghost").error().kind == error_kind::not_found);
+  CHECK(store.get("c", "b").error().kind == errc::not_found);
+  CHECK(store.get("c", "ghost").error().kind == errc::not_found);
   CHECK(store.collection_stats("c")->count == 2);
   auto hits = store.search({"c", {1, 1}, 10, 0});
   REQUIRE(hits);
@@ -171,8 +171,8 @@ TEST_CASE("vector store: scan pages through live documents in byte order", "[hns
     CHECK(store.scan({"empty", "", 10, true})->empty());
   }
   SECTION("bad requests") {
-    CHECK(store.scan({"c", "", 0, true}).error().kind == error_kind::invalid_argument);
-    CHECK(store.scan({"nope", "", 10, true}).error().kind == error_kind::not_found);
+    CHECK(store.scan({"c", "", 0, true}).error().kind == errc::invalid_argument);
+    CHECK(store.scan({"nope", "", 10, true}).error().kind == errc::not_found);
   }
 }
 
@@ -208,7 +208,7 @@ TEST_CASE("vector store: purging tombstones lets older writes in again, durably"
   CHECK(store.get("d", "y"));
   // ...while the newer one still blocks.
   REQUIRE(store.upsert("c", {vdoc("b", 8)}));
-  CHECK(store.get("c", "b").error().kind == error_kind::not_found);
+  CHECK(store.get("c", "b").error().kind == errc::not_found);
   CHECK(*store.purge_tombstones(100) == 1);
 }
 
@@ -238,13 +238,13 @@ TEST_CASE("vector store: versions and tombstones survive a reopen", "[hnsw][vers
   CHECK(*store.get("c", "a") == vdoc("a", 5));
   CHECK(*store.get("c", "c") == vdoc("c", 2));
   CHECK(*store.get("c", "r") == vdoc("r", 4, 1));
-  CHECK(store.get("c", "b").error().kind == error_kind::not_found);
+  CHECK(store.get("c", "b").error().kind == errc::not_found);
   CHECK(store.collection_stats("c")->count == 3);
   // The stored versions still decide.
   REQUIRE(store.upsert("c", {vdoc("a", 4), vdoc("b", 6), vdoc("m", 6), vdoc("r", 3)}));
   CHECK(live_version(store, "a") == 5);
   CHECK(store.get("c", "b")); // b@6 ties with its tombstone: the upsert wins
-  CHECK(store.get("c", "m").error().kind == error_kind::not_found);
+  CHECK(store.get("c", "m").error().kind == errc::not_found);
   CHECK(live_version(store, "r") == 4);
   CHECK(kept_tombstone_only(store.remove("c", "a", 4)));
   // And once more through a snapshot taken by this instance.
@@ -326,10 +326,10 @@ TEST_CASE("vector store: a log from before versions replays as it was applied",
   hnsw_backend store{config_for(dir.path())};
   REQUIRE(store.wait_loaded());
   // The old remove deleted a whatever its version; its tombstone keeps 7.
-  CHECK(store.get("c", "a").error().kind == error_kind::not_found);
+  CHECK(store.get("c", "a").error().kind == errc::not_found);
   CHECK(*store.get("c", "b") == vdoc("b", 2));
   REQUIRE(store.upsert("c", {vdoc("a", 6)}));
-  CHECK(store.get("c", "a").error().kind == error_kind::not_found);
+  CHECK(store.get("c", "a").error().kind == errc::not_found);
   REQUIRE(store.upsert("c", {vdoc("a", 7)}));
   CHECK(store.get("c", "a"));
 }

@@ -1,5 +1,5 @@
 #include "backends/memory_backend.hpp"
-#include "backends/validation.hpp"
+#include "core/validation.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -38,14 +38,14 @@ TEST_CASE("memory backend: what goes in comes out", "[memory]") {
     auto removed = b.remove("c", "a", 1);
     REQUIRE(removed);
     CHECK(*removed);
-    CHECK(b.get("c", "a").error().kind == error_kind::not_found);
+    CHECK(b.get("c", "a").error().kind == errc::not_found);
     CHECK(b.collection_stats("c")->count == 1);
     CHECK_FALSE(*b.remove("c", "a", 2));
-    CHECK(b.remove("nope", "a", 3).error().kind == error_kind::not_found);
+    CHECK(b.remove("nope", "a", 3).error().kind == errc::not_found);
   }
   SECTION("drop removes the collection") {
     REQUIRE(b.drop_collection("c"));
-    CHECK(b.get("c", "a").error().kind == error_kind::not_found);
+    CHECK(b.get("c", "a").error().kind == errc::not_found);
     CHECK(b.list_collections()->empty());
   }
 }
@@ -54,11 +54,11 @@ TEST_CASE("memory backend: collections", "[memory]") {
   memory_backend b;
   REQUIRE(b.create_collection({"c", 3, metric::l2}));
   CHECK(b.create_collection({"c", 3, metric::l2}));
-  CHECK(b.create_collection({"c", 4, metric::l2}).error().kind == error_kind::conflict);
-  CHECK(b.create_collection({"", 3, metric::l2}).error().kind == error_kind::invalid_argument);
-  CHECK(b.create_collection({"x y", 3, metric::l2}).error().kind == error_kind::invalid_argument);
-  CHECK(b.create_collection({"z", 0, metric::l2}).error().kind == error_kind::invalid_argument);
-  CHECK(b.upsert("missing", {doc("a", {1, 2, 3})}).error().kind == error_kind::not_found);
+  CHECK(b.create_collection({"c", 4, metric::l2}).error().kind == errc::conflict);
+  CHECK(b.create_collection({"", 3, metric::l2}).error().kind == errc::invalid_argument);
+  CHECK(b.create_collection({"x y", 3, metric::l2}).error().kind == errc::invalid_argument);
+  CHECK(b.create_collection({"z", 0, metric::l2}).error().kind == errc::invalid_argument);
+  CHECK(b.upsert("missing", {doc("a", {1, 2, 3})}).error().kind == errc::not_found);
   REQUIRE(b.list_collections()->size() == 1);
 }
 
@@ -70,27 +70,27 @@ TEST_CASE("memory backend: bad input is refused and loses nothing", "[memory]") 
   auto inf = std::numeric_limits<float>::infinity();
   // A batch with one bad document is refused whole.
   CHECK(b.upsert("c", {doc("ok", {1, 2}), doc("bad", {nan, 1})}).error().kind
-        == error_kind::invalid_argument);
-  CHECK(b.upsert("c", {doc("inf", {inf, 1})}).error().kind == error_kind::invalid_argument);
+        == errc::invalid_argument);
+  CHECK(b.upsert("c", {doc("inf", {inf, 1})}).error().kind == errc::invalid_argument);
   // Finite but so large that a distance would overflow to inf.
-  CHECK(b.upsert("c", {doc("huge", {1e20f, 1})}).error().kind == error_kind::invalid_argument);
-  CHECK(b.search({"c", {-1e20f, 1}, 1, 0}).error().kind == error_kind::invalid_argument);
-  CHECK(b.upsert("c", {doc("short", {1})}).error().kind == error_kind::invalid_argument);
-  CHECK(b.upsert("c", {doc("", {1, 2})}).error().kind == error_kind::invalid_argument);
+  CHECK(b.upsert("c", {doc("huge", {1e20f, 1})}).error().kind == errc::invalid_argument);
+  CHECK(b.search({"c", {-1e20f, 1}, 1, 0}).error().kind == errc::invalid_argument);
+  CHECK(b.upsert("c", {doc("short", {1})}).error().kind == errc::invalid_argument);
+  CHECK(b.upsert("c", {doc("", {1, 2})}).error().kind == errc::invalid_argument);
   CHECK(b.upsert("c", {doc(std::string("a\0b", 3), {1, 2})}).error().kind
-        == error_kind::invalid_argument);
+        == errc::invalid_argument);
   CHECK(b.upsert("c", {doc(std::string(2000, 'x'), {1, 2})}).error().kind
-        == error_kind::invalid_argument);
-  CHECK(b.upsert("c", {doc("bell\x07", {1, 2})}).error().kind == error_kind::invalid_argument);
+        == errc::invalid_argument);
+  CHECK(b.upsert("c", {doc("bell\x07", {1, 2})}).error().kind == errc::invalid_argument);
   document bad_meta{"m", {1, 2}, "", "not json", 0};
-  CHECK(b.upsert("c", {bad_meta}).error().kind == error_kind::invalid_argument);
+  CHECK(b.upsert("c", {bad_meta}).error().kind == errc::invalid_argument);
   document bad_text{"t", {1, 2}, "\xff\xfe", "", 0};
-  CHECK(b.upsert("c", {bad_text}).error().kind == error_kind::invalid_argument);
+  CHECK(b.upsert("c", {bad_text}).error().kind == errc::invalid_argument);
   CHECK(b.collection_stats("c")->count == 1);
-  CHECK(b.get("c", "ok").error().kind == error_kind::not_found);
-  CHECK(b.search({"c", {1, 1}, 0, 0}).error().kind == error_kind::invalid_argument);
-  CHECK(b.search({"c", {1, 1}, max_k + 1, 0}).error().kind == error_kind::invalid_argument);
-  CHECK(b.search({"c", {nan, 1}, 1, 0}).error().kind == error_kind::invalid_argument);
+  CHECK(b.get("c", "ok").error().kind == errc::not_found);
+  CHECK(b.search({"c", {1, 1}, 0, 0}).error().kind == errc::invalid_argument);
+  CHECK(b.search({"c", {1, 1}, max_k + 1, 0}).error().kind == errc::invalid_argument);
+  CHECK(b.search({"c", {nan, 1}, 1, 0}).error().kind == errc::invalid_argument);
   // Unicode and quotes in ids are stored byte for byte.
   std::string odd = "é'\"\\ ✓";
   REQUIRE(b.upsert("c", {doc(odd, {0, 0})}));
@@ -177,14 +177,14 @@ TEST_CASE("memory backend: last writer wins, deletes leave tombstones", "[memory
     CHECK(b.get("c", "a")->version == 10);
     CHECK(*b.remove("c", "a", 12));
     REQUIRE(b.upsert("c", {versioned("a", 4, 11)}));
-    CHECK(b.get("c", "a").error().kind == error_kind::not_found);
+    CHECK(b.get("c", "a").error().kind == errc::not_found);
     REQUIRE(b.upsert("c", {versioned("a", 5, 13)}));
     CHECK(b.get("c", "a")->version == 13);
   }
   SECTION("deleting a missing id keeps a tombstone all the same") {
     CHECK_FALSE(*b.remove("c", "ghost", 20));
     REQUIRE(b.upsert("c", {versioned("ghost", 1, 19)}));
-    CHECK(b.get("c", "ghost").error().kind == error_kind::not_found);
+    CHECK(b.get("c", "ghost").error().kind == errc::not_found);
   }
   SECTION("purged tombstones no longer hold off older writes") {
     REQUIRE(*b.remove("c", "a", 12));
@@ -222,8 +222,8 @@ TEST_CASE("memory backend: scan pages through live ids in byte order", "[memory]
   auto full = b.scan({"c", "", 10, true});
   REQUIRE(full);
   CHECK(full->front() == versioned("B", 1, 1));
-  CHECK(b.scan({"c", "", 0, true}).error().kind == error_kind::invalid_argument);
-  CHECK(b.scan({"nope", "", 10, true}).error().kind == error_kind::not_found);
+  CHECK(b.scan({"c", "", 0, true}).error().kind == errc::invalid_argument);
+  CHECK(b.scan({"nope", "", 10, true}).error().kind == errc::not_found);
 }
 
 TEST_CASE("memory backend: replica marker", "[memory]") {

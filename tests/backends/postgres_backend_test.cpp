@@ -3,7 +3,7 @@
 #include "backends/postgres_backend.hpp"
 #include "backends/postgres_codec.hpp"
 #include "backends/postgres_schema.hpp"
-#include "backends/validation.hpp"
+#include "core/validation.hpp"
 #include "support/postgres_env.hpp"
 
 #include <catch2/catch.hpp>
@@ -24,7 +24,7 @@ TEST_CASE("postgres backend: what goes in comes out", "[postgres]") {
   auto c = unique_collection("crud");
   REQUIRE(pg.create_collection({c, 3, metric::l2}));
   CHECK(pg.create_collection({c, 3, metric::l2}));
-  CHECK(pg.create_collection({c, 4, metric::l2}).error().kind == error_kind::conflict);
+  CHECK(pg.create_collection({c, 4, metric::l2}).error().kind == errc::conflict);
   document a{"a", {1.5f, -2.25f, 3.1f}, "alpha", R"({"tag": "x"})", 7};
   REQUIRE(pg.upsert(c, {a, {"b", {0, 0, 0}, "", "", 0}}));
   auto got = pg.get(c, "a");
@@ -39,16 +39,16 @@ TEST_CASE("postgres backend: what goes in comes out", "[postgres]") {
   auto removed = pg.remove(c, "a", 8);
   REQUIRE(removed);
   CHECK(*removed); // a live document was deleted
-  CHECK(pg.get(c, "a").error().kind == error_kind::not_found);
+  CHECK(pg.get(c, "a").error().kind == errc::not_found);
   removed = pg.remove(c, "a", 9);
   REQUIRE(removed);
   CHECK_FALSE(*removed); // nothing live left to delete: not an error
   CHECK(pg.collection_stats(c)->count == 1);
-  CHECK(pg.remove("no_such_collection", "a", 1).error().kind == error_kind::not_found);
-  CHECK(pg.remove(c, "", 1).error().kind == error_kind::invalid_argument);
-  CHECK(pg.get("no_such_collection", "a").error().kind == error_kind::not_found);
+  CHECK(pg.remove("no_such_collection", "a", 1).error().kind == errc::not_found);
+  CHECK(pg.remove(c, "", 1).error().kind == errc::invalid_argument);
+  CHECK(pg.get("no_such_collection", "a").error().kind == errc::not_found);
   REQUIRE(pg.drop_collection(c));
-  CHECK(pg.collection_stats(c).error().kind == error_kind::not_found);
+  CHECK(pg.collection_stats(c).error().kind == errc::not_found);
 }
 
 TEST_CASE("postgres backend: hostile ids and bad vectors", "[postgres]") {
@@ -65,11 +65,11 @@ TEST_CASE("postgres backend: hostile ids and bad vectors", "[postgres]") {
   }
   auto nan = std::numeric_limits<float>::quiet_NaN();
   CHECK(pg.upsert(c, {{"ok", {1, 2}, "", "", 0}, {"bad", {nan, 2}, "", "", 0}}).error().kind
-        == error_kind::invalid_argument);
-  CHECK(pg.get(c, "ok").error().kind == error_kind::not_found); // the batch was refused whole
+        == errc::invalid_argument);
+  CHECK(pg.get(c, "ok").error().kind == errc::not_found); // the batch was refused whole
   CHECK(pg.upsert(c, {{std::string("a\0b", 3), {1, 2}, "", "", 0}}).error().kind
-        == error_kind::invalid_argument);
-  CHECK(pg.upsert(c, {{"short", {1}, "", "", 0}}).error().kind == error_kind::invalid_argument);
+        == errc::invalid_argument);
+  CHECK(pg.upsert(c, {{"short", {1}, "", "", 0}}).error().kind == errc::invalid_argument);
   CHECK(pg.collection_stats(c)->count == 5);
 }
 
@@ -115,10 +115,10 @@ TEST_CASE("postgres backend: a killed server is reported unavailable, then recov
   REQUIRE(pg_control("kill") == 0);
   auto down = pg.probe();
   REQUIRE_FALSE(down);
-  CHECK(down.error().kind == error_kind::unavailable);
+  CHECK(down.error().kind == errc::backend_unavailable);
   auto get = pg.get(c, "a");
   REQUIRE_FALSE(get);
-  CHECK(get.error().kind == error_kind::unavailable);
+  CHECK(get.error().kind == errc::backend_unavailable);
   REQUIRE(pg_control("start") == 0);
   // The broken connection was dropped; the next call connects afresh.
   CHECK(pg.probe());
@@ -132,7 +132,7 @@ TEST_CASE("postgres backend: a wrong password is unavailable with a clear reason
   postgres_backend pg{cfg};
   auto r = pg.probe();
   REQUIRE_FALSE(r);
-  CHECK(r.error().kind == error_kind::unavailable);
+  CHECK(r.error().kind == errc::backend_unavailable);
   CHECK(r.error().message.find("password authentication failed") != std::string::npos);
 }
 
@@ -157,8 +157,8 @@ TEST_CASE("postgres backend: metadata and content come back byte for byte", "[po
     CHECK(got->content == d.content);
   }
   CHECK(pg.upsert(c, {{"bad", {1}, "", "{not json}", 0}}).error().kind
-        == error_kind::invalid_argument);
-  CHECK(pg.upsert(c, {{"bad", {1}, "\xc3", "", 0}}).error().kind == error_kind::invalid_argument);
+        == errc::invalid_argument);
+  CHECK(pg.upsert(c, {{"bad", {1}, "\xc3", "", 0}}).error().kind == errc::invalid_argument);
 }
 
 TEST_CASE("postgres backend: a batch is one transaction, the last duplicate wins",
@@ -177,9 +177,9 @@ TEST_CASE("postgres backend: a batch is one transaction, the last duplicate wins
                                  {"new2", {1, 1}, "", "", std::numeric_limits<uint64_t>::max()}};
     auto r = pg.upsert(c, doomed); // version out of range for bigint
     REQUIRE_FALSE(r);
-    CHECK(r.error().kind == error_kind::invalid_argument);
+    CHECK(r.error().kind == errc::invalid_argument);
     // Same (single) connection: no aborted transaction was left behind.
-    CHECK(pg.get(c, "new1").error().kind == error_kind::not_found);
+    CHECK(pg.get(c, "new1").error().kind == errc::not_found);
     CHECK(pg.collection_stats(c)->count == 500);
   }
 }
@@ -263,7 +263,7 @@ INSERT INTO lifeline_collections (name, dimension, metric) VALUES ('old', 2, 'l2
   CHECK(*pg.remove("old", "kept", 5));
   CHECK(pg.collection_stats("old")->count == 0);
   CHECK(pg.upsert("old", {{"kept", {0, 0}, "", "", 4}})); // older than the tombstone
-  CHECK(pg.get("old", "kept").error().kind == error_kind::not_found);
+  CHECK(pg.get("old", "kept").error().kind == errc::not_found);
   auto c = db.connect();
   pqxx::read_transaction tx{*c};
   auto r = tx.exec("SELECT count(*), min(version), max(version) FROM lifeline_schema_migrations");
@@ -294,7 +294,7 @@ TEST_CASE("postgres backend: the newest version wins, whatever the order of writ
   CHECK(*pg.get(c, "d") == document{"d", {1}, "d9 last", "", 9});
   CHECK(pg.collection_stats(c)->count == 3);
   CHECK(pg.upsert(c, {{"e", {1}, "", "", uint64_t(INT64_MAX) + 1}}).error().kind
-        == error_kind::invalid_argument);
+        == errc::invalid_argument);
 }
 
 TEST_CASE("postgres backend: a tombstone beats older writes and loses to newer ones",
@@ -306,25 +306,25 @@ TEST_CASE("postgres backend: a tombstone beats older writes and loses to newer o
   CHECK_FALSE(*pg.remove(c, "a", 4)); // older than the document: nothing happens
   CHECK(pg.get(c, "a")->content == "v5");
   CHECK(*pg.remove(c, "a", 7));
-  CHECK(pg.get(c, "a").error().kind == error_kind::not_found);
+  CHECK(pg.get(c, "a").error().kind == errc::not_found);
   REQUIRE(pg.upsert(c, {{"a", {2}, "v6", "", 6}})); // older than the tombstone
-  CHECK(pg.get(c, "a").error().kind == error_kind::not_found);
+  CHECK(pg.get(c, "a").error().kind == errc::not_found);
   CHECK_FALSE(*pg.remove(c, "a", 6)); // an older tombstone does not replace it...
   REQUIRE(pg.upsert(c, {{"a", {2}, "v6", "", 6}}));
-  CHECK(pg.get(c, "a").error().kind == error_kind::not_found); // ...which still holds at 7
+  CHECK(pg.get(c, "a").error().kind == errc::not_found); // ...which still holds at 7
   REQUIRE(pg.upsert(c, {{"a", {3}, "v8", "", 8}})); // newer: the document is back
   CHECK(*pg.get(c, "a") == document{"a", {3}, "v8", "", 8});
   CHECK(pg.collection_stats(c)->count == 1);
   // A tombstone at the same version as the document wins (as an equal write does).
   CHECK(*pg.remove(c, "a", 8));
-  CHECK(pg.get(c, "a").error().kind == error_kind::not_found);
+  CHECK(pg.get(c, "a").error().kind == errc::not_found);
 
   SECTION("a missing id is not an error, and its tombstone is kept") {
     auto r = pg.remove(c, "ghost", 10);
     REQUIRE(r);
     CHECK_FALSE(*r);
     REQUIRE(pg.upsert(c, {{"ghost", {1}, "late", "", 9}}));
-    CHECK(pg.get(c, "ghost").error().kind == error_kind::not_found);
+    CHECK(pg.get(c, "ghost").error().kind == errc::not_found);
     REQUIRE(pg.upsert(c, {{"ghost", {1}, "newer", "", 10}}));
     CHECK(pg.get(c, "ghost")->content == "newer");
   }
@@ -347,9 +347,9 @@ TEST_CASE("postgres backend: a tombstone beats older writes and loses to newer o
     // Whatever the order, the newest tombstone is the one kept.
     REQUIRE(pg.upsert(c, {{"x", {1}, "", "", 8}, {"fresh0", {1}, "", "", 7},
                           {"fresh1", {1}, "", "", 8}}));
-    CHECK(pg.get(c, "x").error().kind == error_kind::not_found);     // tombstone at 9
-    CHECK(pg.get(c, "fresh0").error().kind == error_kind::not_found); // tombstone at 8
-    CHECK(pg.get(c, "fresh1").error().kind == error_kind::not_found); // tombstone at 9
+    CHECK(pg.get(c, "x").error().kind == errc::not_found);     // tombstone at 9
+    CHECK(pg.get(c, "fresh0").error().kind == errc::not_found); // tombstone at 8
+    CHECK(pg.get(c, "fresh1").error().kind == errc::not_found); // tombstone at 9
   }
 }
 
@@ -360,7 +360,7 @@ TEST_CASE("postgres backend: reads ignore tombstones", "[postgres][versions]") {
   REQUIRE(pg.upsert(c, {{"near", {0, 0}, "n", "", 1}, {"mid", {1, 1}, "m", "", 1},
                         {"far", {5, 5}, "f", "", 1}}));
   REQUIRE(*pg.remove(c, "near", 2));
-  CHECK(pg.get(c, "near").error().kind == error_kind::not_found);
+  CHECK(pg.get(c, "near").error().kind == errc::not_found);
   CHECK(pg.collection_stats(c)->count == 2);
   auto hits = pg.search({c, {0, 0}, 10, 0});
   REQUIRE(hits);
@@ -430,10 +430,10 @@ TEST_CASE("postgres backend: scan pages through live documents in byte order",
     CHECK(ids_of(*pg.scan({c, "z", 10, false})) == std::vector<std::string>{"é"}); // c3 > 7a
   }
   SECTION("bad requests") {
-    CHECK(pg.scan({"no_such_collection", "", 10, true}).error().kind == error_kind::not_found);
-    CHECK(pg.scan({c, "", 0, true}).error().kind == error_kind::invalid_argument);
+    CHECK(pg.scan({"no_such_collection", "", 10, true}).error().kind == errc::not_found);
+    CHECK(pg.scan({c, "", 0, true}).error().kind == errc::invalid_argument);
     CHECK(pg.scan({c, "", max_scan_limit + 1, true}).error().kind
-          == error_kind::invalid_argument);
+          == errc::invalid_argument);
     CHECK(pg.scan({c, "", max_scan_limit, true})->size() == order.size());
   }
 }
@@ -458,7 +458,7 @@ TEST_CASE("postgres backend: purging forgets only tombstones up to a version",
   // Forgotten: an older write applies again. Kept: it still wins.
   REQUIRE(pg.upsert("one", {{"a", {1}, "back", "", 3}, {"b", {1}, "back", "", 9}}));
   CHECK(pg.get("one", "a")->content == "back");
-  CHECK(pg.get("one", "b").error().kind == error_kind::not_found);
+  CHECK(pg.get("one", "b").error().kind == errc::not_found);
   CHECK(pg.get("one", "live")); // live documents are never purged, whatever their version
   CHECK(*pg.purge_tombstones(std::numeric_limits<uint64_t>::max()) == 1);
   CHECK(pg.collection_stats("one")->count == 2);
@@ -475,7 +475,7 @@ TEST_CASE("postgres backend: the replica marker is kept with the data", "[postgr
     CHECK(*pg.replica_marker() == "replica-1 ✓");
     REQUIRE(pg.set_replica_marker("replica-2"));
     CHECK(pg.set_replica_marker(std::string("a\0b", 3)).error().kind
-          == error_kind::invalid_argument);
+          == errc::invalid_argument);
   }
   postgres_backend restarted{db.config()};
   CHECK(*restarted.replica_marker() == "replica-2");
@@ -524,11 +524,11 @@ TEST_CASE("postgres backend: poison vectors are refused or stored and served fin
       auto put = pg.upsert(c, {{"p", p.vector, "", "", 1}});
       if (!p.accepted) {
         REQUIRE_FALSE(put);
-        CHECK(put.error().kind == error_kind::invalid_argument);
+        CHECK(put.error().kind == errc::invalid_argument);
         auto q = pg.search({c, p.vector, 2, 0});
         REQUIRE_FALSE(q);
-        CHECK(q.error().kind == error_kind::invalid_argument);
-        CHECK(pg.get(c, "p").error().kind == error_kind::not_found);
+        CHECK(q.error().kind == errc::invalid_argument);
+        CHECK(pg.get(c, "p").error().kind == errc::not_found);
         REQUIRE(pg.drop_collection(c));
         continue;
       }

@@ -4,7 +4,7 @@
 // vector as invalid_argument or storing it and serving it finite.
 #include "backends/hnsw_backend.hpp"
 #include "backends/memory_backend.hpp"
-#include "backends/validation.hpp"
+#include "core/validation.hpp"
 #include "support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
@@ -73,11 +73,11 @@ void check_poison_values(backend& b, const std::string& prefix) {
       auto put = b.upsert(c, {{"p", p.vector, "", "", 1}});
       if (!p.accepted) {
         REQUIRE_FALSE(put);
-        CHECK(put.error().kind == error_kind::invalid_argument);
+        CHECK(put.error().kind == errc::invalid_argument);
         auto query = b.search({c, p.vector, 2, 0});
         REQUIRE_FALSE(query);
-        CHECK(query.error().kind == error_kind::invalid_argument);
-        CHECK(b.get(c, "p").error().kind == error_kind::not_found);
+        CHECK(query.error().kind == errc::invalid_argument);
+        CHECK(b.get(c, "p").error().kind == errc::not_found);
         continue;
       }
       REQUIRE(put);
@@ -187,7 +187,7 @@ TEST_CASE("values: validate_vector refuses non-finite and oversized components",
     INFO(p.name);
     auto ok = validate_vector(p.vector, 2);
     CHECK(bool(ok) == p.accepted);
-    if (!ok) CHECK(ok.error().kind == error_kind::invalid_argument);
+    if (!ok) CHECK(ok.error().kind == errc::invalid_argument);
     if (ok) { // then normalize makes a finite unit vector of it
       auto v = p.vector;
       normalize(v);

@@ -20,7 +20,7 @@
 #include "backends/hnsw/write_ahead_log.hpp"
 #include "backends/hnsw_backend.hpp"
 #include "fuzz/fuzz_support.hpp"
-#include "metrics/log.hpp"
+#include "core/log.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -77,7 +77,7 @@ void check_manifest(const manifest& m) {
 expected<void> replay_one(std::string_view payload) {
   auto rec = decode_record(payload);
   if (rec) check_record(payload, *rec);
-  else if (rec.error().kind != error_kind::corrupt) fail("decode_record failed with a non-corrupt kind");
+  else if (rec.error().kind != errc::corrupt_response) fail("decode_record failed with a non-corrupt kind");
   return {};
 }
 

@@ -19,7 +19,7 @@
 #include "api/http_api.hpp"
 #include "backends/memory_backend.hpp"
 #include "fuzz/fuzz_support.hpp"
-#include "metrics/log.hpp"
+#include "core/log.hpp"
 #include "metrics/prometheus_metrics.hpp"
 
 #include <caf/all.hpp>

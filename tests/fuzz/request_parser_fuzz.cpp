@@ -10,7 +10,7 @@
 // parse_batch_body (at most 4 documents) and parse_search_body, and as a
 // method to method_label / allows.
 #include "api/request_parser.hpp"
-#include "backends/validation.hpp"
+#include "core/validation.hpp"
 #include "fuzz/fuzz_support.hpp"
 
 #include <cmath>

@@ -118,7 +118,7 @@ TEST_CASE("handoff log: damage before the end is an error, never a silent cut", 
   }
   auto log = handoff_log::open(dir.path());
   REQUIRE_FALSE(log);
-  CHECK(log.error().kind == error_kind::corrupt);
+  CHECK(log.error().kind == errc::corrupt_response);
 }
 
 TEST_CASE("handoff log: a crash while the log moves to its next file loses nothing",

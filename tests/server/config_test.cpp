@@ -12,7 +12,7 @@ using namespace lifeline::testing;
 
 namespace {
 
-expected<void> load(const std::string& toml, options& opts) {
+expected<void, config_error> load(const std::string& toml, options& opts) {
   temp_dir dir;
   auto path = dir.path() + "/lifeline.toml";
   std::ofstream{path} << toml;

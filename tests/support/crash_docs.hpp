@@ -2,7 +2,7 @@
 // number, so the test can tell a complete document from a damaged one.
 #pragma once
 
-#include "backends/types.hpp"
+#include "core/types.hpp"
 
 #include <string>
 

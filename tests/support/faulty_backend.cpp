@@ -118,14 +118,14 @@ expected<T> faulty_backend::apply(operation op, Call&& call) {
       auto gen = generation_;
       cv_.wait(guard, [&] { return generation_ != gen; });
       --hung_;
-      return make_backend_error(error_kind::timeout, "injected hang, released");
+      return make_backend_error(errc::timeout, "injected hang, released");
     }
   }
   switch (f) {
     case fault::unavailable:
-      return make_backend_error(error_kind::unavailable, "injected: connection refused");
+      return make_backend_error(errc::backend_unavailable, "injected: connection refused");
     case fault::error:
-      return make_backend_error(error_kind::failed, "injected: server error");
+      return make_backend_error(errc::backend_error, "injected: server error");
     case fault::throw_exception:
       throw std::runtime_error("injected exception");
     default:

@@ -19,8 +19,8 @@ namespace lifeline::testing {
 
 enum class fault : uint8_t {
   none,            ///< Pass through.
-  unavailable,     ///< Connection refused (error_kind::unavailable).
-  error,           ///< A server-side error (error_kind::failed).
+  unavailable,     ///< Connection refused (errc::backend_unavailable).
+  error,           ///< A server-side error (errc::backend_error).
   hang,            ///< Block until release(), then fail with a timeout.
   throw_exception, ///< Throw std::runtime_error (the actor crashes).
   corrupt,         ///< Pass through, then damage the returned data.
@@ -52,7 +52,7 @@ public:
   void replace_inner(std::shared_ptr<backend> inner) { inner_ = std::move(inner); }
   backend& inner() { return *inner_; }
 
-  /// Wakes every hung call; they return error_kind::timeout.
+  /// Wakes every hung call; they return errc::timeout.
   void release();
   /// Waits (at most `bound`) until `n` calls hang at once.
   bool wait_for_hung(size_t n, std::chrono::milliseconds bound = std::chrono::seconds(30));

@@ -1,4 +1,4 @@
-#include "backends/text_checks.hpp"
+#include "core/text_checks.hpp"
 
 #include <cstdint>
 #include <optional>

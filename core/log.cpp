@@ -1,4 +1,4 @@
-#include "metrics/log.hpp"
+#include "core/log.hpp"
 
 #include <spdlog/sinks/dup_filter_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>

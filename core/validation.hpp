@@ -1,36 +1,17 @@
-// Input checks shared by every backend, so each refuses bad input the same
-// way (invalid_argument) before touching its store.
+// The rules every document, query and name obeys (the limits of
+// core/limits.hpp and more), applied by every backend before it touches its
+// store and by the API when it parses a request: one definition, so every
+// layer refuses bad input the same way (invalid_argument).
 #pragma once
 
-#include "backends/expected.hpp"
-#include "backends/types.hpp"
+#include "core/expected.hpp"
+#include "core/limits.hpp"
+#include "core/types.hpp"
 
 #include <span>
 #include <vector>
 
 namespace lifeline {
-
-inline constexpr size_t max_id_bytes = 1024;
-inline constexpr size_t max_collection_name_bytes = 128;
-inline constexpr uint32_t max_dimension = 65536;
-inline constexpr uint32_t max_k = 10000;
-/// Largest hnsw search breadth a query may ask for.
-inline constexpr uint32_t max_ef = 100000;
-/// Largest component magnitude: keeps every distance finite in float, even
-/// at the largest dimension, wherever it is computed (our distance() and
-/// hnswlib's, both in float; hnswlib sums SIMD lanes separately, then adds
-/// the lanes):
-/// - l2: each term (a-b)^2 <= (2e15)^2 = 4e30, all terms are >= 0, so every
-///   partial sum is <= the total <= 65536 * 4e30 ~ 2.6e35 < 3.4e38 (FLT_MAX);
-/// - ip: each |a*b| <= 1e30, so every partial sum, whatever the order, is
-///   within +-65536 * 1e30 ~ 6.6e34, and 1 - dot is finite;
-/// - cosine: unit vectors, |dot| <= ~1.
-/// No tighter limit is needed; tests/backends/validation_test.cpp checks
-/// the extremes on every backend.
-inline constexpr float max_component = 1e15f;
-inline constexpr size_t max_content_bytes = 1 << 20;
-inline constexpr size_t max_metadata_bytes = 64 << 10;
-inline constexpr uint32_t max_scan_limit = 10000;
 
 expected<void> validate_collection_name(const std::string& name);
 expected<void> validate_spec(const collection_spec& spec);

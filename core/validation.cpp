@@ -1,6 +1,6 @@
-#include "backends/validation.hpp"
+#include "core/validation.hpp"
 
-#include "backends/text_checks.hpp"
+#include "core/text_checks.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -11,56 +11,10 @@ namespace lifeline {
 namespace {
 
 backend_error invalid(std::string msg) {
-  return make_backend_error(error_kind::invalid_argument, std::move(msg));
+  return make_backend_error(errc::invalid_argument, std::move(msg));
 }
 
 } // namespace
-
-std::string_view to_string(metric m) {
-  switch (m) {
-    case metric::l2: return "l2";
-    case metric::ip: return "ip";
-    case metric::cosine: return "cosine";
-  }
-  return "unknown";
-}
-
-std::optional<metric> parse_metric(std::string_view text) {
-  if (text == "l2") return metric::l2;
-  if (text == "ip") return metric::ip;
-  if (text == "cosine") return metric::cosine;
-  return std::nullopt;
-}
-
-std::string_view to_string(operation op) {
-  switch (op) {
-    case operation::create_collection: return "create_collection";
-    case operation::drop_collection: return "drop_collection";
-    case operation::list_collections: return "list_collections";
-    case operation::collection_stats: return "collection_stats";
-    case operation::upsert: return "upsert";
-    case operation::get: return "get";
-    case operation::remove: return "remove";
-    case operation::search: return "search";
-    case operation::probe: return "probe";
-    case operation::scan: return "scan";
-  }
-  return "unknown";
-}
-
-std::string_view to_string(error_kind k) {
-  switch (k) {
-    case error_kind::not_found: return "not_found";
-    case error_kind::invalid_argument: return "invalid_argument";
-    case error_kind::conflict: return "conflict";
-    case error_kind::unsupported: return "unsupported";
-    case error_kind::unavailable: return "unavailable";
-    case error_kind::failed: return "failed";
-    case error_kind::timeout: return "timeout";
-    case error_kind::corrupt: return "corrupt";
-  }
-  return "unknown";
-}
 
 expected<void> validate_collection_name(const std::string& name) {
   if (name.empty()) return invalid("collection name is empty");
