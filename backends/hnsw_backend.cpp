@@ -281,6 +281,7 @@ expected<void> hnsw_backend::upsert(const std::string& name, const std::vector<d
 expected<bool> hnsw_backend::remove(const std::string& name, const std::string& id,
                                     uint64_t version) {
   if (auto ok = validate_id(id); !ok) return ok.error();
+  if (auto ok = validate_version(version); !ok) return ok.error();
   if (auto ok = ready(); !ok) return ok.error();
   std::unique_lock w{writes_};
   auto c = find(name);
@@ -359,9 +360,8 @@ expected<document> hnsw_backend::get(const std::string& name, const std::string&
 }
 
 expected<std::vector<document>> hnsw_backend::scan(const scan_request& request) {
+  if (auto ok = validate_scan(request); !ok) return ok.error();
   if (auto ok = ready(); !ok) return ok.error();
-  if (request.limit == 0)
-    return backend_error{errc::invalid_argument, "scan limit must be at least 1"};
   auto c = find(request.collection);
   if (!c) return c.error();
   return (*c)->scan(request.after, request.limit, request.with_payload);
@@ -372,8 +372,6 @@ expected<std::vector<search_hit>> hnsw_backend::search(const search_query& query
   auto c = find(query.collection);
   if (!c) return c.error();
   if (auto ok = validate_query(query, (*c)->spec().dimension); !ok) return ok.error();
-  if (query.ef > max_ef)
-    return backend_error{errc::invalid_argument, "ef must be at most " + std::to_string(max_ef)};
   return (*c)->search(query.vector, query.k, query.ef);
 }
 

@@ -23,7 +23,7 @@ inline constexpr uint32_t max_ef = 100000;
 /// - ip: each |a*b| <= 1e30, so every partial sum, whatever the order, is
 ///   within +-65536 * 1e30 ~ 6.6e34, and 1 - dot is finite;
 /// - cosine: unit vectors, |dot| <= ~1.
-/// No tighter limit is needed; tests/backends/validation_test.cpp checks
+/// No tighter limit is needed; tests/backends/contract/validation_cases.cpp checks
 /// the extremes on every backend.
 inline constexpr float max_component = 1e15f;
 inline constexpr size_t max_content_bytes = 1 << 20;

@@ -110,12 +110,16 @@ expected<void> validate_version(uint64_t version) {
 expected<void> validate_scan(const scan_request& request) {
   if (request.limit == 0 || request.limit > max_scan_limit)
     return invalid("scan limit must be between 1 and " + std::to_string(max_scan_limit));
+  // Ids are UTF-8 without NUL; so is a bound (PostgreSQL compares text).
+  if (request.after.find('\0') != std::string::npos || !is_valid_utf8(request.after))
+    return invalid("scan bound is not valid UTF-8 text");
   return {};
 }
 
 expected<void> validate_query(const search_query& q, uint32_t dimension) {
   if (q.k == 0 || q.k > max_k)
     return invalid("k must be between 1 and " + std::to_string(max_k));
+  if (q.ef > max_ef) return invalid("ef must be at most " + std::to_string(max_ef));
   return validate_vector(q.vector, dimension);
 }
 

@@ -25,10 +25,12 @@ expected<void> validate_payload(const document& doc);
 expected<void> validate_vector(std::span<const float> v, uint32_t dimension);
 /// validate_id + validate_payload + validate_vector.
 expected<void> validate_document(const document& doc, uint32_t dimension);
+/// k between 1 and max_k, ef at most max_ef (every backend refuses what an
+/// index would), and the vector as validate_vector.
 expected<void> validate_query(const search_query& q, uint32_t dimension);
 /// At most 2^63 - 1 (PostgreSQL stores versions as bigint).
 expected<void> validate_version(uint64_t version);
-/// A limit between 1 and max_scan_limit.
+/// A limit between 1 and max_scan_limit, a bound that is UTF-8 text.
 expected<void> validate_scan(const scan_request& request);
 
 /// Distance between a and b under m (smaller is nearer); for cosine both

@@ -1,4 +1,7 @@
-// The embedded vector store: semantics, recall, durability, damage.
+// The embedded vector store's own behaviour: recall, durability, damage,
+// rebuilds and its directory lock. What every backend does (documents,
+// metrics, bad input) is the backend contract's (contract/*_cases.cpp), run
+// against this store by contract_hnsw_test.cpp.
 #include "backends/hnsw_backend.hpp"
 #include "backends/memory_backend.hpp"
 #include "support/temp_dir.hpp"
@@ -32,94 +35,6 @@ document doc(const std::string& id, std::vector<float> v, std::string content = 
 bool deleted(const expected<bool>& r) { return r && *r; }
 
 } // namespace
-
-TEST_CASE("vector store: documents, updates and deletes", "[hnsw]") {
-  temp_dir dir;
-  hnsw_backend store{config_for(dir.path())};
-  REQUIRE(store.wait_loaded());
-  REQUIRE(store.create_collection({"c", 2, metric::l2}));
-  CHECK(store.create_collection({"c", 2, metric::l2}));
-  CHECK(store.create_collection({"c", 3, metric::l2}).error().kind == errc::conflict);
-  REQUIRE(store.upsert("c", {doc("a", {0, 0}, "A"), doc("b", {10, 10}, "B")}));
-  auto a = store.get("c", "a");
-  REQUIRE(a);
-  CHECK(*a == doc("a", {0, 0}, "A"));
-  SECTION("an update leaves the old vector unfindable") {
-    REQUIRE(store.upsert("c", {doc("a", {20, 20}, "A2")}));
-    auto hits = store.search({"c", {0, 0}, 2, 0});
-    REQUIRE(hits);
-    REQUIRE(hits->size() == 2);
-    CHECK((*hits)[0].id == "b");
-    CHECK((*hits)[1].id == "a");
-    CHECK((*hits)[1].distance == 800.0f); // to the new vector (20,20)
-    CHECK((*hits)[1].content == "A2");
-    CHECK(store.collection_stats("c")->count == 2);
-  }
-  SECTION("a removed document disappears at once") {
-    auto removed = store.remove("c", "a", 0);
-    REQUIRE(removed);
-    CHECK(*removed);
-    CHECK(store.get("c", "a").error().kind == errc::not_found);
-    auto hits = store.search({"c", {0, 0}, 10, 0});
-    REQUIRE(hits);
-    REQUIRE(hits->size() == 1);
-    CHECK((*hits)[0].id == "b");
-    auto again = store.remove("c", "a", 0); // only the tombstone is left
-    REQUIRE(again);
-    CHECK_FALSE(*again);
-    CHECK(store.remove("nope", "a", 0).error().kind == errc::not_found);
-  }
-  SECTION("drop") {
-    REQUIRE(store.drop_collection("c"));
-    CHECK(store.get("c", "a").error().kind == errc::not_found);
-    CHECK(store.list_collections()->empty());
-  }
-}
-
-TEST_CASE("vector store: cosine normalises at write and query, ip is 1 - dot", "[hnsw]") {
-  temp_dir dir;
-  hnsw_backend store{config_for(dir.path())};
-  REQUIRE(store.wait_loaded());
-  REQUIRE(store.create_collection({"cos", 2, metric::cosine}));
-  REQUIRE(store.create_collection({"ip", 2, metric::ip}));
-  REQUIRE(store.upsert("cos", {doc("x", {3, 0}), doc("y", {0, 5})}));
-  REQUIRE(store.upsert("ip", {doc("x", {3, 0}), doc("y", {0, 5})}));
-  auto c = store.search({"cos", {10, 0}, 2, 0});
-  REQUIRE(c);
-  CHECK((*c)[0].id == "x");
-  CHECK((*c)[0].distance == Approx(0.0f).margin(1e-6));
-  CHECK((*c)[1].distance == Approx(1.0f).margin(1e-6));
-  CHECK(store.get("cos", "x")->vector == std::vector<float>{1, 0}); // stored normalised
-  auto i = store.search({"ip", {1, 1}, 2, 0});
-  REQUIRE(i);
-  CHECK((*i)[0].id == "y");
-  CHECK((*i)[0].distance == Approx(1.0f - 5.0f));
-}
-
-TEST_CASE("vector store: bad input is refused, never a crash", "[hnsw]") {
-  temp_dir dir;
-  hnsw_backend store{config_for(dir.path())};
-  REQUIRE(store.wait_loaded());
-  REQUIRE(store.create_collection({"c", 2, metric::l2}));
-  auto nan = std::numeric_limits<float>::quiet_NaN();
-  auto inf = std::numeric_limits<float>::infinity();
-  auto invalid = [](const auto& r) { return !r && r.error().kind == errc::invalid_argument; };
-  CHECK(invalid(store.upsert("c", {doc("a", {1, 2, 3})})));
-  CHECK(invalid(store.upsert("c", {doc("a", {nan, 2})})));
-  CHECK(invalid(store.upsert("c", {doc("a", {inf, 2})})));
-  CHECK(invalid(store.upsert("c", {doc("", {1, 2})})));
-  CHECK(invalid(store.upsert("c", {doc(std::string(5000, 'x'), {1, 2})})));
-  CHECK(invalid(store.search({"c", {1, 2}, 0, 0})));
-  CHECK(invalid(store.search({"c", {1, 2}, 1u << 30, 0})));
-  CHECK(invalid(store.search({"c", {1, 2}, 10, 1u << 30})));
-  CHECK(invalid(store.search({"c", {1}, 10, 0})));
-  CHECK(store.search({"nope", {1, 2}, 1, 0}).error().kind == errc::not_found);
-  CHECK(store.upsert("nope", {doc("a", {1, 2})}).error().kind == errc::not_found);
-  CHECK(store.collection_stats("c")->count == 0);
-  auto empty = store.search({"c", {1, 2}, 5, 0});
-  REQUIRE(empty);
-  CHECK(empty->empty());
-}
 
 TEST_CASE("vector store: recall@10 >= 0.95 against brute force on 20k clustered vectors",
           "[hnsw][recall]") {

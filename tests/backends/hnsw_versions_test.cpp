@@ -1,5 +1,8 @@
-// The vector store's versioned writes: last writer wins, tombstones, scans,
-// purges and the replica marker, in memory and across reopens.
+// The vector store's versioned writes across reopens: purges, versions,
+// tombstones and the replica marker survive the log and snapshots, and old
+// log and snapshot formats still load. The rules themselves (last writer
+// wins, tombstones, scans, purges, the marker) are the backend contract's
+// (contract/*_cases.cpp), run against this store by contract_hnsw_test.cpp.
 #include "backends/hnsw/binary_io.hpp"
 #include "backends/hnsw/files.hpp"
 #include "backends/hnsw/records.hpp"
@@ -8,7 +11,6 @@
 
 #include <catch2/catch.hpp>
 
-#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -40,141 +42,7 @@ uint64_t live_version(hnsw_backend& store, const std::string& id) {
 bool removed(const expected<bool>& r) { return r && *r; }
 bool kept_tombstone_only(const expected<bool>& r) { return r && !*r; }
 
-std::vector<std::string> ids_of(const std::vector<document>& docs) {
-  std::vector<std::string> out;
-  for (auto& d : docs) out.push_back(d.id);
-  return out;
-}
-
 } // namespace
-
-TEST_CASE("vector store: last writer wins on document versions", "[hnsw][versions]") {
-  temp_dir dir;
-  hnsw_backend store{config_for(dir.path())};
-  REQUIRE(store.wait_loaded());
-  REQUIRE(store.create_collection({"c", 2, metric::l2}));
-  REQUIRE(store.upsert("c", {vdoc("a", 5)}));
-
-  SECTION("an older upsert is skipped and still succeeds; a newer or equal one applies") {
-    REQUIRE(store.upsert("c", {vdoc("a", 3, 9)}));
-    CHECK(*store.get("c", "a") == vdoc("a", 5));
-    auto same = vdoc("a", 5, 1);
-    same.content = "rewritten at the same version";
-    REQUIRE(store.upsert("c", {same}));
-    CHECK(store.get("c", "a")->content == same.content);
-    REQUIRE(store.upsert("c", {vdoc("a", 7, 2)}));
-    CHECK(*store.get("c", "a") == vdoc("a", 7, 2));
-  }
-  SECTION("a batch is decided document by document, in order") {
-    REQUIRE(store.upsert("c", {vdoc("a", 4), vdoc("b", 2), vdoc("b", 1), vdoc("n", 0)}));
-    CHECK(live_version(store, "a") == 5);
-    CHECK(live_version(store, "b") == 2);
-    CHECK(store.get("c", "n"));
-    CHECK(store.collection_stats("c")->count == 3);
-  }
-  SECTION("a tombstone beats an older upsert and loses to a newer one") {
-    CHECK(removed(store.remove("c", "a", 6)));
-    REQUIRE(store.upsert("c", {vdoc("a", 5)}));
-    CHECK(store.get("c", "a").error().kind == errc::not_found);
-    REQUIRE(store.upsert("c", {vdoc("a", 8)}));
-    CHECK(live_version(store, "a") == 8);
-  }
-  SECTION("an older remove leaves a newer document alone") {
-    CHECK(kept_tombstone_only(store.remove("c", "a", 4)));
-    CHECK(live_version(store, "a") == 5);
-    CHECK(removed(store.remove("c", "a", 5))); // equal version: the remove wins
-  }
-  SECTION("removing a missing id is not an error, and its tombstone blocks older upserts") {
-    CHECK(kept_tombstone_only(store.remove("c", "x", 10)));
-    REQUIRE(store.upsert("c", {vdoc("x", 9)}));
-    CHECK(store.get("c", "x").error().kind == errc::not_found);
-    CHECK(kept_tombstone_only(store.remove("c", "x", 10))); // again: nothing changes
-    REQUIRE(store.upsert("c", {vdoc("x", 11)}));
-    CHECK(live_version(store, "x") == 11);
-  }
-  SECTION("a missing collection is still not_found") {
-    CHECK(store.remove("nope", "a", 1).error().kind == errc::not_found);
-    CHECK(store.remove("c", "", 1).error().kind == errc::invalid_argument);
-  }
-}
-
-TEST_CASE("vector store: get, count, search and scan ignore tombstones", "[hnsw][versions]") {
-  temp_dir dir;
-  hnsw_backend store{config_for(dir.path())};
-  REQUIRE(store.wait_loaded());
-  REQUIRE(store.create_collection({"c", 2, metric::l2}));
-  REQUIRE(store.upsert("c", {vdoc("a", 1, 0), vdoc("b", 1, 1), vdoc("c", 1, 2)}));
-  REQUIRE(removed(store.remove("c", "b", 2)));
-  REQUIRE(kept_tombstone_only(store.remove("c", "ghost", 3)));
-  CHECK(store.get("c", "b").error().kind == errc::not_found);
-  CHECK(store.get("c", "ghost").error().kind == errc::not_found);
-  CHECK(store.collection_stats("c")->count == 2);
-  auto hits = store.search({"c", {1, 1}, 10, 0});
-  REQUIRE(hits);
-  REQUIRE(hits->size() == 2);
-  for (auto& h : *hits) CHECK((h.id == "a" || h.id == "c"));
-  auto all = store.scan({"c", "", 10, false});
-  REQUIRE(all);
-  CHECK(ids_of(*all) == std::vector<std::string>{"a", "c"});
-}
-
-TEST_CASE("vector store: scan pages through live documents in byte order", "[hnsw][versions]") {
-  temp_dir dir;
-  hnsw_backend store{config_for(dir.path())};
-  REQUIRE(store.wait_loaded());
-  REQUIRE(store.create_collection({"c", 2, metric::l2}));
-  REQUIRE(store.create_collection({"empty", 2, metric::l2}));
-  // Byte order: upper case before lower case, UTF-8 (bytes >= 0x80) last.
-  std::vector<std::string> ids{"\xc3\xa9t\xc3\xa9", "b", "aa", "B", "a", "ab", "a0", "z", "dead"};
-  std::vector<document> docs;
-  for (size_t i = 0; i < ids.size(); ++i) docs.push_back(vdoc(ids[i], 10 + i, float(i)));
-  REQUIRE(store.upsert("c", docs));
-  REQUIRE(removed(store.remove("c", "dead", 100)));
-  std::vector<std::string> expected_order{"B", "a", "a0", "aa", "ab", "b", "z", "\xc3\xa9t\xc3\xa9"};
-
-  SECTION("pages of two, with payload") {
-    std::vector<std::string> seen;
-    std::string after;
-    for (int page = 0;; ++page) {
-      REQUIRE(page < 10);
-      auto got = store.scan({"c", after, 2, true});
-      REQUIRE(got);
-      if (got->empty()) break;
-      CHECK(got->size() <= 2);
-      for (auto& d : *got) {
-        auto i = size_t(std::find(ids.begin(), ids.end(), d.id) - ids.begin());
-        REQUIRE(i < ids.size());
-        CHECK(d == docs[i]); // vector, content, metadata and version
-        seen.push_back(d.id);
-      }
-      after = got->back().id;
-    }
-    CHECK(seen == expected_order);
-  }
-  SECTION("ids and versions only") {
-    auto got = store.scan({"c", "a", 3, false});
-    REQUIRE(got);
-    CHECK(ids_of(*got) == std::vector<std::string>{"a0", "aa", "ab"});
-    for (auto& d : *got) {
-      CHECK(d.vector.empty());
-      CHECK(d.content.empty());
-      CHECK(d.metadata.empty());
-      auto i = size_t(std::find(ids.begin(), ids.end(), d.id) - ids.begin());
-      CHECK(d.version == 10 + i);
-    }
-  }
-  SECTION("one page holds everything; past the end is empty") {
-    auto got = store.scan({"c", "", 1000, false});
-    REQUIRE(got);
-    CHECK(ids_of(*got) == expected_order);
-    CHECK(store.scan({"c", "\xff", 10, true})->empty());
-    CHECK(store.scan({"empty", "", 10, true})->empty());
-  }
-  SECTION("bad requests") {
-    CHECK(store.scan({"c", "", 0, true}).error().kind == errc::invalid_argument);
-    CHECK(store.scan({"nope", "", 10, true}).error().kind == errc::not_found);
-  }
-}
 
 TEST_CASE("vector store: purging tombstones lets older writes in again, durably",
           "[hnsw][versions][durability]") {
