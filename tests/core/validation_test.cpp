@@ -5,7 +5,7 @@
 // contract's (contract/validation_cases.cpp).
 #include "backends/hnsw_backend.hpp"
 #include "core/validation.hpp"
-#include "contract/poison_vectors.hpp"
+#include "backends/contract/poison_vectors.hpp"
 #include "support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
