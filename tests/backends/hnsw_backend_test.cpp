@@ -6,10 +6,12 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <set>
+#include <thread>
 
 using namespace lifeline;
 using namespace lifeline::testing;
@@ -32,6 +34,40 @@ document doc(const std::string& id, std::vector<float> v, std::string content = 
 bool deleted(const expected<bool>& r) { return r && *r; }
 
 } // namespace
+
+TEST_CASE("vector store: create answers created, then exists, then conflict, also after a reopen",
+          "[hnsw]") {
+  temp_dir dir;
+  {
+    hnsw_backend store{config_for(dir.path())};
+    REQUIRE(store.wait_loaded());
+    auto first = store.create_collection({"c", 2, metric::l2});
+    REQUIRE(first);
+    CHECK(*first); // created
+    auto again = store.create_collection({"c", 2, metric::l2});
+    REQUIRE(again);
+    CHECK_FALSE(*again); // an identical one existed
+    CHECK(store.create_collection({"c", 2, metric::cosine}).error().kind == error_kind::conflict);
+    // Of concurrent identical creates exactly one created it.
+    std::vector<std::thread> threads;
+    std::atomic<int> created{0}, failed{0};
+    for (int i = 0; i < 8; ++i)
+      threads.emplace_back([&] {
+        auto r = store.create_collection({"race", 2, metric::l2});
+        if (!r) ++failed;
+        else if (*r) ++created;
+      });
+    for (auto& t : threads) t.join();
+    CHECK(failed == 0);
+    CHECK(created == 1);
+  }
+  hnsw_backend reopened{config_for(dir.path())};
+  REQUIRE(reopened.wait_loaded());
+  auto after = reopened.create_collection({"c", 2, metric::l2});
+  REQUIRE(after);
+  CHECK_FALSE(*after); // the log brought it back
+  CHECK(reopened.create_collection({"c", 3, metric::l2}).error().kind == error_kind::conflict);
+}
 
 TEST_CASE("vector store: documents, updates and deletes", "[hnsw]") {
   temp_dir dir;

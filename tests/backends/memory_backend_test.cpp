@@ -4,9 +4,11 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <random>
+#include <thread>
 
 using namespace lifeline;
 
@@ -60,6 +62,32 @@ TEST_CASE("memory backend: collections", "[memory]") {
   CHECK(b.create_collection({"z", 0, metric::l2}).error().kind == error_kind::invalid_argument);
   CHECK(b.upsert("missing", {doc("a", {1, 2, 3})}).error().kind == error_kind::not_found);
   REQUIRE(b.list_collections()->size() == 1);
+}
+
+TEST_CASE("memory backend: create answers created, then exists, then conflict", "[memory]") {
+  memory_backend b;
+  auto first = b.create_collection({"c", 3, metric::l2});
+  REQUIRE(first);
+  CHECK(*first); // created
+  auto again = b.create_collection({"c", 3, metric::l2});
+  REQUIRE(again);
+  CHECK_FALSE(*again); // an identical one existed
+  CHECK(b.create_collection({"c", 3, metric::ip}).error().kind == error_kind::conflict);
+  CHECK(b.list_collections()->size() == 1);
+  SECTION("of concurrent identical creates exactly one created it") {
+    constexpr int n = 8;
+    std::vector<std::thread> threads;
+    std::atomic<int> created{0}, failed{0};
+    for (int i = 0; i < n; ++i)
+      threads.emplace_back([&] {
+        auto r = b.create_collection({"race", 2, metric::l2});
+        if (!r) ++failed;
+        else if (*r) ++created;
+      });
+    for (auto& t : threads) t.join();
+    CHECK(failed == 0);
+    CHECK(created == 1);
+  }
 }
 
 TEST_CASE("memory backend: bad input is refused and loses nothing", "[memory]") {

@@ -19,6 +19,33 @@
 using namespace lifeline;
 using namespace lifeline::testing;
 
+TEST_CASE("postgres backend: create answers created, then exists, then conflict", "[postgres]") {
+  postgres_backend pg{postgres_from_env(4)};
+  auto c = unique_collection("create");
+  auto first = pg.create_collection({c, 3, metric::l2});
+  REQUIRE(first);
+  CHECK(*first); // created
+  auto again = pg.create_collection({c, 3, metric::l2});
+  REQUIRE(again);
+  CHECK_FALSE(*again); // an identical one existed
+  CHECK(pg.create_collection({c, 3, metric::cosine}).error().kind == error_kind::conflict);
+  SECTION("of concurrent identical creates exactly one created it") {
+    // Four connections race on INSERT ... ON CONFLICT: the row tells.
+    auto race = unique_collection("race");
+    std::vector<std::thread> threads;
+    std::atomic<int> created{0}, failed{0};
+    for (int i = 0; i < 4; ++i)
+      threads.emplace_back([&] {
+        auto r = pg.create_collection({race, 2, metric::l2});
+        if (!r) ++failed;
+        else if (*r) ++created;
+      });
+    for (auto& t : threads) t.join();
+    CHECK(failed == 0);
+    CHECK(created == 1);
+  }
+}
+
 TEST_CASE("postgres backend: what goes in comes out", "[postgres]") {
   postgres_backend pg{postgres_from_env()};
   auto c = unique_collection("crud");
