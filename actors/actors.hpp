@@ -64,8 +64,9 @@ using hold_atom = caf::atom_constant<caf::atom("hold")>;
 /// invariant replies with an error and then crashes (its supervisor restarts
 /// it).
 using backend_actor = caf::typed_actor<
-  /// Create a collection (identical re-create is ok; another spec: conflict).
-  caf::replies_to<create_atom, collection_spec>::with<ok_atom>,
+  /// Create a collection: true if this call created it, false if an
+  /// identical one existed (also a success); another spec: conflict.
+  caf::replies_to<create_atom, collection_spec>::with<bool>,
   /// Drop a collection by name.
   caf::replies_to<drop_atom, std::string>::with<ok_atom>,
   /// List every collection.
@@ -156,8 +157,14 @@ struct write_receipt {
   std::vector<backend_write> backends;
   /// The version the coordinator gave the write (0 for collection writes).
   uint64_t version = 0;
-  /// remove: whether a live document was deleted (on any backend).
+  /// What the backends that applied the write answered, or-ed together.
+  /// remove: whether a live document was deleted (on any backend); create:
+  /// whether a backend created the collection (false: an identical one
+  /// existed on every backend that applied it). Read it through created()
+  /// for a create.
   bool existed = false;
+  /// create: some backend created the collection (201, not 200).
+  bool created() const { return existed; }
   size_t applied() const;
 };
 

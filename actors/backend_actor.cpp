@@ -124,8 +124,9 @@ backend_actor::behavior_type worker(worker_pointer self, std::shared_ptr<backend
   self->state.store = std::move(store);
   auto no_check = [](const auto&) { return invariant{}; };
   return {
-    [=](create_atom, const collection_spec& spec) {
-      return run_void(self, [&] { return self->state.store->create_collection(spec); });
+    [=](create_atom, const collection_spec& spec) -> caf::result<bool> {
+      return run<bool>(
+        self, [&] { return self->state.store->create_collection(spec); }, no_check);
     },
     [=](drop_atom, const std::string& name) {
       return run_void(self, [&] { return self->state.store->drop_collection(name); });
@@ -270,7 +271,7 @@ backend_actor::behavior_type pool(pool_pointer self, std::shared_ptr<backend> st
   });
   return {
     [=](create_atom a, collection_spec& s) {
-      return dispatch<ok_atom>(self, self->state.workers, a, std::move(s));
+      return dispatch<bool>(self, self->state.workers, a, std::move(s));
     },
     [=](drop_atom a, std::string& n) { return dispatch<ok_atom>(self, self->state.workers, a, std::move(n)); },
     [=](list_atom a) { return dispatch<std::vector<collection_spec>>(self, self->state.workers, a); },

@@ -681,11 +681,16 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, coordinat
   auto acked = [](ok_fn ok) { return [ok](ok_atom) { ok(false); }; };
   using kind = handoff_entry::kind;
   return {
-    [self, acked](create_atom a, collection_spec& spec) {
+    [self](create_atom a, collection_spec& spec) {
       handoff_entry e{kind::create, spec.name, spec, {}, {}, 0};
+      // Each backend answers whether it created the collection; the
+      // receipt says created if any did (write_receipt::created). An
+      // identical one already there is a success, another spec a conflict
+      // (a client error, as before).
       return write(self, operation::create_collection, std::move(e), 0,
-                   [a, spec, acked](ptr self, backend_actor h, ok_fn ok, err_fn err) {
-                     self->request(h, caf::infinite, a, spec).then(acked(ok), err);
+                   [a, spec](ptr self, backend_actor h, ok_fn ok, err_fn err) {
+                     self->request(h, caf::infinite, a, spec)
+                       .then([ok](bool created) { ok(created); }, err);
                    });
     },
     [self, acked](drop_atom a, std::string& name) {

@@ -28,7 +28,8 @@ struct recovery_state {
   std::unordered_set<std::string> copied;   ///< Ids copied into the current one.
   uint64_t copied_total = 0;
   uint64_t skipped_total = 0;               ///< Documents left out (see skip).
-  std::deque<caf::message> steps;           ///< Collection drops and creates.
+  /// Collection drops and creates: (true, spec) drops spec.name.
+  std::deque<std::pair<bool, collection_spec>> steps;
   static inline const char* name = "lifeline.recovery";
 };
 
@@ -106,7 +107,7 @@ void apply_entries(recovery_pointer self, std::shared_ptr<handoff_page> page, si
   auto& target = st.plan.target;
   switch (e.op) {
     case handoff_entry::kind::create:
-      self->request(target, t, create_atom::value, e.spec).then([next](ok_atom) { next(); }, failed);
+      self->request(target, t, create_atom::value, e.spec).then([next](bool) { next(); }, failed);
       break;
     case handoff_entry::kind::drop:
       self->request(target, t, drop_atom::value, e.collection).then([next](ok_atom) { next(); }, failed);
@@ -305,11 +306,15 @@ void run_steps(recovery_pointer self) {
     if (st.collections.empty()) return store_marker(self);
     return copy_page(self);
   }
-  auto msg = std::move(st.steps.front());
+  auto [drop, spec] = std::move(st.steps.front());
   st.steps.pop_front();
-  auto target = caf::actor_cast<caf::actor>(st.plan.target);
-  self->request(target, st.plan.call_timeout, std::move(msg))
-    .then([self](ok_atom) { run_steps(self); }, fail_with(self));
+  auto& target = st.plan.target;
+  if (drop)
+    self->request(target, st.plan.call_timeout, drop_atom::value, std::move(spec.name))
+      .then([self](ok_atom) { run_steps(self); }, fail_with(self));
+  else
+    self->request(target, st.plan.call_timeout, create_atom::value, std::move(spec))
+      .then([self](bool) { run_steps(self); }, fail_with(self));
 }
 
 /// Makes the target's collections match the peer's, then copies each.
@@ -327,13 +332,13 @@ void rebuild(recovery_pointer self) {
               auto& st = self->state;
               // Drop what the peer lacks or holds with another spec, then
               // create the peer's (creating an identical one is a no-op).
-              std::deque<caf::message> steps;
+              std::deque<std::pair<bool, collection_spec>> steps;
               for (auto& spec : mine)
                 if (std::find(st.collections.begin(), st.collections.end(), spec)
                     == st.collections.end())
-                  steps.push_back(caf::make_message(drop_atom::value, spec.name));
+                  steps.emplace_back(true, spec);
               for (auto& spec : st.collections)
-                steps.push_back(caf::make_message(create_atom::value, spec));
+                steps.emplace_back(false, spec);
               st.steps = std::move(steps);
               run_steps(self);
             },

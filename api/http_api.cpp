@@ -19,8 +19,6 @@
 
 namespace lifeline::api {
 
-response problem(unsigned status, std::string_view title, std::string_view detail);
-
 namespace {
 
 using clock_type = std::chrono::steady_clock;
@@ -34,25 +32,26 @@ response json_reply(unsigned status, std::string body) {
   return r;
 }
 
+response with_retry_after(response r, unsigned seconds) {
+  r.headers.emplace_back("Retry-After", std::to_string(seconds));
+  return r;
+}
+
 struct error_reply {
   unsigned retry_after = 5;
   unsigned shed_retry_after = 1;
   response operator()(const caf::error& err) const {
     if (auto outage = outage_of(err)) {
-      json_writer w;
-      w.begin_object()
-        .key("type").value("about:blank")
-        .key("title").value("All backends unavailable")
-        .key("status").number(503)
-        .key("detail").value("no backend can serve " + outage->operation)
-        .key("backends").begin_array();
-      for (size_t i = 0; i < outage->backends.size(); ++i)
-        w.begin_object().key("name").value(outage->backends[i]).key("error").value(outage->reasons[i]).end_object();
-      w.end_array().end_object();
-      auto r = json_reply(503, w.take());
-      r.content_type = "application/problem+json";
-      r.headers.emplace_back("Retry-After", std::to_string(retry_after));
-      return r;
+      return with_retry_after(
+        problem(503, "All backends unavailable", "no backend can serve " + outage->operation,
+                [&](json_writer& w) {
+                  w.key("backends").begin_array();
+                  for (size_t i = 0; i < outage->backends.size(); ++i)
+                    w.begin_object().key("name").value(outage->backends[i])
+                      .key("error").value(outage->reasons[i]).end_object();
+                  w.end_array();
+                }),
+        retry_after);
     }
     auto detail = describe(err);
     if (is(err, errc::not_found)) return problem(404, "Not found", detail);
@@ -61,21 +60,12 @@ struct error_reply {
     if (is(err, errc::unsupported)) return problem(501, "Not supported", detail);
     if (is(err, errc::timeout) || err == caf::sec::request_timeout)
       return problem(504, "Timeout", detail);
-    if (is(err, errc::overloaded)) {
-      auto r = problem(503, "Overloaded", detail);
-      r.headers.emplace_back("Retry-After", std::to_string(shed_retry_after));
-      return r;
-    }
+    if (is(err, errc::overloaded)) return with_retry_after(problem(503, "Overloaded", detail), shed_retry_after);
     // Retrying will not help: the stored document itself is damaged.
     if (is(err, errc::corrupt_document)) return problem(500, "Damaged document", detail);
-    if (is(err, errc::not_durable)) {
-      auto r = problem(503, "Write not acknowledged", detail);
-      r.headers.emplace_back("Retry-After", std::to_string(retry_after));
-      return r;
-    }
-    auto r = problem(503, "Backend unavailable", detail);
-    r.headers.emplace_back("Retry-After", std::to_string(retry_after));
-    return r;
+    if (is(err, errc::not_durable))
+      return with_retry_after(problem(503, "Write not acknowledged", detail), retry_after);
+    return with_retry_after(problem(503, "Backend unavailable", detail), retry_after);
   }
 };
 
@@ -122,14 +112,16 @@ response read_reply(json_writer& w, const std::string& backend) {
 
 } // namespace
 
-response problem(unsigned status, std::string_view title, std::string_view detail) {
+response problem(unsigned status, std::string_view title, std::string_view detail,
+                 const std::function<void(json_writer&)>& members) {
   json_writer w;
   w.begin_object()
     .key("type").value("about:blank")
     .key("title").value(title)
     .key("status").number(status)
-    .key("detail").value(detail)
-    .end_object();
+    .key("detail").value(detail);
+  if (members) members(w);
+  w.end_object();
   auto r = json_reply(status, w.take());
   r.content_type = "application/problem+json";
   return r;
@@ -179,14 +171,17 @@ struct http_api::impl {
     ask_within<Reply>(timeout(), std::move(done), std::move(ok), std::move(xs)...);
   }
 
-  /// The same with its own deadline (for slow operator requests).
+  /// The same with its own deadline (for slow operator requests). The
+  /// arguments are moved all the way into the message (a batch is never
+  /// copied on its way to the coordinator): the job runs once.
   template <class Reply, class... Ts>
   void ask_within(caf::duration t, reply_fn done, std::function<response(Reply&)> ok, Ts... xs) {
     client.submit([done = std::move(done), ok = std::move(ok), t, to = to_response,
-                   xs...](caf::event_based_actor* self, const coordinator_actor& c) mutable {
-      self->request(c, t, xs...).then(
-        [done, ok](Reply& r) { done(ok(r)); },
-        [done, to](caf::error& e) { done(to(e)); });
+                   args = std::make_tuple(std::move(xs)...)](caf::event_based_actor* self,
+                                                            const coordinator_actor& c) mutable {
+      std::apply([&](auto&... x) { return self->request(c, t, std::move(x)...); }, args)
+        .then([done, ok](Reply& r) { done(ok(r)); },
+              [done, to](caf::error& e) { done(to(e)); });
     });
   }
 
@@ -234,8 +229,8 @@ struct http_api::impl {
   }
 
   screened screen(const request& head);
-  void route(const api::route& target, bool authenticated, const request& req, const reply_fn& done);
-  void create_collection(collection_spec spec, const reply_fn& done);
+  void dispatch(endpoint op, api::route& target, bool authenticated, std::string& body,
+                const reply_fn& done);
 };
 
 http_api::http_api(coordinator_client& client, prometheus_metrics& metrics, api_config cfg)
@@ -261,13 +256,15 @@ screened http_api::impl::screen(const request& head) {
     return s;
   }
   auto kind = s.target->kind;
-  if (!allows(kind, head.method)) {
+  auto op = endpoint_of(kind, head.method);
+  if (!op) {
     auto r = problem(405, "Method not allowed",
                      std::string{method_label(head.method)} + " is not allowed on " + std::string{template_of(kind)});
-    r.headers.emplace_back("Allow", std::string{allowed_methods(kind)});
+    r.headers.emplace_back("Allow", allowed_methods(kind));
     s.refusal = std::move(r);
     return s;
   }
+  s.op = *op;
   if (!is_public(kind) && !authorized(head, kind)) {
     auto r = problem(401, "Unauthorized",
                      is_admin(kind) && !cfg.admin_token.empty() ? "the admin token is required"
@@ -279,7 +276,7 @@ screened http_api::impl::screen(const request& head) {
   s.authenticated = trusted(head);
   // /metrics is rendered here, without the backends: always served, so an
   // operator can watch an overload.
-  if (kind == route_kind::metrics) return s;
+  if (s.op == endpoint::metrics) return s;
   auto n = in_flight.fetch_add(1, std::memory_order_relaxed) + 1;
   in_flight_gauge->Increment();
   s.slot = std::make_shared<in_flight_slot>([this] {
@@ -289,11 +286,10 @@ screened http_api::impl::screen(const request& head) {
   if (cfg.max_in_flight > 0 && n > cfg.max_in_flight) {
     s.slot.reset();
     shed->Increment();
-    auto r = problem(503, "Overloaded",
-                     "the server is at its limit of " + std::to_string(cfg.max_in_flight)
-                       + " requests in flight; retry later");
-    r.headers.emplace_back("Retry-After", std::to_string(cfg.shed_retry_after_seconds));
-    s.refusal = std::move(r);
+    s.refusal = with_retry_after(problem(503, "Overloaded",
+                                         "the server is at its limit of " + std::to_string(cfg.max_in_flight)
+                                           + " requests in flight; retry later"),
+                                 cfg.shed_retry_after_seconds);
   }
   return s;
 }
@@ -314,9 +310,10 @@ void http_api::serve(screened s, request req, reply_fn done) {
   reply_fn reply = std::move(finish);
   if (s.refusal) return reply(std::move(*s.refusal));
   try {
-    self->route(*s.target, s.authenticated, req, reply);
+    self->dispatch(s.op, *s.target, s.authenticated, req.body, reply);
   } catch (const bad_request& e) {
-    // route() throws only while it parses, before it hands `reply` on.
+    // dispatch() throws only while it parses a body, before it hands
+    // `reply` on.
     reply(problem(e.status, e.status == 413 ? "Payload too large" : "Bad request", e.detail));
   }
 }
@@ -326,10 +323,14 @@ void http_api::handle(request req, reply_fn done) {
   serve(std::move(s), std::move(req), std::move(done));
 }
 
-void http_api::impl::route(const api::route& target, bool authenticated, const request& req,
-                           const reply_fn& done) {
-  switch (target.kind) {
-    case route_kind::health:
+/// The one dispatch: each endpoint parses its body (if any), asks the
+/// coordinator once and turns the reply into HTTP.
+void http_api::impl::dispatch(endpoint op, api::route& target, bool authenticated, std::string& body,
+                              const reply_fn& done) {
+  auto& name = target.collection;
+  auto& id = target.id;
+  switch (op) {
+    case endpoint::health:
       return ask<health_report>(done, [authenticated](health_report& h) {
         auto serving = h.serving();
         const char* status = serving == h.backends.size() ? "ok" : serving > 0 ? "degraded" : "unavailable";
@@ -352,13 +353,13 @@ void http_api::impl::route(const api::route& target, bool authenticated, const r
         w.end_array().end_object();
         return json_reply(serving > 0 ? 200 : 503, w.take());
       }, health_atom::value);
-    case route_kind::metrics: {
+    case endpoint::metrics: {
       response resp;
       resp.content_type = "text/plain; version=0.0.4";
       resp.body = metrics.render();
       return done(std::move(resp));
     }
-    case route_kind::admin_check:
+    case endpoint::admin_check:
       // Reads every id of every backend: give it longer than a request.
       return ask_within<consistency_report>(caf::duration{std::chrono::minutes(10)}, done, [](consistency_report& c) {
         json_writer w;
@@ -380,28 +381,22 @@ void http_api::impl::route(const api::route& target, bool authenticated, const r
         w.end_array().end_object();
         return json_reply(c.error.empty() ? 200 : 503, w.take());
       }, check_atom::value);
-    case route_kind::admin_restart:
+    case endpoint::admin_restart:
       return ask<ok_atom>(done, [backend = target.backend](ok_atom) {
         json_writer w;
         w.begin_object().key("restarting").value(backend).end_object();
         return json_reply(202, w.take());
       }, restart_atom::value, target.backend);
-    case route_kind::admin_stop:
-    case route_kind::admin_start: {
-      bool stop = target.kind == route_kind::admin_stop;
+    case endpoint::admin_stop:
+    case endpoint::admin_start: {
+      bool stop = op == endpoint::admin_stop;
       return ask<ok_atom>(done, [backend = target.backend, stop](ok_atom) {
         json_writer w;
         w.begin_object().key(stop ? "stopping" : "starting").value(backend).end_object();
         return json_reply(202, w.take());
       }, hold_atom::value, target.backend, stop);
     }
-    default:
-      break;
-  }
-  auto& m = req.method;
-  auto& name = target.collection;
-  switch (target.kind) {
-    case route_kind::collections:
+    case endpoint::list_collections:
       return ask<served<std::vector<collection_spec>>>(done, [](served<std::vector<collection_spec>>& s) {
         json_writer w;
         w.begin_object().key("collections").begin_array();
@@ -411,23 +406,33 @@ void http_api::impl::route(const api::route& target, bool authenticated, const r
         w.end_array().end_object();
         return read_reply(w, s.backend);
       }, list_atom::value);
-    case route_kind::collection:
-      if (m == "GET")
-        return ask<served<collection_stats>>(done, [](served<collection_stats>& s) {
-          json_writer w;
-          w.begin_object().key("name").value(s.value.spec.name).key("dimension").number(s.value.spec.dimension)
-            .key("metric").value(std::string{to_string(s.value.spec.metric)}).key("count").number(s.value.count)
-            .end_object();
-          return read_reply(w, s.backend);
-        }, stats_atom::value, name);
-      if (m == "DELETE")
-        return ask<write_receipt>(done, [name](write_receipt& rc) {
-          json_writer w;
-          w.begin_object().key("name").value(name);
-          return write_reply(w, rc);
-        }, drop_atom::value, name);
-      return create_collection(parse_collection_body(req.body, name), done);
-    case route_kind::search:
+    case endpoint::get_collection:
+      return ask<served<collection_stats>>(done, [](served<collection_stats>& s) {
+        json_writer w;
+        w.begin_object().key("name").value(s.value.spec.name).key("dimension").number(s.value.spec.dimension)
+          .key("metric").value(std::string{to_string(s.value.spec.metric)}).key("count").number(s.value.count)
+          .end_object();
+        return read_reply(w, s.backend);
+      }, stats_atom::value, std::move(name));
+    case endpoint::create_collection: {
+      // One create: the backends tell created (201) from an identical one
+      // already there (200); another spec is their conflict (409).
+      auto spec = parse_collection_body(body, std::move(name));
+      std::function<response(write_receipt&)> created = [shown = spec](write_receipt& rc) {
+        json_writer w;
+        w.begin_object().key("name").value(shown.name).key("dimension").number(shown.dimension)
+          .key("metric").value(std::string{to_string(shown.metric)});
+        return write_reply(w, rc, rc.created() ? 201 : 200);
+      };
+      return ask<write_receipt>(done, std::move(created), create_atom::value, std::move(spec));
+    }
+    case endpoint::drop_collection:
+      return ask<write_receipt>(done, [name](write_receipt& rc) {
+        json_writer w;
+        w.begin_object().key("name").value(name);
+        return write_reply(w, rc);
+      }, drop_atom::value, name);
+    case endpoint::search:
       return ask<served<std::vector<search_hit>>>(done, [](served<std::vector<search_hit>>& s) {
         json_writer w;
         w.begin_object().key("results").begin_array();
@@ -436,75 +441,44 @@ void http_api::impl::route(const api::route& target, bool authenticated, const r
             .key("content").value(h.content).key("metadata").raw(h.metadata).end_object();
         w.end_array().end_object();
         return read_reply(w, s.backend);
-      }, search_atom::value, parse_search_body(req.body, name));
-    case route_kind::documents: {
-      auto batch = parse_batch_body(req.body, cfg.max_batch);
+      }, search_atom::value, parse_search_body(body, std::move(name)));
+    case endpoint::upsert_batch: {
+      auto batch = parse_batch_body(body, cfg.max_batch);
       auto count = batch.size();
       return ask<write_receipt>(done, [count](write_receipt& rc) {
         json_writer w;
         w.begin_object().key("count").number(count).key("version").number(rc.version);
         return write_reply(w, rc);
-      }, upsert_atom::value, name, std::move(batch));
+      }, upsert_atom::value, std::move(name), std::move(batch));
     }
-    case route_kind::document:
-      break;
-    default:
-      return done(problem(404, "Not found", "no route"));
-  }
-  auto& id = target.id;
-  if (m == "GET")
-    return ask<served<document>>(done, [](served<document>& s) {
-      json_writer w;
-      w.begin_object().key("id").value(s.value.id).key("vector").floats(s.value.vector)
-        .key("content").value(s.value.content).key("metadata").raw(s.value.metadata)
-        .key("version").number(s.value.version).end_object();
-      return read_reply(w, s.backend);
-    }, get_atom::value, name, id);
-  if (m == "DELETE")
-    return ask<write_receipt>(done, [id](write_receipt& rc) {
-      // Deleting what no backend holds is a 404 (its tombstone is kept all
-      // the same, so an older write cannot bring it back).
-      if (!rc.existed) return problem(404, "Not found", "document '" + id + "' does not exist");
-      json_writer w;
-      w.begin_object().key("id").value(id).key("version").number(rc.version);
-      return write_reply(w, rc);
-    }, remove_atom::value, name, id);
-  auto d = parse_document_body(req.body, id);
-  return ask<write_receipt>(done, [id](write_receipt& rc) {
-    json_writer w;
-    w.begin_object().key("id").value(id).key("version").number(rc.version);
-    return write_reply(w, rc);
-  }, upsert_atom::value, name, std::vector<document>{std::move(d)});
-}
-
-/// PUT /v1/collections/{name}: 200 if it exists identically, 409 if
-/// differently, else create it: 201.
-void http_api::impl::create_collection(collection_spec spec, const reply_fn& done) {
-  auto to = to_response;
-  auto t = timeout();
-  client.submit([done, spec, to, t](caf::event_based_actor* self, const coordinator_actor& c) {
-    auto created = [done, spec, to](write_receipt& rc) {
-      json_writer w;
-      w.begin_object().key("name").value(spec.name).key("dimension").number(spec.dimension)
-        .key("metric").value(std::string{to_string(spec.metric)});
-      done(write_reply(w, rc, 201));
-    };
-    self->request(c, t, stats_atom::value, spec.name).then(
-      [done, spec](served<collection_stats>& s) {
-        if (!(s.value.spec == spec))
-          return done(problem(409, "Conflict", "collection '" + spec.name + "' exists with another dimension or metric"));
+    case endpoint::get_document:
+      return ask<served<document>>(done, [](served<document>& s) {
         json_writer w;
-        w.begin_object().key("name").value(spec.name).key("dimension").number(spec.dimension)
-          .key("metric").value(std::string{to_string(spec.metric)}).key("count").number(s.value.count).end_object();
-        done(read_reply(w, s.backend));
-      },
-      [self, c, t, spec, done, to, created](caf::error& e) {
-        if (!is(e, errc::not_found)) return done(to(e));
-        self->request(c, t, create_atom::value, spec).then(
-          [created](write_receipt& rc) mutable { created(rc); },
-          [done, to](caf::error& e2) { done(to(e2)); });
-      });
-  });
+        w.begin_object().key("id").value(s.value.id).key("vector").floats(s.value.vector)
+          .key("content").value(s.value.content).key("metadata").raw(s.value.metadata)
+          .key("version").number(s.value.version).end_object();
+        return read_reply(w, s.backend);
+      }, get_atom::value, std::move(name), std::move(id));
+    case endpoint::put_document: {
+      std::vector<document> one;
+      one.push_back(parse_document_body(body, id));
+      return ask<write_receipt>(done, [id](write_receipt& rc) {
+        json_writer w;
+        w.begin_object().key("id").value(id).key("version").number(rc.version);
+        return write_reply(w, rc);
+      }, upsert_atom::value, std::move(name), std::move(one));
+    }
+    case endpoint::delete_document:
+      return ask<write_receipt>(done, [id](write_receipt& rc) {
+        // Deleting what no backend holds is a 404 (its tombstone is kept all
+        // the same, so an older write cannot bring it back).
+        if (!rc.existed) return problem(404, "Not found", "document '" + id + "' does not exist");
+        json_writer w;
+        w.begin_object().key("id").value(id).key("version").number(rc.version);
+        return write_reply(w, rc);
+      }, remove_atom::value, std::move(name), id);
+  }
+  done(problem(500, "Internal error", "unknown endpoint"));
 }
 
 } // namespace lifeline::api

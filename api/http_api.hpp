@@ -22,6 +22,8 @@ class prometheus_metrics;
 
 namespace lifeline::api {
 
+class json_writer;
+
 struct request {
   std::string method; ///< "GET", "PUT", ...
   std::string target; ///< Path and query, as sent.
@@ -36,8 +38,12 @@ struct response {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
-/// A problem+json reply (RFC 9457): the one place error bodies are built.
-response problem(unsigned status, std::string_view title, std::string_view detail);
+/// A problem+json reply (RFC 9457): the one place error bodies are built
+/// (the API's, the HTTP server's and its raw shed reply). `members`, if
+/// given, adds members after type, title, status and detail (e.g. the
+/// "backends" of an outage).
+response problem(unsigned status, std::string_view title, std::string_view detail,
+                 const std::function<void(json_writer&)>& members = {});
 
 struct api_config {
   /// When set, every route except /v1/health and /metrics requires
@@ -72,10 +78,13 @@ private:
 };
 
 /// What the API decided from a request's head (method, target,
-/// Authorization), before its body is read: serve it, or refuse it.
+/// Authorization), before its body is read: serve it, or refuse it. The
+/// route is parsed here once; serve() dispatches on `op` without looking
+/// at the path or the method again.
 struct screened {
   std::optional<response> refusal; ///< Set: reply with it and read no body.
   std::optional<route> target;     ///< The parsed route (when known).
+  endpoint op = endpoint::health;  ///< What the method asks of the route (when not refused).
   bool authenticated = false;      ///< A valid token came (or none is configured): errors may be shown.
   std::shared_ptr<in_flight_slot> slot; ///< Held until the reply is ready.
   std::chrono::steady_clock::time_point start;
@@ -92,10 +101,11 @@ public:
   /// bad name, method not allowed, missing token, or overload refuse the
   /// request at once. Thread-safe.
   screened screen(const request& head);
-  /// Serves a screened request once its body is in; `done` is called
-  /// exactly once (possibly later, from another thread).
+  /// Serves a screened request once its body is in: dispatches on s.op
+  /// (the path is not parsed again); `done` is called exactly once
+  /// (possibly later, from another thread).
   void serve(screened s, request req, reply_fn done);
-  /// screen + serve.
+  /// screen + serve, for a request read whole (tests, fuzzing).
   void handle(request req, reply_fn done);
 
   /// Requests admitted and not yet answered.

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <atomic>
 #include <optional>
+#include <sstream>
 #include <thread>
 
 namespace lifeline::api {
@@ -86,6 +87,21 @@ struct http_server::impl {
 };
 
 namespace {
+
+/// An API response as an HTTP message: the one translation, for the replies
+/// sessions write and for the raw reply to a connection shed at the cap.
+http::response<http::string_body> to_http(response r, unsigned version, bool keep_alive) {
+  http::response<http::string_body> res;
+  res.version(version);
+  res.result(r.status);
+  res.set(http::field::server, "lifeline");
+  res.set(http::field::content_type, r.content_type);
+  for (auto& [k, v] : r.headers) res.set(k, v);
+  res.keep_alive(keep_alive);
+  res.body() = std::move(r.body);
+  res.prepare_payload();
+  return res;
+}
 
 bool is_disconnect(const beast::error_code& ec) {
   return ec == http::error::end_of_stream || ec == net::error::operation_aborted
@@ -244,15 +260,8 @@ private:
   }
 
   void write(response r) {
-    auto res = std::make_shared<http::response<http::string_body>>();
-    res->version(version_);
-    res->result(r.status);
-    res->set(http::field::server, "lifeline");
-    res->set(http::field::content_type, r.content_type);
-    for (auto& [k, v] : r.headers) res->set(k, v);
-    res->keep_alive(keep_alive_ && !server_.stopping);
-    res->body() = std::move(r.body);
-    res->prepare_payload();
+    auto res = std::make_shared<http::response<http::string_body>>(
+      to_http(std::move(r), version_, keep_alive_ && !server_.stopping));
     // A reader that does not read gets no more than the header deadline.
     stream_.expires_after(server_.cfg.header_timeout);
     http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
@@ -341,12 +350,14 @@ void http_server::impl::on_accept_error(const beast::error_code& ec) {
 /// At the connection cap: a fast 503 and close, without reading anything.
 void http_server::impl::shed(tcp::socket socket) {
   refused_at_cap->Increment();
-  static constexpr std::string_view body =
-    R"({"type":"about:blank","title":"Overloaded","status":503,"detail":"too many open connections; retry later"})";
-  static const std::string reply = "HTTP/1.1 503 Service Unavailable\r\nServer: lifeline\r\n"
-                                   "Content-Type: application/problem+json\r\nRetry-After: 1\r\n"
-                                   "Connection: close\r\nContent-Length: "
-                                   + std::to_string(body.size()) + "\r\n\r\n" + std::string{body};
+  // Built once, by the same problem() and to_http() as every other reply.
+  static const std::string reply = [] {
+    auto r = problem(503, "Overloaded", "too many open connections; retry later");
+    r.headers.emplace_back("Retry-After", "1");
+    std::ostringstream out;
+    out << to_http(std::move(r), 11, false);
+    return out.str();
+  }();
   beast::error_code ignored;
   socket.non_blocking(true, ignored); // a fresh socket's send buffer takes it at once
   socket.write_some(net::buffer(reply), ignored);

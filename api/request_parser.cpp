@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cmath>
+#include <limits>
 
 namespace lifeline::api {
 
@@ -94,7 +95,7 @@ std::vector<float> parse_vector(simdjson::dom::element e, const char* field) {
   for (auto x : a) {
     double d;
     if (x.get(d)) fail(std::string{field} + " must be an array of numbers");
-    if (!std::isfinite(d) || std::fabs(d) > 3.4e38) fail(std::string{field} + " holds a number too large for a float");
+    if (!std::isfinite(d) || std::fabs(d) > std::numeric_limits<float>::max()) fail(std::string{field} + " holds a number too large for a float");
     v.push_back(float(d));
   }
   return v;
@@ -133,42 +134,65 @@ document parse_document(simdjson::dom::object o, std::string id) {
   return d;
 }
 
-struct route_info {
-  std::string_view name;
-  std::string_view allow;
+/// The route templates, by route_kind.
+constexpr std::array<std::string_view, 11> templates{{
+  "/v1/health",
+  "/metrics",
+  "/v1/collections",
+  "/v1/collections/{name}",
+  "/v1/collections/{name}/documents",
+  "/v1/collections/{name}/search",
+  "/v1/collections/{name}/documents/{id}",
+  "/v1/admin/check",
+  "/v1/admin/backends/{name}/restart",
+  "/v1/admin/backends/{name}/stop",
+  "/v1/admin/backends/{name}/start",
+}};
+
+/// Every (route, method) the API serves and what it asks for; a method
+/// not listed for a route is a 405. Allow headers are derived from it.
+struct method_row {
+  route_kind kind;
+  std::string_view method;
+  endpoint op;
 };
 
-constexpr std::array<route_info, 11> routes{{
-  {"/v1/health", "GET"},
-  {"/metrics", "GET"},
-  {"/v1/collections", "GET"},
-  {"/v1/collections/{name}", "GET, PUT, DELETE"},
-  {"/v1/collections/{name}/documents", "POST"},
-  {"/v1/collections/{name}/search", "POST"},
-  {"/v1/collections/{name}/documents/{id}", "GET, PUT, DELETE"},
-  {"/v1/admin/check", "GET"},
-  {"/v1/admin/backends/{name}/restart", "POST"},
-  {"/v1/admin/backends/{name}/stop", "POST"},
-  {"/v1/admin/backends/{name}/start", "POST"},
+constexpr std::array<method_row, 15> methods{{
+  {route_kind::health, "GET", endpoint::health},
+  {route_kind::metrics, "GET", endpoint::metrics},
+  {route_kind::collections, "GET", endpoint::list_collections},
+  {route_kind::collection, "GET", endpoint::get_collection},
+  {route_kind::collection, "PUT", endpoint::create_collection},
+  {route_kind::collection, "DELETE", endpoint::drop_collection},
+  {route_kind::documents, "POST", endpoint::upsert_batch},
+  {route_kind::search, "POST", endpoint::search},
+  {route_kind::document, "GET", endpoint::get_document},
+  {route_kind::document, "PUT", endpoint::put_document},
+  {route_kind::document, "DELETE", endpoint::delete_document},
+  {route_kind::admin_check, "GET", endpoint::admin_check},
+  {route_kind::admin_restart, "POST", endpoint::admin_restart},
+  {route_kind::admin_stop, "POST", endpoint::admin_stop},
+  {route_kind::admin_start, "POST", endpoint::admin_start},
 }};
 
 } // namespace
 
-std::string_view template_of(route_kind kind) { return routes[size_t(kind)].name; }
+std::string_view template_of(route_kind kind) { return templates[size_t(kind)]; }
 
-std::string_view allowed_methods(route_kind kind) { return routes[size_t(kind)].allow; }
-
-bool allows(route_kind kind, std::string_view method) {
-  auto allow = allowed_methods(kind);
-  size_t start = 0;
-  while (start < allow.size()) {
-    auto end = allow.find(", ", start);
-    if (end == std::string_view::npos) end = allow.size();
-    if (allow.substr(start, end - start) == method) return true;
-    start = end + 2;
-  }
-  return false;
+std::string allowed_methods(route_kind kind) {
+  std::string allow;
+  for (auto& row : methods)
+    if (row.kind == kind) allow += (allow.empty() ? "" : ", ") + std::string{row.method};
+  return allow;
 }
+
+std::optional<endpoint> endpoint_of(route_kind kind, std::string_view method) {
+  for (auto& row : methods)
+    if (row.kind == kind && row.method == method) return row.op;
+  return std::nullopt;
+}
+
+bool allows(route_kind kind, std::string_view method) { return endpoint_of(kind, method).has_value(); }
 
 bool is_public(route_kind kind) { return kind == route_kind::health || kind == route_kind::metrics; }
 

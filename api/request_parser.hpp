@@ -37,6 +37,26 @@ enum class route_kind : uint8_t {
   admin_start,
 };
 
+/// What a request asks for: its route and its method, resolved once from
+/// the head (see endpoint_of) and dispatched on once.
+enum class endpoint : uint8_t {
+  health,
+  metrics,
+  list_collections,
+  get_collection,
+  create_collection,
+  drop_collection,
+  upsert_batch,
+  search,
+  get_document,
+  put_document,
+  delete_document,
+  admin_check,
+  admin_restart,
+  admin_stop,
+  admin_start,
+};
+
 struct route {
   route_kind kind = route_kind::health;
   std::string collection; ///< Validated collection name, where the route has one.
@@ -48,8 +68,11 @@ struct route {
 /// as a metric label.
 std::string_view template_of(route_kind kind);
 /// The methods the route allows, for 405's Allow header ("GET, PUT").
-std::string_view allowed_methods(route_kind kind);
-/// True if `method` is one of allowed_methods(kind).
+std::string allowed_methods(route_kind kind);
+/// The endpoint `method` selects on the route; nullopt if the route does
+/// not allow it (405). The one table of methods per route.
+std::optional<endpoint> endpoint_of(route_kind kind, std::string_view method);
+/// True if the route allows `method` (endpoint_of has a value).
 bool allows(route_kind kind, std::string_view method);
 /// Routes anyone may call without a token (/v1/health shows states only then).
 bool is_public(route_kind kind);

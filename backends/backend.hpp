@@ -36,9 +36,12 @@ public:
   /// worker its own thread); false for stores that only compute in memory.
   virtual bool blocking() const { return true; }
 
-  /// Creates a collection. Creating an identical one again succeeds;
-  /// a different spec under the same name is a `conflict`.
-  virtual expected<void> create_collection(const collection_spec& spec) = 0;
+  /// Creates a collection. True if this call created it; false if an
+  /// identical one already existed (that is a success too, so a create can
+  /// be retried and replayed); a different spec under the same name is a
+  /// `conflict`. Of two concurrent identical creates, exactly one answers
+  /// true. The answer is what lets the API tell 201 from 200 with one call.
+  virtual expected<bool> create_collection(const collection_spec& spec) = 0;
   virtual expected<void> drop_collection(const std::string& name) = 0;
   virtual expected<std::vector<collection_spec>> list_collections() = 0;
   virtual expected<lifeline::collection_stats> collection_stats(const std::string& name) = 0;

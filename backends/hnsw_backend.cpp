@@ -200,9 +200,9 @@ expected<hnsw_backend::collection_ptr> hnsw_backend::find(const std::string& nam
 // not logged; it still waits until everything logged so far is on disk, as
 // the state that made it a no-op may not be yet.
 
-expected<void> hnsw_backend::create_collection(const collection_spec& spec) {
-  if (auto ok = validate_spec(spec); !ok) return ok;
-  if (auto ok = ready(); !ok) return ok;
+expected<bool> hnsw_backend::create_collection(const collection_spec& spec) {
+  if (auto ok = validate_spec(spec); !ok) return ok.error();
+  if (auto ok = ready(); !ok) return ok.error();
   std::unique_lock w{writes_};
   if (auto existing = find(spec.name)) {
     if (!((*existing)->spec() == spec))
@@ -210,7 +210,8 @@ expected<void> hnsw_backend::create_collection(const collection_spec& spec) {
     // Acknowledge only once the record that created it is on disk (another
     // caller's create may still be waiting for its sync).
     w.unlock();
-    return log_->sync_all();
+    if (auto synced = log_->sync_all(); !synced) return synced.error();
+    return false;
   }
   // Everything that can fail happens before the record is logged.
   auto created = std::make_shared<collection>(spec, cfg_.index);
@@ -221,7 +222,8 @@ expected<void> hnsw_backend::create_collection(const collection_spec& spec) {
     collections_.emplace(spec.name, std::move(created));
   }
   w.unlock();
-  return log_->sync(*ticket);
+  if (auto synced = log_->sync(*ticket); !synced) return synced.error();
+  return true;
 }
 
 expected<void> hnsw_backend::drop_collection(const std::string& name) {

@@ -58,7 +58,7 @@ public:
   // runs on those).
   bool blocking() const override { return true; }
 
-  expected<void> create_collection(const collection_spec& spec) override;
+  expected<bool> create_collection(const collection_spec& spec) override;
   expected<void> drop_collection(const std::string& name) override;
   expected<std::vector<collection_spec>> list_collections() override;
   expected<lifeline::collection_stats> collection_stats(const std::string& name) override;

@@ -14,14 +14,14 @@ expected<memory_backend::collection*> memory_backend::find(const std::string& na
   return &it->second;
 }
 
-expected<void> memory_backend::create_collection(const collection_spec& spec) {
-  if (auto ok = validate_spec(spec); !ok) return ok;
+expected<bool> memory_backend::create_collection(const collection_spec& spec) {
+  if (auto ok = validate_spec(spec); !ok) return ok.error();
   std::unique_lock guard{mutex_};
   auto [it, added] = collections_.try_emplace(spec.name, collection{spec, {}, {}});
   if (!added && !(it->second.spec == spec))
     return make_backend_error(errc::conflict,
                               "collection '" + spec.name + "' exists with another spec");
-  return {};
+  return added;
 }
 
 expected<void> memory_backend::drop_collection(const std::string& name) {

@@ -21,7 +21,7 @@ public:
   uint32_t concurrency() const override { return concurrency_; }
   bool blocking() const override { return false; }
 
-  expected<void> create_collection(const collection_spec& spec) override;
+  expected<bool> create_collection(const collection_spec& spec) override;
   expected<void> drop_collection(const std::string& name) override;
   expected<std::vector<collection_spec>> list_collections() override;
   expected<lifeline::collection_stats> collection_stats(const std::string& name) override;

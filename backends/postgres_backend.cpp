@@ -205,18 +205,23 @@ expected<T> postgres_backend::with_connection(F&& f) {
   }
 }
 
-expected<void> postgres_backend::create_collection(const collection_spec& spec) {
-  if (auto ok = validate_spec(spec); !ok) return ok;
-  return with_connection<void>([&](pqxx::connection& c) -> expected<void> {
+expected<bool> postgres_backend::create_collection(const collection_spec& spec) {
+  if (auto ok = validate_spec(spec); !ok) return ok.error();
+  return with_connection<bool>([&](pqxx::connection& c) -> expected<bool> {
     pqxx::work tx{c};
-    tx.exec_prepared("create", spec.name, spec.dimension, std::string{to_string(spec.metric)});
+    // INSERT ... ON CONFLICT DO NOTHING: one row if this statement inserted
+    // it, none if the name was taken (a concurrent create of the same name
+    // waits for the other's commit and then inserts nothing), so exactly
+    // one of two racing creates reports that it created the collection.
+    auto res = tx.exec_prepared("create", spec.name, spec.dimension, std::string{to_string(spec.metric)});
+    bool created = res.affected_rows() == 1;
     auto stored = load_spec(tx, spec.name);
     if (!stored) return stored.error();
     tx.commit();
     if (!(*stored == spec))
       return backend_error{errc::conflict,
                            "collection '" + spec.name + "' exists with another spec"};
-    return {};
+    return created;
   });
 }
 

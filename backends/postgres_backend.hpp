@@ -41,7 +41,7 @@ public:
   lifeline::capabilities capabilities() const override { return capabilities::all(); }
   uint32_t concurrency() const override { return cfg_.pool_size; }
 
-  expected<void> create_collection(const collection_spec& spec) override;
+  expected<bool> create_collection(const collection_spec& spec) override;
   expected<void> drop_collection(const std::string& name) override;
   expected<std::vector<collection_spec>> list_collections() override;
   expected<lifeline::collection_stats> collection_stats(const std::string& name) override;

@@ -27,7 +27,7 @@ backend_actor::behavior_type bare(backend_actor::pointer self, std::shared_ptr<m
   (void)self;
   auto unsupported = [] { return caf::error{errc::unsupported, std::string{"bench"}}; };
   return {
-    [=](create_atom, const collection_spec&) -> caf::result<ok_atom> { return unsupported(); },
+    [=](create_atom, const collection_spec&) -> caf::result<bool> { return unsupported(); },
     [=](drop_atom, const std::string&) -> caf::result<ok_atom> { return unsupported(); },
     [=](list_atom) -> caf::result<std::vector<collection_spec>> { return unsupported(); },
     [=](stats_atom, const std::string&) -> caf::result<collection_stats> { return unsupported(); },

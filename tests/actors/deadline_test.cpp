@@ -26,7 +26,7 @@ struct silent_state {
 backend_actor::behavior_type silent(backend_actor::stateful_pointer<silent_state> self) {
   auto no = [] { return caf::error{errc::unsupported, std::string{"silent"}}; };
   return {
-    [=](create_atom, const collection_spec&) -> caf::result<ok_atom> { return no(); },
+    [=](create_atom, const collection_spec&) -> caf::result<bool> { return no(); },
     [=](drop_atom, const std::string&) -> caf::result<ok_atom> { return no(); },
     [=](list_atom) -> caf::result<std::vector<collection_spec>> { return no(); },
     [=](stats_atom, const std::string&) -> caf::result<collection_stats> { return no(); },

@@ -6,6 +6,7 @@
 #include "api/http_api.hpp"
 #include "backends/memory_backend.hpp"
 #include "metrics/prometheus_metrics.hpp"
+#include "support/faulty_backend.hpp"
 
 #include <catch2/catch.hpp>
 #include <caf/all.hpp>
@@ -25,11 +26,14 @@ struct in_process {
   std::unique_ptr<coordinator_client> client;
   std::unique_ptr<api::http_api> api;
 
-  explicit in_process(api::api_config acfg) {
+  explicit in_process(api::api_config acfg,
+                      std::shared_ptr<backend> store = std::make_shared<memory_backend>(),
+                      std::shared_ptr<backend> second = nullptr) {
     cfg.set("logger.verbosity", caf::atom("quiet"));
     sys = std::make_unique<caf::actor_system>(cfg);
     runtime_config rc;
-    rc.backends.push_back({"memory", shared_instance(std::make_shared<memory_backend>())});
+    rc.backends.push_back({"memory", shared_instance(std::move(store))});
+    if (second) rc.backends.push_back({"second", shared_instance(std::move(second))});
     rc.metrics = metrics;
     rc.seed = 1;
     rt = spawn_runtime(*sys, std::move(rc));
@@ -67,6 +71,35 @@ TEST_CASE("http: in process: a request's in-flight place is free when its reply 
   CHECK(missing.status == 404); // an error reply frees it too
   CHECK(n2 == 0);
   CHECK(w.api->in_flight() == 0);
+}
+
+TEST_CASE("http: in process: PUT of a collection is one create: 201 new, 200 again, 409 another spec",
+          "[http][api]") {
+  // The wrapper passes every call through and counts them.
+  auto store = std::make_shared<testing::faulty_backend>(std::make_shared<memory_backend>());
+  in_process w{api::api_config{}, store};
+  auto created = w.call({"PUT", "/v1/collections/c", R"({"dimension":2,"metric":"cosine"})", ""}).first;
+  CHECK(created.status == 201);
+  CHECK(created.body.find(R"("name":"c","dimension":2,"metric":"cosine")") != std::string::npos);
+  CHECK(created.body.find(R"("backends":{"memory":"applied"})") != std::string::npos);
+  auto again = w.call({"PUT", "/v1/collections/c", R"({"dimension":2,"metric":"cosine"})", ""}).first;
+  CHECK(again.status == 200);
+  CHECK(again.body == created.body);
+  auto other = w.call({"PUT", "/v1/collections/c", R"({"dimension":3,"metric":"cosine"})", ""}).first;
+  CHECK(other.status == 409);
+  CHECK(other.content_type == "application/problem+json");
+  CHECK(store->calls(operation::create_collection) == 3);
+  CHECK(store->calls(operation::collection_stats) == 0);
+}
+
+TEST_CASE("http: in process: PUT of a collection is 201 if any backend created it", "[http][api]") {
+  auto first = std::make_shared<memory_backend>(), second = std::make_shared<memory_backend>();
+  REQUIRE(first->create_collection({"c", 2, metric::l2})); // only the first holds it
+  in_process w{api::api_config{}, first, second};
+  auto put = w.call({"PUT", "/v1/collections/c", R"({"dimension":2})", ""}).first;
+  CHECK(put.status == 201);
+  CHECK(put.body.find(R"("backends":{"memory":"applied","second":"applied"})") != std::string::npos);
+  CHECK(w.call({"PUT", "/v1/collections/c", R"({"dimension":2})", ""}).first.status == 200);
 }
 
 TEST_CASE("http: in process: the head decides route, method, name and token before any body",

@@ -36,6 +36,23 @@ bool deleted(const expected<bool>& r) { return r && *r; }
 
 } // namespace
 
+TEST_CASE("vector store: a collection created before a reopen answers exists after it", "[hnsw]") {
+  temp_dir dir;
+  {
+    hnsw_backend store{config_for(dir.path())};
+    REQUIRE(store.wait_loaded());
+    auto first = store.create_collection({"c", 2, metric::l2});
+    REQUIRE(first);
+    CHECK(*first);
+  }
+  hnsw_backend reopened{config_for(dir.path())};
+  REQUIRE(reopened.wait_loaded());
+  auto after = reopened.create_collection({"c", 2, metric::l2});
+  REQUIRE(after);
+  CHECK_FALSE(*after); // the log brought it back
+  CHECK(reopened.create_collection({"c", 3, metric::l2}).error().kind == errc::conflict);
+}
+
 TEST_CASE("vector store: recall@10 >= 0.95 against brute force on 20k clustered vectors",
           "[hnsw][recall]") {
   temp_dir dir;

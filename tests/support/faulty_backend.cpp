@@ -152,8 +152,8 @@ expected<void> faulty_backend::apply_void(operation op, Call&& call) {
   return {};
 }
 
-expected<void> faulty_backend::create_collection(const collection_spec& spec) {
-  return apply_void(operation::create_collection, [&] { return inner_->create_collection(spec); });
+expected<bool> faulty_backend::create_collection(const collection_spec& spec) {
+  return apply<bool>(operation::create_collection, [&] { return inner_->create_collection(spec); });
 }
 
 expected<void> faulty_backend::drop_collection(const std::string& name) {

@@ -66,7 +66,7 @@ public:
   /// Hangs block a thread: pass detached = false explicitly to run this on
   /// the deterministic scheduler without hangs.
   bool blocking() const override { return true; }
-  expected<void> create_collection(const collection_spec& spec) override;
+  expected<bool> create_collection(const collection_spec& spec) override;
   expected<void> drop_collection(const std::string& name) override;
   expected<std::vector<collection_spec>> list_collections() override;
   expected<lifeline::collection_stats> collection_stats(const std::string& name) override;

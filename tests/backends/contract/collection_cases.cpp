@@ -6,6 +6,8 @@
 #include "core/validation.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 
 using namespace lifeline;
 using namespace lifeline::testing::contract;
@@ -44,6 +46,30 @@ LIFELINE_CONTRACT_CASE("collections are created, listed, described and dropped",
   CHECK(error_of(store.upsert("missing", {doc("a", {1, 2, 3})})) == errc::not_found);
   CHECK(error_of(store.get("missing", "a")) == errc::not_found);
   CHECK(error_of(store.remove("missing", "a", 1)) == errc::not_found);
+}
+
+LIFELINE_CONTRACT_CASE("create answers created, then exists, then conflict, once under a race",
+                       "[collections]") {
+  auto first = store.create_collection({"c", 3, metric::l2});
+  REQUIRE(first);
+  CHECK(*first); // created by this call
+  auto again = store.create_collection({"c", 3, metric::l2});
+  REQUIRE(again);
+  CHECK_FALSE(*again); // an identical one existed
+  CHECK(error_of(store.create_collection({"c", 3, metric::ip})) == errc::conflict);
+  // Of concurrent identical creates exactly one reports that it created the
+  // collection (the API answers 201 to that one and 200 to the others).
+  std::vector<std::thread> threads;
+  std::atomic<int> created{0}, failed{0};
+  for (int i = 0; i < 4; ++i)
+    threads.emplace_back([&] {
+      auto r = store.create_collection({"race", 2, metric::l2});
+      if (!r) ++failed;
+      else if (*r) ++created;
+    });
+  for (auto& t : threads) t.join();
+  CHECK(failed == 0);
+  CHECK(created == 1);
 }
 
 LIFELINE_CONTRACT_CASE("a collection spec is checked before anything is stored",

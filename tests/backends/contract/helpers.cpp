@@ -4,12 +4,16 @@
 
 namespace lifeline::testing::contract {
 
-expected<void> create(backend& b, const collection_spec& spec) {
-  return b.create_collection(spec);
+// A create answers true when this call created the collection, false when
+// an identical one was already there.
+bool create(backend& b, const collection_spec& spec) {
+  auto r = b.create_collection(spec);
+  return r && *r;
 }
 
-expected<void> create_existing(backend& b, const collection_spec& spec) {
-  return b.create_collection(spec);
+bool create_existing(backend& b, const collection_spec& spec) {
+  auto r = b.create_collection(spec);
+  return r && !*r;
 }
 
 document doc(const std::string& id, std::vector<float> v, std::string content, uint64_t version) {

@@ -14,10 +14,10 @@ namespace lifeline::testing::contract {
 /// creates through here or create_existing, so that a change to
 /// backend::create_collection's result (issue 13: created vs exists) is
 /// adapted in these two functions only.
-expected<void> create(backend& b, const collection_spec& spec);
+bool create(backend& b, const collection_spec& spec);
 /// Creates a collection that exists already with this very spec: succeeds
 /// and changes nothing.
-expected<void> create_existing(backend& b, const collection_spec& spec);
+bool create_existing(backend& b, const collection_spec& spec);
 
 /// How a call ended, to compare with an error kind: `error_of(call) ==
 /// errc::not_found` is false for a call that succeeded, and a failed
