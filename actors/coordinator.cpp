@@ -331,6 +331,9 @@ struct write_job {
   std::vector<uint64_t> tickets; ///< Deadline per receipt entry (0: not sent).
   std::vector<permit> permits;   ///< The circuit's permit per receipt entry.
   std::vector<bool> hurried;     ///< Per receipt entry: its deadline was shortened.
+  /// What is left of the request deadline when the sends go out (less than
+  /// request_timeout if the write waited for its version).
+  duration budget{};
 };
 
 void finish_write(coordinator_pointer self, write_job& job) {
@@ -435,7 +438,7 @@ void hurry_the_rest(coordinator_pointer self, std::shared_ptr<write_job> job, ti
                    ? std::max(st.cfg.write_grace, st.cfg.attempt_timeout)
                    : st.cfg.attempt_timeout;
     auto timeout = (now(self) - t) + grace;
-    if (timeout >= st.cfg.request_timeout) continue;
+    if (timeout >= job->budget) continue;
     // Still waiting for this one: a shorter deadline from now on.
     if (!st.deadlines.disarm(job->tickets[entry])) continue;
     job->hurried[entry] = true;
@@ -448,7 +451,7 @@ void hurry_the_rest(coordinator_pointer self, std::shared_ptr<write_job> job, ti
 /// the write to one backend. Delivers the receipt to `rp`.
 template <class Send>
 void write_to(coordinator_pointer self, caf::typed_response_promise<write_receipt> rp,
-              operation op, handoff_entry entry, uint64_t version, Send send) {
+              operation op, handoff_entry entry, uint64_t version, duration budget, Send send) {
   auto& st = self->state;
   refresh(self);
   // A write reaches every backend it can: if one of them is full, shed it
@@ -466,6 +469,7 @@ void write_to(coordinator_pointer self, caf::typed_response_promise<write_receip
   job->rp = std::move(rp);
   job->entry = std::move(entry);
   job->receipt.version = version;
+  job->budget = budget;
   if (version != 0) st.writes_in_flight.insert(version);
   metrics(self).in_flight(op, +1);
   auto t = now(self);
@@ -497,7 +501,7 @@ void write_to(coordinator_pointer self, caf::typed_response_promise<write_receip
     permit p = target.second;
     auto i = job->slot_of[entry];
     job->permits[entry] = p;
-    job->tickets[entry] = arm_send(self, job, entry, i, p, t, st.cfg.request_timeout);
+    job->tickets[entry] = arm_send(self, job, entry, i, p, t, job->budget);
     st.slots[i].routing.call_sent();
     send(
       self, st.slots[i].routing.handle(),
@@ -526,7 +530,8 @@ template <class Send>
 caf::result<write_receipt> write(coordinator_pointer self, operation op, handoff_entry entry,
                                  uint64_t version, Send send) {
   auto rp = self->make_response_promise<write_receipt>();
-  write_to(self, rp, op, std::move(entry), version, std::move(send));
+  write_to(self, rp, op, std::move(entry), version, self->state.cfg.request_timeout,
+           std::move(send));
   return rp;
 }
 
@@ -537,14 +542,18 @@ template <class Prepare>
 caf::result<write_receipt> versioned_write(coordinator_pointer self, operation op,
                                            Prepare prepare) {
   auto rp = self->make_response_promise<write_receipt>();
+  auto deadline = now(self) + self->state.cfg.request_timeout;
   with_version(self, self->state.cfg.request_timeout,
-               [self, rp, op, prepare = std::move(prepare)](caf::expected<uint64_t> v) mutable {
+               [self, rp, op, deadline,
+                prepare = std::move(prepare)](caf::expected<uint64_t> v) mutable {
                  if (!v) {
                    rp.deliver(std::move(v.error()));
                    return;
                  }
+                 // The rest of the request deadline, after any wait.
+                 auto budget = std::max(deadline - now(self), duration{1});
                  auto [entry, send] = prepare(*v);
-                 write_to(self, rp, op, std::move(entry), *v, std::move(send));
+                 write_to(self, rp, op, std::move(entry), *v, budget, std::move(send));
                });
   return rp;
 }
