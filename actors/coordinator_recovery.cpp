@@ -1,4 +1,4 @@
-// The coordinator's replication half: write versions, hinted handoff, the
+// The coordinator's replication half: hinted handoff, the
 // decision to replay or rebuild a backend that comes back, tombstone purges
 // and consistency checks. See docs/DATABASE_ARCHITECTURE.md.
 #include "actors/checker.hpp"
@@ -204,85 +204,11 @@ void attach_hints(coordinator_pointer self, size_t i) {
       });
 }
 
-namespace {
-
-void fail_waiting_writes(coordinator_pointer self, const caf::error& err) {
-  // A write whose deadline passed has left the queue already.
-  auto waiting = std::move(self->state.waiting_writes);
-  self->state.waiting_writes.clear();
-  for (auto& w : waiting) {
-    self->state.deadlines.disarm(w->ticket);
-    w->resume(err);
-  }
-}
-
-/// Hands versions to the writes that wait, in order, as far as the stored
-/// ceiling allows.
-void resume_waiting_writes(coordinator_pointer self) {
-  auto& st = self->state;
-  while (!st.waiting_writes.empty()) {
-    auto v = st.versions.next();
-    if (!v) break;
-    auto w = std::move(st.waiting_writes.front());
-    st.waiting_writes.pop_front();
-    st.deadlines.disarm(w->ticket);
-    w->resume(*v);
-  }
-}
-
-void request_ceiling(coordinator_pointer self);
-
-void on_ceiling_stored(coordinator_pointer self, uint64_t ceiling) {
-  auto& st = self->state;
-  st.ceiling_requested = false;
-  st.versions.ceiling_stored(ceiling);
-  resume_waiting_writes(self);
-  if (!st.waiting_writes.empty() || st.versions.wants_ceiling()) request_ceiling(self);
-}
-
-/// Asks the durable_state actor to store the next ceiling (one at a time).
-void request_ceiling(coordinator_pointer self) {
-  auto& st = self->state;
-  if (st.ceiling_requested || !st.ceiling_loaded || !st.versions_error.empty()) return;
-  st.ceiling_requested = true;
-  self->request(st.durable, st.cfg.recovery_call_timeout, ceiling_atom::value,
-                st.versions.ceiling_to_store())
-    .then([self](uint64_t ceiling) { on_ceiling_stored(self, ceiling); },
-          [self](caf::error& err) {
-            self->state.ceiling_requested = false;
-            auto why = describe(err);
-            log().error("{}", why);
-            // As before: each write that needs a ceiling tries again.
-            fail_waiting_writes(self, caf::error{errc::not_durable, why});
-          });
-}
-
-} // namespace
-
 void start_replication(coordinator_pointer self) {
   auto& st = self->state;
   if (!st.handoff()) return;
   st.durable = spawn_durable_state(self->system(), st.cfg.handoff_dir, st.cfg.detached_io);
-  // No version is handed out until the stored ceiling is read and a higher
-  // one is stored; writes meanwhile wait (within their deadline).
-  st.versions = version_lease{system_micros, std::chrono::seconds(60), 0};
-  self->request(st.durable, st.cfg.recovery_call_timeout, ceiling_atom::value)
-    .then(
-      [self](uint64_t stored) {
-        auto& st = self->state;
-        st.versions.start_above(stored);
-        st.ceiling_loaded = true;
-        request_ceiling(self);
-      },
-      [self](caf::error& err) {
-        auto& st = self->state;
-        st.versions_error = describe(err);
-        log().error("{}", st.versions_error);
-        fail_waiting_writes(self, caf::error{errc::not_durable, st.versions_error});
-      });
-  // Keeps the ceiling ahead of the wall clock while idle, so that the first
-  // write after a pause does not wait for a sync.
-  self->delayed_send(self, std::chrono::seconds(15), ceiling_atom::value);
+  start_versions(self);
   for (size_t i = 0; i < st.slots.size(); ++i) attach_hints(self, i);
   std::error_code ec;
   for (auto& entry : std::filesystem::directory_iterator{st.cfg.handoff_dir, ec}) {
@@ -291,38 +217,6 @@ void start_replication(coordinator_pointer self) {
         && std::none_of(st.slots.begin(), st.slots.end(), [&](const slot& s) { return s.name == name; }))
       st.left_out.push_back(name);
   }
-}
-
-void on_ceiling_tick(coordinator_pointer self) {
-  auto& st = self->state;
-  self->delayed_send(self, std::chrono::seconds(15), ceiling_atom::value);
-  if (st.versions.wants_ceiling()) request_ceiling(self);
-}
-
-void with_version(coordinator_pointer self, duration timeout,
-                  std::function<void(caf::expected<uint64_t>)> then) {
-  auto& st = self->state;
-  if (!st.versions_error.empty()) return then(caf::error{errc::not_durable, st.versions_error});
-  if (st.waiting_writes.empty()) {
-    auto v = st.versions.next();
-    if (st.versions.wants_ceiling()) request_ceiling(self);
-    if (v) return then(*v);
-  }
-  // Wait (in order) for the next ceiling, at most `timeout`.
-  auto w = std::make_shared<waiting_write>();
-  w->resume = std::move(then);
-  std::weak_ptr<waiting_write> weak = w;
-  w->ticket = arm(self, timeout, [self, weak, timeout] {
-    auto w = weak.lock();
-    if (!w) return;
-    auto& q = self->state.waiting_writes;
-    q.erase(std::remove(q.begin(), q.end(), w), q.end());
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count();
-    w->resume(caf::error{errc::timeout, "no version within " + std::to_string(ms)
-                                          + " ms: the version ceiling is not stored yet"});
-  });
-  st.waiting_writes.push_back(std::move(w));
-  request_ceiling(self);
 }
 
 void forget_left_out(coordinator_pointer self, std::function<void()> done) {

@@ -1,7 +1,8 @@
-// The coordinator's private state, shared by its two source files:
-// coordinator.cpp (routing: reads with fallback, writes fanned out) and
-// coordinator_recovery.cpp (versions, handoff, catch-up, rebuild, checks).
-// Included by those two only: it pulls in caf/all.hpp.
+// The coordinator's private state, shared by its source files:
+// coordinator.cpp (routing: reads with fallback, writes fanned out),
+// coordinator_versions.cpp (write versions below a stored ceiling) and
+// coordinator_recovery.cpp (handoff, catch-up, rebuild, checks, purges).
+// Included by those only: it pulls in caf/all.hpp.
 #pragma once
 
 #include "actors/backend_slot.hpp"
@@ -96,6 +97,10 @@ void deliver_ready(coordinator_pointer self);
 void start_replication(coordinator_pointer self);
 /// Spawns slot #i's handoff log (with a handoff directory).
 void attach_hints(coordinator_pointer self, size_t i);
+// -- coordinator_versions.cpp --------------------------------------------------------
+
+/// Reads the stored version ceiling and stores the first one ahead.
+void start_versions(coordinator_pointer self);
 /// Calls `then` with the next write version, or the error that keeps it
 /// from being stored: at once if the stored ceiling allows one, else once
 /// the next ceiling is stored (at most `timeout` later: then errc::timeout).
