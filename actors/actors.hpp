@@ -54,6 +54,7 @@ using progress_atom = caf::atom_constant<caf::atom("progress")>;
 using recovered_atom = caf::atom_constant<caf::atom("recovered")>;
 using check_atom = caf::atom_constant<caf::atom("check")>;
 using hold_atom = caf::atom_constant<caf::atom("hold")>;
+using ceiling_atom = caf::atom_constant<caf::atom("ceiling")>;
 
 // -- the backend actor --------------------------------------------------------
 
@@ -242,17 +243,17 @@ using coordinator_actor = caf::typed_actor<
   caf::reacts_to<purge_atom>,
   /// Internal timer: run the active health probe of backend #index.
   caf::reacts_to<probe_atom, uint32_t>,
+  /// Internal timer: store the next version ceiling ahead of need.
+  caf::reacts_to<ceiling_atom>,
   /// Internal timer: fail over the attempts whose deadline has passed.
   caf::reacts_to<deadline_atom>>;
 
 // -- the handoff log ----------------------------------------------------------
 
-/// What a handoff log holds when it opens.
+/// What a handoff log holds when it opens. (The marker the backend held
+/// when last in sync is kept by the durable_state actor.)
 struct handoff_status {
   uint64_t pending = 0;
-  /// The replica marker the backend held when last in sync ("" if unknown:
-  /// never seen, or its log was lost, so it must be rebuilt).
-  std::string marker;
 };
 
 /// A page of the log for a recovery job, with the number of entries ever
@@ -265,15 +266,13 @@ struct handoff_page {
 /// One backend's durable handoff log, on its own thread (every call syncs).
 using handoff_actor = caf::typed_actor<
   caf::replies_to<status_atom>::with<handoff_status>,
-  /// Store entries durably: (entries, forget the marker if this fails).
-  /// Replies the entries ever appended and the number pending.
-  caf::replies_to<append_atom, std::vector<handoff_entry>, bool>::with<uint64_t, uint64_t>,
+  /// Store entries durably. Replies the entries ever appended and the
+  /// number pending.
+  caf::replies_to<append_atom, std::vector<handoff_entry>>::with<uint64_t, uint64_t>,
   /// The next page, at most n entries, not consumed.
   caf::replies_to<peek_atom, uint32_t>::with<handoff_page>,
   /// Mark a page replayed: (end_offset, entries); replies pending.
-  caf::replies_to<consume_atom, uint64_t, uint64_t>::with<uint64_t>,
-  /// Record the marker the backend now holds ("" forgets it).
-  caf::replies_to<marker_atom, std::string>::with<ok_atom>>;
+  caf::replies_to<consume_atom, uint64_t, uint64_t>::with<uint64_t>>;
 
 // -- the supervisor -----------------------------------------------------------
 
@@ -291,6 +290,21 @@ using supervisor_actor = caf::typed_actor<
   caf::replies_to<hold_atom, bool>::with<ok_atom>,
   /// The current lifecycle (as last reported to the coordinator).
   caf::replies_to<status_atom>::with<lifecycle_event>>;
+
+// -- the coordinator's durable state ------------------------------------------
+
+/// Owns the files the coordinator needs across restarts: the version
+/// ceiling and each backend's replica marker (see durable_state.hpp). Runs
+/// on its own thread, so their fsyncs never stall CAF's shared scheduler.
+using durable_state_actor = caf::typed_actor<
+  /// The stored version ceiling (0: none yet); an error if it is unreadable.
+  caf::replies_to<ceiling_atom>::with<uint64_t>,
+  /// Store a ceiling durably; replies it once it is on disk.
+  caf::replies_to<ceiling_atom, uint64_t>::with<uint64_t>,
+  /// The marker backend `name` held when last in sync ("" if unknown).
+  caf::replies_to<marker_atom, std::string>::with<std::string>,
+  /// Store backend `name`'s marker durably ("" forgets it).
+  caf::replies_to<marker_atom, std::string, std::string>::with<ok_atom>>;
 
 // -- inspection (serialisation and to_string for the types above) ------------
 
@@ -342,7 +356,7 @@ typename Inspector::result_type inspect(Inspector& f, handoff_page& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, handoff_status& x) {
-  return f(caf::meta::type_name("handoff_status"), x.pending, x.marker);
+  return f(caf::meta::type_name("handoff_status"), x.pending);
 }
 
 template <class Inspector>

@@ -16,9 +16,10 @@ int64_t unix_ms() {
 }
 
 /// Logs and counts a circuit transition that happened since the last call
-/// (including the lazy open -> half-open one): one line per state change.
+/// (including the time-based open -> half-open one, seen by refresh): one
+/// line per state change.
 void sync_circuit(coordinator_pointer self, slot& s, std::string_view cause) {
-  auto state = s.breaker.state(now(self));
+  auto state = s.routing.circuit();
   if (state == s.reported) return;
   auto level = state == circuit_state::open ? spdlog::level::warn : spdlog::level::info;
   log().log(level, "backend {}: circuit {} -> {}{}{}", s.name, to_string(s.reported),
@@ -28,6 +29,14 @@ void sync_circuit(coordinator_pointer self, slot& s, std::string_view cause) {
   metrics(self).circuit(s.name, state);
 }
 
+void refresh(coordinator_pointer self) {
+  auto t = now(self);
+  for (auto& s : self->state.slots) {
+    s.routing.refresh(t);
+    sync_circuit(self, s);
+  }
+}
+
 } // namespace detail
 
 namespace {
@@ -35,12 +44,9 @@ namespace {
 using namespace detail;
 
 slot make_slot(std::string name, const coordinator_config& cfg) {
-  slot s;
   auto bound = cfg.max_in_flight_of.find(name);
-  s.max_calls = bound != cfg.max_in_flight_of.end() ? bound->second : cfg.backend_max_in_flight;
-  s.name = std::move(name);
-  s.breaker = circuit_breaker{cfg.circuit};
-  return s;
+  auto max_calls = bound != cfg.max_in_flight_of.end() ? bound->second : cfg.backend_max_in_flight;
+  return slot{std::move(name), cfg.circuit, max_calls};
 }
 
 caf::error overloaded(coordinator_pointer self, operation op) {
@@ -50,52 +56,40 @@ caf::error overloaded(coordinator_pointer self, operation op) {
                                         + " by default); retry later"};
 }
 
-/// Capabilities are known once a backend has been up; until then assume it
-/// may serve anything.
-bool known_incapable(const slot& s, operation op) {
-  return s.caps.bits() != 0 && !s.caps.has(op);
-}
-
-bool eligible(coordinator_pointer self, slot& s, operation op) {
-  // Only a backend that holds every acknowledged write serves reads.
-  bool ok = s.caps.has(op) && s.lifecycle == lifecycle_state::up && s.handle
-            && s.replica == replica_state::in_sync && s.breaker.would_admit(now(self));
-  sync_circuit(self, s);
-  return ok;
-}
-
-/// Why `s` cannot serve `op` right now (for the outage error).
-std::string why_not(coordinator_pointer self, slot& s, operation op) {
+/// Why `s` cannot serve `op` right now (for the outage error), from its
+/// flags as of the last refresh.
+std::string why_not(const slot& s, operation op) {
   auto with_error = [&](std::string text) {
     return s.last_error.empty() ? text : text + ": " + s.last_error;
   };
-  if (known_incapable(s, op))
+  auto& r = s.routing;
+  auto& rep = s.replica;
+  auto f = s.flags(op);
+  if (r.known_incapable(op))
     return "does not support " + std::string{to_string(op)};
-  if (s.lifecycle != lifecycle_state::up) return with_error(std::string{to_string(s.lifecycle)});
-  if (s.replica == replica_state::catching_up)
-    return "catching up (" + std::to_string(s.pending) + " writes pending)";
-  if (s.replica == replica_state::rebuilding)
-    return s.waiting_for_peer ? std::string{"must be rebuilt, no peer in sync"}
-                              : "rebuilding (" + std::to_string(s.rebuilt) + " documents copied)";
-  switch (s.breaker.state(now(self))) {
-    case circuit_state::open: return with_error("circuit open");
-    case circuit_state::half_open: return with_error("circuit half-open, trials in flight");
-    case circuit_state::closed: break;
-  }
+  if (f.has(health_flag::not_up)) return with_error(std::string{to_string(r.lifecycle())});
+  if (f.has(health_flag::held)) return with_error("held by an operator");
+  if (rep.state == replica_state::catching_up)
+    return "catching up (" + std::to_string(rep.pending) + " writes pending)";
+  if (rep.state == replica_state::rebuilding)
+    return rep.waiting_for_peer ? std::string{"must be rebuilt, no peer in sync"}
+                                : "rebuilding (" + std::to_string(rep.rebuilt) + " documents copied)";
+  if (f.has(health_flag::circuit_open)) return with_error("circuit open");
+  if (f.has(health_flag::no_trial_slot)) return with_error("circuit half-open, trials in flight");
   return with_error("failed");
 }
 
 caf::error outage(coordinator_pointer self, operation op) {
   auto& st = self->state;
   if (std::all_of(st.slots.begin(), st.slots.end(),
-                  [op](const slot& s) { return known_incapable(s, op); }))
+                  [op](const slot& s) { return s.routing.known_incapable(op); }))
     return caf::error{errc::unsupported,
                       "no configured backend supports " + std::string{to_string(op)}};
   outage_details d;
   d.operation = std::string{to_string(op)};
   for (auto& s : st.slots) {
     d.backends.push_back(s.name);
-    d.reasons.push_back(why_not(self, s, op));
+    d.reasons.push_back(why_not(s, op));
   }
   auto err = make_outage_error(d);
   metrics(self).outage(op);
@@ -136,7 +130,7 @@ void record(coordinator_pointer self, size_t i, operation op, permit p, const ca
   if (!err || is_client_error(err)) {
     metrics(self).backend_call(op, s.name, err ? call_outcome::client_error : call_outcome::success,
                                latency);
-    s.breaker.record(p, call_result::success, latency, now(self));
+    s.routing.record(p, call_result::success, latency, now(self));
     sync_circuit(self, s);
     return;
   }
@@ -145,7 +139,7 @@ void record(coordinator_pointer self, size_t i, operation op, permit p, const ca
     // its circuit counts a success (classify).
     log().warn("backend {}: {}: {}", s.name, to_string(op), describe(err));
     metrics(self).backend_call(op, s.name, outcome_of(err), latency);
-    s.breaker.record(p, classify(err), latency, now(self));
+    s.routing.record(p, classify(err), latency, now(self));
     sync_circuit(self, s);
     return;
   }
@@ -153,7 +147,7 @@ void record(coordinator_pointer self, size_t i, operation op, permit p, const ca
   log().debug("backend {}: {} failed: {}", s.name, to_string(op), text);
   s.last_error = std::string{to_string(op)} + ": " + text;
   metrics(self).backend_call(op, s.name, outcome_of(err), latency);
-  s.breaker.record(p, classify(err), latency, now(self));
+  s.routing.record(p, classify(err), latency, now(self));
   sync_circuit(self, s, s.last_error);
 }
 
@@ -168,11 +162,16 @@ void schedule_tick(coordinator_pointer self) {
   self->delayed_send(self, std::max(*next - now(self), duration::zero()), deadline_atom::value);
 }
 
-uint64_t arm(coordinator_pointer self, duration timeout, deadline_queue::callback on_expire) {
+} // namespace
+
+uint64_t detail::arm(coordinator_pointer self, duration timeout,
+                     deadline_queue::callback on_expire) {
   auto id = self->state.deadlines.arm(now(self) + timeout, std::move(on_expire));
   schedule_tick(self);
   return id;
 }
+
+namespace {
 
 void on_tick(coordinator_pointer self) {
   auto& st = self->state;
@@ -204,6 +203,7 @@ template <class T, class Send>
 void try_read(coordinator_pointer self, std::shared_ptr<read_job<T, Send>> job) {
   auto& st = self->state;
   auto t = now(self);
+  refresh(self);
   int pick = -1;
   bool more = false; // another candidate left after `pick`
   bool saturated = false; // one was skipped for being at its bound
@@ -211,9 +211,9 @@ void try_read(coordinator_pointer self, std::shared_ptr<read_job<T, Send>> job) 
   for (bool preferred_pass : {true, false}) {
     for (size_t i = 0; i < st.slots.size() && !more; ++i) {
       auto& s = st.slots[i];
-      if (s.preferred.has(job->op) != preferred_pass) continue;
+      if (s.routing.preferred().has(job->op) != preferred_pass) continue;
       if ((job->tried >> i) & 1u) continue;
-      if (!eligible(self, s, job->op)) continue;
+      if (!s.serves_reads(job->op)) continue;
       if (s.saturated()) {
         // Full: the request goes to the next backend, or is shed below;
         // it never queues behind the bound.
@@ -237,7 +237,7 @@ void try_read(coordinator_pointer self, std::shared_ptr<read_job<T, Send>> job) 
   }
   auto& s = st.slots[pick];
   auto timeout = more ? std::min(st.cfg.attempt_timeout, remaining) : remaining;
-  auto p = s.breaker.acquire(t);
+  auto p = s.routing.admit(t);
   sync_circuit(self, s);
   job->tried |= uint64_t{1} << pick;
   if (job->last_failed >= 0) {
@@ -251,11 +251,11 @@ void try_read(coordinator_pointer self, std::shared_ptr<read_job<T, Send>> job) 
     job->last_failed = static_cast<int>(i);
     try_read(self, job);
   });
-  ++s.calls;
-  job->send(self, s.handle)
+  s.routing.call_sent();
+  job->send(self, s.routing.handle())
     .then(
       [self, job, i, p, t, ticket](T& value) {
-        --self->state.slots[i].calls;
+        self->state.slots[i].routing.call_answered();
         if (!self->state.deadlines.disarm(ticket)) return; // too late: already failed over
         record(self, i, job->op, p, {}, now(self) - t);
         served_ok(self);
@@ -263,7 +263,7 @@ void try_read(coordinator_pointer self, std::shared_ptr<read_job<T, Send>> job) 
         job->rp.deliver(served<T>{self->state.slots[i].name, std::move(value)});
       },
       [self, job, i, p, t, ticket](caf::error& err) {
-        --self->state.slots[i].calls;
+        self->state.slots[i].routing.call_answered();
         if (!self->state.deadlines.disarm(ticket)) return;
         record(self, i, job->op, p, err, now(self) - t);
         if (is_client_error(err)) {
@@ -281,9 +281,10 @@ void try_read(coordinator_pointer self, std::shared_ptr<read_job<T, Send>> job) 
           // this error, which names the document: not an outage (every
           // backend is fine), and retrying will not help.
           auto& slots = self->state.slots;
+          refresh(self);
           bool other = false;
           for (size_t j = 0; j < slots.size() && !other; ++j)
-            other = !((job->tried >> j) & 1u) && eligible(self, slots[j], job->op);
+            other = !((job->tried >> j) & 1u) && slots[j].serves_reads(job->op);
           if (!other) {
             served_ok(self);
             metrics(self).in_flight(job->op, -1);
@@ -330,6 +331,9 @@ struct write_job {
   std::vector<uint64_t> tickets; ///< Deadline per receipt entry (0: not sent).
   std::vector<permit> permits;   ///< The circuit's permit per receipt entry.
   std::vector<bool> hurried;     ///< Per receipt entry: its deadline was shortened.
+  /// What is left of the request deadline when the sends go out (less than
+  /// request_timeout if the write waited for its version).
+  duration budget{};
 };
 
 void finish_write(coordinator_pointer self, write_job& job) {
@@ -354,15 +358,21 @@ void finish_write(coordinator_pointer self, write_job& job) {
 void keep_missed(coordinator_pointer self, std::shared_ptr<write_job> job) {
   auto& st = self->state;
   if (!st.handoff() || job->receipt.applied() == 0) return finish_write(self, *job);
-  if (!st.left_out.empty()) forget_left_out(self);
   ++job->pending; // held until every append is issued
+  if (!st.left_out.empty() || st.forgetting_left_out) {
+    ++job->pending; // held until the left-out backends' markers are gone
+    forget_left_out(self, [self, job] {
+      if (--job->pending == 0) finish_write(self, *job);
+    });
+  }
   bool collection_write = job->op == operation::create_collection
                           || job->op == operation::drop_collection;
   for (size_t entry = 0; entry < job->receipt.backends.size(); ++entry) {
     if (job->receipt.backends[entry].outcome == write_outcome::applied) continue;
     auto i = job->slot_of[entry];
-    if (!st.slots[i].hints) continue;
-    if (collection_write) st.slots[i].queued_collections.insert(job->entry.collection);
+    auto& replica = st.slots[i].replica;
+    if (!replica.hints) continue;
+    if (collection_write) replica.queued_collections.insert(job->entry.collection);
     ++job->pending;
     store_hint(self, i, job->entry, [self, job, entry](std::string failure) {
       auto& b = job->receipt.backends[entry];
@@ -385,17 +395,15 @@ void sent(coordinator_pointer self, std::shared_ptr<write_job> job) {
 
 /// Whether slot `s` takes write `op` on `collection` directly now; if not,
 /// it gets it through its handoff log.
-bool takes_directly(coordinator_pointer self, slot& s, operation op,
+bool takes_directly(coordinator_pointer self, const slot& s, operation op,
                     const std::string& collection) {
-  if (!(s.caps.has(op) && s.lifecycle == lifecycle_state::up && s.handle
-        && s.breaker.state(now(self)) != circuit_state::open))
-    return false;
-  if (!self->state.handoff() || s.replica == replica_state::in_sync) return true;
+  if (!s.reachable_for_write(op)) return false;
+  if (!self->state.handoff() || s.replica.in_sync()) return true;
   // Behind: document writes go straight to it (versions order them), but a
   // create or drop must stay in order with the writes it is replaying, and
   // so must every later write to that collection.
   if (op == operation::create_collection || op == operation::drop_collection) return false;
-  return !s.queued_collections.count(collection);
+  return !s.replica.queued_collections.count(collection);
 }
 
 /// The deadline of the send to receipt entry `entry`: when it passes, the
@@ -426,11 +434,11 @@ void hurry_the_rest(coordinator_pointer self, std::shared_ptr<write_job> job, ti
         || job->hurried[entry])
       continue;
     auto& s = st.slots[job->slot_of[entry]];
-    auto grace = s.breaker.state(now(self)) == circuit_state::closed
+    auto grace = s.routing.circuit() == circuit_state::closed
                    ? std::max(st.cfg.write_grace, st.cfg.attempt_timeout)
                    : st.cfg.attempt_timeout;
     auto timeout = (now(self) - t) + grace;
-    if (timeout >= st.cfg.request_timeout) continue;
+    if (timeout >= job->budget) continue;
     // Still waiting for this one: a shorter deadline from now on.
     if (!st.deadlines.disarm(job->tickets[entry])) continue;
     job->hurried[entry] = true;
@@ -440,49 +448,49 @@ void hurry_the_rest(coordinator_pointer self, std::shared_ptr<write_job> job, ti
 }
 
 /// `send(self, handle, on_ok(bool existed), on_error(caf::error&))` sends
-/// the write to one backend.
+/// the write to one backend. Delivers the receipt to `rp`.
 template <class Send>
-caf::result<write_receipt> write(coordinator_pointer self, operation op, handoff_entry entry,
-                                 uint64_t version, Send send) {
+void write_to(coordinator_pointer self, caf::typed_response_promise<write_receipt> rp,
+              operation op, handoff_entry entry, uint64_t version, duration budget, Send send) {
   auto& st = self->state;
+  refresh(self);
   // A write reaches every backend it can: if one of them is full, shed it
   // whole (nothing applied, safe to retry) rather than let it queue there
   // or turn overload into a handoff backlog.
   for (auto& s : st.slots)
-    if (!known_incapable(s, op) && s.saturated() && takes_directly(self, s, op, entry.collection)) {
+    if (!s.routing.known_incapable(op) && s.saturated()
+        && takes_directly(self, s, op, entry.collection)) {
       metrics(self).shed(op, s.name);
-      return overloaded(self, op);
+      rp.deliver(overloaded(self, op));
+      return;
     }
   auto job = std::make_shared<write_job>();
   job->op = op;
-  job->rp = self->make_response_promise<write_receipt>();
+  job->rp = std::move(rp);
   job->entry = std::move(entry);
   job->receipt.version = version;
+  job->budget = budget;
   if (version != 0) st.writes_in_flight.insert(version);
   metrics(self).in_flight(op, +1);
   auto t = now(self);
   std::vector<std::pair<size_t, permit>> targets;
   for (size_t i = 0; i < st.slots.size(); ++i) {
     auto& s = st.slots[i];
-    if (known_incapable(s, op)) continue;
+    if (s.routing.known_incapable(op)) continue;
     job->slot_of.push_back(i);
     // A write goes to every backend whose circuit is not open, even while
     // half-open trial slots are taken: a skipped write is a missed write.
-    bool direct = takes_directly(self, s, op, job->entry.collection);
-    sync_circuit(self, s);
-    if (direct) {
-      auto p = s.breaker.acquire(t);
+    if (takes_directly(self, s, op, job->entry.collection)) {
+      auto p = s.routing.admit(t);
+      sync_circuit(self, s);
       if (!p.admitted) p = permit{true, false}; // outcome informs nothing while half-open
       job->receipt.backends.push_back({s.name, write_outcome::failed, {}});
       targets.emplace_back(job->receipt.backends.size() - 1, p);
     } else {
-      job->receipt.backends.push_back({s.name, write_outcome::skipped, why_not(self, s, op)});
+      job->receipt.backends.push_back({s.name, write_outcome::skipped, why_not(s, op)});
     }
   }
-  if (targets.empty()) {
-    finish_write(self, *job);
-    return job->rp;
-  }
+  if (targets.empty()) return finish_write(self, *job);
   job->pending = targets.size();
   job->tickets.assign(job->receipt.backends.size(), 0);
   job->permits.assign(job->receipt.backends.size(), permit{});
@@ -493,12 +501,12 @@ caf::result<write_receipt> write(coordinator_pointer self, operation op, handoff
     permit p = target.second;
     auto i = job->slot_of[entry];
     job->permits[entry] = p;
-    job->tickets[entry] = arm_send(self, job, entry, i, p, t, st.cfg.request_timeout);
-    ++st.slots[i].calls;
+    job->tickets[entry] = arm_send(self, job, entry, i, p, t, job->budget);
+    st.slots[i].routing.call_sent();
     send(
-      self, st.slots[i].handle,
+      self, st.slots[i].routing.handle(),
       [self, job, entry, i, p, t](bool existed) {
-        --self->state.slots[i].calls;
+        self->state.slots[i].routing.call_answered();
         if (!self->state.deadlines.disarm(job->tickets[entry])) return;
         record(self, i, job->op, p, {}, now(self) - t);
         job->receipt.backends[entry].outcome = write_outcome::applied;
@@ -507,7 +515,7 @@ caf::result<write_receipt> write(coordinator_pointer self, operation op, handoff
         sent(self, job);
       },
       [self, job, entry, i, p, t](caf::error& err) {
-        --self->state.slots[i].calls;
+        self->state.slots[i].routing.call_answered();
         if (!self->state.deadlines.disarm(job->tickets[entry])) return;
         record(self, i, job->op, p, err, now(self) - t);
         job->receipt.backends[entry].error = describe(err);
@@ -515,7 +523,39 @@ caf::result<write_receipt> write(coordinator_pointer self, operation op, handoff
         sent(self, job);
       });
   }
-  return job->rp;
+}
+
+/// A write without a version (collection create and drop).
+template <class Send>
+caf::result<write_receipt> write(coordinator_pointer self, operation op, handoff_entry entry,
+                                 uint64_t version, Send send) {
+  auto rp = self->make_response_promise<write_receipt>();
+  write_to(self, rp, op, std::move(entry), version, self->state.cfg.request_timeout,
+           std::move(send));
+  return rp;
+}
+
+/// A document write: it takes the next version first (at once, unless it
+/// must wait for the next version ceiling to be stored), then `prepare(v)`
+/// stamps it and returns (entry, send) to go out with it.
+template <class Prepare>
+caf::result<write_receipt> versioned_write(coordinator_pointer self, operation op,
+                                           Prepare prepare) {
+  auto rp = self->make_response_promise<write_receipt>();
+  auto deadline = now(self) + self->state.cfg.request_timeout;
+  with_version(self, self->state.cfg.request_timeout,
+               [self, rp, op, deadline,
+                prepare = std::move(prepare)](caf::expected<uint64_t> v) mutable {
+                 if (!v) {
+                   rp.deliver(std::move(v.error()));
+                   return;
+                 }
+                 // The rest of the request deadline, after any wait.
+                 auto budget = std::max(deadline - now(self), duration{1});
+                 auto [entry, send] = prepare(*v);
+                 write_to(self, rp, op, std::move(entry), *v, budget, std::move(send));
+               });
+  return rp;
 }
 
 // -- health -----------------------------------------------------------------------
@@ -532,24 +572,23 @@ void schedule_probe(coordinator_pointer self, uint32_t i) {
 
 void run_probe(coordinator_pointer self, uint32_t i) {
   auto& s = self->state.slots[i];
-  if (s.probing || s.lifecycle != lifecycle_state::up || !s.handle) return;
-  s.probing = true;
+  if (!s.routing.start_probe()) return;
   auto t = now(self);
-  self->request(s.handle, self->state.cfg.probe_timeout, probe_atom::value)
+  self->request(s.routing.handle(), self->state.cfg.probe_timeout, probe_atom::value)
     .then(
       [self, i, t](ok_atom) {
         auto& s = self->state.slots[i];
-        s.probing = false;
+        s.routing.probe_done();
         metrics(self).backend_call(operation::probe, s.name, call_outcome::success, now(self) - t);
-        s.breaker.record_probe(call_result::success, now(self));
+        s.routing.record_probe(call_result::success, now(self));
         sync_circuit(self, s, "probe succeeded");
       },
       [self, i, t](caf::error& err) {
         auto& s = self->state.slots[i];
-        s.probing = false;
+        s.routing.probe_done();
         metrics(self).backend_call(operation::probe, s.name, outcome_of(err), now(self) - t);
         s.last_error = "probe: " + describe(err);
-        s.breaker.record_probe(classify(err), now(self));
+        s.routing.record_probe(classify(err), now(self));
         sync_circuit(self, s, s.last_error);
       });
 }
@@ -573,22 +612,19 @@ void on_lifecycle(coordinator_pointer self, lifecycle_event& ev) {
   auto& s = *it;
   auto index = static_cast<size_t>(it - st.slots.begin());
   if (auto sender = self->current_sender())
-    s.supervisor = caf::actor_cast<supervisor_actor>(sender);
+    s.routing.set_supervisor(caf::actor_cast<supervisor_actor>(sender));
   s.kind = ev.kind;
   s.restarts = ev.restarts;
-  if (ev.state != s.lifecycle) s.since_unix_ms = unix_ms();
-  s.lifecycle = ev.state;
+  if (ev.state != s.routing.lifecycle()) s.since_unix_ms = unix_ms();
   if (ev.state == lifecycle_state::up) {
-    s.handle = ev.handle;
-    s.caps = capabilities::from_bits(ev.capabilities);
-    s.preferred = capabilities::from_bits(ev.preferred);
     s.last_error.clear();
     // A fresh backend actor starts with a clean record.
-    s.breaker.reset();
+    s.routing.came_up(ev.handle, capabilities::from_bits(ev.capabilities),
+                      capabilities::from_bits(ev.preferred));
     sync_circuit(self, s, "backend (re)started");
     on_backend_up(self, index);
   } else {
-    s.handle = backend_actor{};
+    s.routing.left_up(ev.state);
     if (!ev.reason.empty()) s.last_error = ev.reason;
   }
 }
@@ -600,28 +636,31 @@ health_report health(coordinator_pointer self);
 bool all_reported(coordinator_pointer self) {
   auto& slots = self->state.slots;
   return std::none_of(slots.begin(), slots.end(), [](const slot& s) {
-    return s.lifecycle == lifecycle_state::starting
-           || (s.lifecycle == lifecycle_state::up && !s.settled);
+    auto lifecycle = s.routing.lifecycle();
+    return lifecycle == lifecycle_state::starting
+           || (lifecycle == lifecycle_state::up && !s.replica.settled);
   });
 }
 
+/// Reads the view as of a refresh at the start: `serving` is exactly what
+/// routing asks of a backend before it sends it a read (a backend at its
+/// in-flight bound still counts: that is load, not health).
 health_report health(coordinator_pointer self) {
+  refresh(self);
   health_report report;
   for (auto& s : self->state.slots) {
     backend_health h;
     h.name = s.name;
     h.kind = s.kind;
-    h.lifecycle = s.lifecycle;
-    h.circuit = s.breaker.state(now(self));
+    h.lifecycle = s.routing.lifecycle();
+    h.circuit = s.routing.circuit();
     h.last_error = s.last_error;
     h.since_unix_ms = s.since_unix_ms;
     h.restarts = s.restarts;
-    h.replica = s.replica;
-    h.pending = s.pending;
-    h.rebuilt = s.rebuilt;
-    h.serving = s.lifecycle == lifecycle_state::up && s.handle && h.circuit != circuit_state::open
-                && s.replica == replica_state::in_sync;
-    sync_circuit(self, s);
+    h.replica = s.replica.state;
+    h.pending = s.replica.pending;
+    h.rebuilt = s.replica.rebuilt;
+    h.serving = s.serves_reads(operation::get);
     report.backends.push_back(std::move(h));
   }
   return report;
@@ -630,11 +669,11 @@ health_report health(coordinator_pointer self) {
 caf::result<ok_atom> restart_backend(coordinator_pointer self, const std::string& name) {
   for (auto& s : self->state.slots) {
     if (s.name != name) continue;
-    if (!s.handle)
+    if (!s.routing.handle())
       return caf::error{errc::backend_unavailable, "backend " + name + " is not up"};
     log().warn("backend {}: restart requested by an operator", name);
     // Its supervisor sees it go down and starts it again.
-    self->send_exit(s.handle, caf::exit_reason::kill);
+    self->send_exit(s.routing.handle(), caf::exit_reason::kill);
     return ok_atom::value;
   }
   return caf::error{errc::not_found, "no backend named '" + name + "'"};
@@ -644,23 +683,17 @@ caf::result<ok_atom> restart_backend(coordinator_pointer self, const std::string
 caf::result<ok_atom> hold_backend(coordinator_pointer self, const std::string& name, bool hold) {
   for (auto& s : self->state.slots) {
     if (s.name != name) continue;
-    if (!s.supervisor)
+    if (!s.routing.supervisor())
       return caf::error{errc::backend_unavailable,
                         "backend " + name + " has no supervisor that reported yet"};
     log().warn("backend {}: {} requested by an operator", name, hold ? "stop" : "start");
-    // Its supervisor replies once it has acted; it reports the transition
-    // (stopped, or up) to us as always.
-    return self->delegate(s.supervisor, hold_atom::value, hold);
+    // Held from now on: no request is routed to it while its supervisor
+    // stops it. The supervisor replies once it has acted; it reports the
+    // transition (stopped, or up) to us as always.
+    s.routing.hold(hold);
+    return self->delegate(s.routing.supervisor(), hold_atom::value, hold);
   }
   return caf::error{errc::not_found, "no backend named '" + name + "'"};
-}
-
-/// Stamps every document of a write with its version.
-caf::expected<uint64_t> stamp(coordinator_pointer self, std::vector<document>& docs) {
-  auto v = next_version(self);
-  if (v)
-    for (auto& d : docs) d.version = *v;
-  return v;
 }
 
 coordinator_actor::behavior_type coordinator(coordinator_pointer self, coordinator_config cfg) {
@@ -700,28 +733,30 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, coordinat
                      self->request(h, caf::infinite, a, name).then(acked(ok), err);
                    });
     },
-    [self, acked](upsert_atom a, std::string& c,
-                  std::vector<document>& docs) -> caf::result<write_receipt> {
-      auto v = stamp(self, docs);
-      if (!v) return v.error();
-      handoff_entry e{kind::upsert, c, {}, std::move(docs), {}, 0};
-      // One shared copy of the batch, however many backends it goes to.
-      auto entry = std::make_shared<const handoff_entry>(e);
-      return write(self, operation::upsert, std::move(e), *v,
-                   [a, entry, acked](ptr self, backend_actor h, ok_fn ok, err_fn err) {
-                     self->request(h, caf::infinite, a, entry->collection, entry->docs)
-                       .then(acked(ok), err);
-                   });
+    [self, acked](upsert_atom a, std::string& c, std::vector<document>& docs) {
+      return versioned_write(
+        self, operation::upsert,
+        [a, acked, c = std::move(c), docs = std::move(docs)](uint64_t v) mutable {
+          for (auto& d : docs) d.version = v;
+          handoff_entry e{kind::upsert, std::move(c), {}, std::move(docs), {}, 0};
+          // One shared copy of the batch, however many backends it goes to.
+          auto entry = std::make_shared<const handoff_entry>(e);
+          auto send = [a, entry, acked](ptr self, backend_actor h, ok_fn ok, err_fn err) {
+            self->request(h, caf::infinite, a, entry->collection, entry->docs)
+              .then(acked(ok), err);
+          };
+          return std::make_pair(std::move(e), std::move(send));
+        });
     },
-    [self](remove_atom a, std::string& c, std::string& id) -> caf::result<write_receipt> {
-      auto v = next_version(self);
-      if (!v) return v.error();
-      handoff_entry e{kind::remove, c, {}, {}, id, *v};
-      return write(self, operation::remove, std::move(e), *v,
-                   [a, c, id, v = *v](ptr self, backend_actor h, ok_fn ok, err_fn err) {
-                     self->request(h, caf::infinite, a, c, id, v)
-                       .then([ok](bool existed) { ok(existed); }, err);
-                   });
+    [self](remove_atom a, std::string& c, std::string& id) {
+      return versioned_write(self, operation::remove, [a, c, id](uint64_t v) {
+        handoff_entry e{kind::remove, c, {}, {}, id, v};
+        auto send = [a, c, id, v](ptr self, backend_actor h, ok_fn ok, err_fn err) {
+          self->request(h, caf::infinite, a, c, id, v)
+            .then([ok](bool existed) { ok(existed); }, err);
+        };
+        return std::make_pair(std::move(e), std::move(send));
+      });
     },
     [self](list_atom a) {
       return read<std::vector<collection_spec>>(
@@ -772,6 +807,7 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, coordinat
     },
     [self](purge_atom) { on_purge(self); },
     [self](deadline_atom) { on_tick(self); },
+    [self](ceiling_atom) { on_ceiling_tick(self); },
     [self](probe_atom, uint32_t i) {
       if (i >= self->state.slots.size()) return;
       run_probe(self, i);

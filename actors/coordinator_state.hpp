@@ -1,9 +1,11 @@
-// The coordinator's private state, shared by its two source files:
-// coordinator.cpp (routing: reads with fallback, writes fanned out) and
-// coordinator_recovery.cpp (versions, handoff, catch-up, rebuild, checks).
-// Included by those two only: it pulls in caf/all.hpp.
+// The coordinator's private state, shared by its source files:
+// coordinator.cpp (routing: reads with fallback, writes fanned out),
+// coordinator_versions.cpp (write versions below a stored ceiling) and
+// coordinator_recovery.cpp (handoff, catch-up, rebuild, checks, purges).
+// Included by those only: it pulls in caf/all.hpp.
 #pragma once
 
+#include "actors/backend_slot.hpp"
 #include "actors/coordinator.hpp"
 #include "health/deadline_queue.hpp"
 #include "metrics/metrics.hpp"
@@ -11,6 +13,8 @@
 
 #include <caf/all.hpp>
 
+#include <deque>
+#include <functional>
 #include <memory>
 #include <random>
 #include <set>
@@ -22,53 +26,10 @@ using clock_type = std::chrono::steady_clock;
 using time_point = clock_type::time_point;
 using duration = clock_type::duration;
 
-/// The coordinator's view of one backend.
-struct slot {
-  std::string name;
-  std::string kind;
-  capabilities caps;
-  capabilities preferred; ///< Operations it serves ahead of the priority order.
-  lifecycle_state lifecycle = lifecycle_state::starting;
-  backend_actor handle;
-  /// Its supervisor (the sender of its lifecycle events), for operator
-  /// requests; null until it first reports.
-  supervisor_actor supervisor;
-  circuit_breaker breaker;
-  circuit_state reported = circuit_state::closed; ///< Last state logged.
-  std::string last_error;
-  int64_t since_unix_ms = 0;
-  uint32_t restarts = 0;
-  bool probing = false;
-  /// Requests sent to it and not yet answered (timed-out ones included: they
-  /// still hold a place in its queue), and the bound on them (0: none).
-  uint32_t calls = 0;
-  uint32_t max_calls = 0;
-  bool saturated() const { return max_calls > 0 && calls >= max_calls; }
-
-  // -- replication (only with a handoff directory) ------------------------------
-  handoff_actor hints;
-  bool hints_loaded = false;
-  /// The marker it held when last in sync ("" = unknown: rebuild it).
-  std::string marker;
-  /// The marker the running job stores (adopt or rebuild).
-  std::string next_marker;
-  replica_state replica = replica_state::in_sync;
-  uint64_t pending = 0;          ///< Entries in its handoff log.
-  uint64_t appended_total = 0;   ///< Entries ever appended (this process).
-  uint32_t appends_in_flight = 0;
-  uint64_t job = 0;              ///< Current recovery job (stale reports differ).
-  bool job_running = false;
-  bool deciding = false;         ///< Asking it for its marker.
-  bool needs_rebuild = false;    ///< It missed a write with no hint, or diverged.
-  bool waiting_for_peer = false; ///< Needs a rebuild; no peer is in sync.
-  bool settled = true;           ///< Its first recovery is decided (ready_atom).
-  uint64_t rebuilt = 0;          ///< Documents copied by the current rebuild.
-  /// Collections with a create or drop waiting in its log: later writes to
-  /// them wait there too, in order (cleared once it is in sync).
-  std::set<std::string> queued_collections;
-  uint64_t rebuild_requests = 0; ///< Times a rebuild was asked for.
-  uint64_t job_rebuild_requests = 0; ///< rebuild_requests when the job started.
-  bool hints_broken = false;     ///< Its handoff log cannot be used.
+/// A write waiting for the next version ceiling to be stored.
+struct waiting_write {
+  std::function<void(caf::expected<uint64_t>)> resume;
+  uint64_t ticket = 0; ///< Its deadline (see deadline_queue).
 };
 
 struct coordinator_state {
@@ -82,9 +43,20 @@ struct coordinator_state {
   /// Callers of ready_atom waiting for every backend to leave `starting`.
   std::vector<caf::typed_response_promise<health_report>> awaiting_ready;
 
-  /// Write versions; durable in the handoff directory if there is one.
-  version_clock versions;
+  /// Write versions: below a ceiling the durable_state actor stores (with a
+  /// handoff directory), unbounded otherwise.
+  version_lease versions;
   std::string versions_error; ///< Set if the version file cannot be read.
+  bool ceiling_loaded = false;    ///< The stored ceiling has been read.
+  bool ceiling_requested = false; ///< A ceiling store is in flight.
+  /// Writes that wait for a version, in arrival order.
+  std::deque<std::shared_ptr<waiting_write>> waiting_writes;
+  /// Owns the version ceiling and the replica markers (handoff only).
+  durable_state_actor durable;
+  /// Left-out backends whose markers are being forgotten, and the writes
+  /// whose acknowledgement waits for that.
+  bool forgetting_left_out = false;
+  std::vector<std::function<void()>> after_left_out;
   /// Versions of the writes in flight (tombstones below the lowest are safe
   /// to purge once every backend is in sync).
   std::multiset<uint64_t> writes_in_flight;
@@ -111,6 +83,11 @@ int64_t unix_ms();
 
 /// Logs and counts a circuit transition since the last call.
 void sync_circuit(coordinator_pointer self, slot& s, std::string_view cause = {});
+/// The time-based transitions of every backend, at one defined point: once
+/// before a request is routed, health is reported or a peer is chosen.
+void refresh(coordinator_pointer self);
+/// Arms a deadline (see deadline_queue.hpp).
+uint64_t arm(coordinator_pointer self, duration timeout, deadline_queue::callback on_expire);
 /// Delivers pending ready_atom replies once every backend has settled.
 void deliver_ready(coordinator_pointer self);
 
@@ -120,15 +97,25 @@ void deliver_ready(coordinator_pointer self);
 void start_replication(coordinator_pointer self);
 /// Spawns slot #i's handoff log (with a handoff directory).
 void attach_hints(coordinator_pointer self, size_t i);
-/// The next write version, or the error that keeps it from being stored.
-caf::expected<uint64_t> next_version(coordinator_pointer self);
+// -- coordinator_versions.cpp --------------------------------------------------------
+
+/// Reads the stored version ceiling and stores the first one ahead.
+void start_versions(coordinator_pointer self);
+/// Calls `then` with the next write version, or the error that keeps it
+/// from being stored: at once if the stored ceiling allows one, else once
+/// the next ceiling is stored (at most `timeout` later: then errc::timeout).
+void with_version(coordinator_pointer self, duration timeout,
+                  std::function<void(caf::expected<uint64_t>)> then);
+/// Internal timer: store the next ceiling before the current one runs out.
+void on_ceiling_tick(coordinator_pointer self);
 /// Stores `entry` (a write another backend applied) durably in slot #i's
 /// handoff log, then calls `done` with an empty string or why it failed. If
 /// it fails, the backend lacks a write others hold: it will be rebuilt.
 void store_hint(coordinator_pointer self, size_t i, const handoff_entry& entry,
                 std::function<void(std::string)> done);
 /// The first write without the left-out backends: they must be rebuilt.
-void forget_left_out(coordinator_pointer self);
+/// Calls `done` once their markers are forgotten.
+void forget_left_out(coordinator_pointer self, std::function<void()> done);
 /// Starts bringing slot #i back in sync if it is up and not in sync.
 void maybe_recover(coordinator_pointer self, size_t i);
 /// A backend came up (again): check its marker before it serves reads.

@@ -17,7 +17,6 @@ namespace {
 struct handoff_state {
   std::string directory;
   std::unique_ptr<handoff_log> log;
-  std::string marker;
   std::string open_error; ///< Set if not even a fresh log could be opened.
   uint64_t appended_total = 0;
   static inline const char* name = "lifeline.handoff";
@@ -25,13 +24,12 @@ struct handoff_state {
 
 using handoff_pointer = handoff_actor::stateful_pointer<handoff_state>;
 
-std::string marker_path(const std::string& directory) { return directory + "/replica"; }
-
 void open_log(handoff_state& st) {
   auto opened = handoff_log::open(st.directory);
   if (!opened) {
-    // Set the damaged log aside (for a post-mortem) and start afresh: with
-    // no marker, the backend is rebuilt from a peer instead of replayed.
+    // Set the damaged log aside (for a post-mortem) and start afresh. The
+    // replica marker in the directory goes aside with it: with no marker,
+    // the backend is rebuilt from a peer instead of replayed.
     auto stamp = std::chrono::system_clock::now().time_since_epoch().count();
     auto aside = st.directory + ".damaged-" + std::to_string(stamp);
     std::error_code ec;
@@ -45,7 +43,6 @@ void open_log(handoff_state& st) {
     }
   }
   st.log = std::move(*opened);
-  if (auto text = hnsw::read_file(marker_path(st.directory)); text) st.marker = *text;
 }
 
 caf::error not_open(const handoff_state& st) {
@@ -66,22 +63,13 @@ handoff_actor::behavior_type handoff(handoff_pointer self, std::string directory
     [self](status_atom) -> caf::result<handoff_status> {
       auto& st = self->state;
       if (!st.log) return not_open(st);
-      return handoff_status{st.log->pending(), st.marker};
+      return handoff_status{st.log->pending()};
     },
-    [self](append_atom, const std::vector<handoff_entry>& entries,
-           bool forget_marker_on_failure) -> caf::result<uint64_t, uint64_t> {
+    [self](append_atom,
+           const std::vector<handoff_entry>& entries) -> caf::result<uint64_t, uint64_t> {
       auto& st = self->state;
       if (!st.log) return not_open(st);
-      if (auto ok = st.log->append(entries); !ok) {
-        if (forget_marker_on_failure && !st.marker.empty()) {
-          // The backend now misses a write that others hold: it must be
-          // rebuilt. Removing a file still works on a full disk.
-          std::remove(marker_path(st.directory).c_str());
-          hnsw::sync_dir(st.directory);
-          st.marker.clear();
-        }
-        return io_failure(ok.error());
-      }
+      if (auto ok = st.log->append(entries); !ok) return io_failure(ok.error());
       st.appended_total += entries.size();
       return {st.appended_total, st.log->pending()};
     },
@@ -97,21 +85,6 @@ handoff_actor::behavior_type handoff(handoff_pointer self, std::string directory
       if (!st.log) return not_open(st);
       if (auto ok = st.log->consume(end_offset, entries); !ok) return io_failure(ok.error());
       return st.log->pending();
-    },
-    [self](marker_atom, const std::string& marker) -> caf::result<ok_atom> {
-      auto& st = self->state;
-      auto path = marker_path(st.directory);
-      if (marker.empty()) {
-        std::remove(path.c_str());
-      } else {
-        auto tmp = path + ".tmp";
-        if (auto ok = hnsw::write_file_synced(tmp, marker); !ok) return io_failure(ok.error());
-        if (std::rename(tmp.c_str(), path.c_str()) != 0)
-          return caf::error{errc::backend_error, "renaming " + tmp};
-      }
-      if (auto ok = hnsw::sync_dir(st.directory); !ok) return io_failure(ok.error());
-      st.marker = marker;
-      return ok_atom::value;
     },
   };
 }

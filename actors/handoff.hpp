@@ -1,5 +1,5 @@
-// Spawning the actor that owns one backend's handoff log (and the replica
-// marker the coordinator expects that backend to hold).
+// Spawning the actor that owns one backend's handoff log (the replica
+// marker beside it belongs to the durable_state actor).
 #pragma once
 
 #include "actors/actors.hpp"

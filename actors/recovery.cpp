@@ -147,8 +147,9 @@ void replay(recovery_pointer self) {
       fail_with(self));
 }
 
-/// Stores the new marker in the target, then in the hints (in this order: a
-/// crash in between leaves them different, which means another rebuild).
+/// Stores the new marker in the target, then with the coordinator's durable
+/// state (in this order: a crash in between leaves them different, which
+/// means another rebuild).
 void store_marker(recovery_pointer self) {
   auto& st = self->state;
   if (st.plan.new_marker.empty()) return replay(self);
@@ -156,7 +157,8 @@ void store_marker(recovery_pointer self) {
     .then(
       [self](ok_atom) {
         auto& st = self->state;
-        self->request(st.plan.hints, st.plan.call_timeout, marker_atom::value, st.plan.new_marker)
+        self->request(st.plan.markers, st.plan.call_timeout, marker_atom::value,
+                      st.plan.backend, st.plan.new_marker)
           .then([self](ok_atom) { replay(self); }, fail_with(self));
       },
       fail_with(self));

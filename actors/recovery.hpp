@@ -25,13 +25,15 @@ namespace lifeline {
 struct recovery_plan {
   uint32_t index = 0;          ///< The backend's slot in the coordinator.
   uint64_t job = 0;            ///< Echoed in every report (stale ones are ignored).
-  std::string backend;         ///< Name, for the log.
+  std::string backend;         ///< Name (its marker's key, and for the log).
   backend_actor target;
   handoff_actor hints;
+  /// Where the marker the target now holds is recorded.
+  durable_state_actor markers;
   /// Rebuild from this peer first (null: replay only).
   backend_actor peer;
   std::string peer_name;
-  /// Before the replay, store this marker in the target and the hints
+  /// Before the replay, store this marker in the target and in `markers`
   /// (empty: keep the marker it has).
   std::string new_marker;
   /// Rebuild: every write still in flight has a version above this, so a

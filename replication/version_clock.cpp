@@ -2,51 +2,88 @@
 
 #include "backends/hnsw/files.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
 namespace lifeline {
 
-uint64_t version_clock::system_micros() {
+uint64_t system_micros() {
   return uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(
                     std::chrono::system_clock::now().time_since_epoch())
                     .count());
 }
 
-version_clock::version_clock(wall_clock now) : now_(std::move(now)) {}
+expected<uint64_t> read_version_ceiling(const std::string& path) {
+  if (!std::filesystem::exists(path)) return uint64_t{0};
+  auto text = hnsw::read_file(path);
+  if (!text) return text.error();
+  try {
+    return uint64_t{std::stoull(*text)};
+  } catch (...) {
+    return backend_error{errc::corrupt_response, path + " does not hold a version"};
+  }
+}
+
+expected<void> store_version_ceiling(const std::string& path, uint64_t ceiling) {
+  auto tmp = path + ".tmp";
+  if (auto ok = hnsw::write_file_synced(tmp, std::to_string(ceiling)); !ok) return ok.error();
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    return backend_error{errc::backend_error, "renaming " + tmp};
+  auto dir = std::filesystem::path{path}.parent_path().string();
+  return hnsw::sync_dir(dir.empty() ? "." : dir);
+}
+
+// -- version_lease -------------------------------------------------------------------
+
+version_lease::version_lease(wall_clock now, std::chrono::microseconds lease, uint64_t ceiling)
+  : now_(std::move(now)), lease_us_(uint64_t(lease.count())), ceiling_(ceiling) {}
+
+void version_lease::start_above(uint64_t stored) {
+  last_ = std::max(last_, stored);
+  ceiling_ = last_;
+}
+
+uint64_t version_lease::candidate() const { return std::max(last_ + 1, now_()); }
+
+std::optional<uint64_t> version_lease::next() {
+  auto v = candidate();
+  if (v > ceiling_) return std::nullopt;
+  last_ = v;
+  return v;
+}
+
+bool version_lease::wants_ceiling() const {
+  if (ceiling_ == unbounded) return false;
+  auto v = candidate();
+  return v > ceiling_ || ceiling_ - v < lease_us_ / 2;
+}
+
+uint64_t version_lease::ceiling_to_store() const { return candidate() + lease_us_; }
+
+void version_lease::ceiling_stored(uint64_t ceiling) { ceiling_ = std::max(ceiling_, ceiling); }
+
+// -- version_clock ------------------------------------------------------------------
+
+version_clock::version_clock(wall_clock now) : lease_(std::move(now)) {}
 
 expected<version_clock> version_clock::open(const std::string& path, wall_clock now,
                                             std::chrono::seconds lease) {
+  auto stored = read_version_ceiling(path);
+  if (!stored) return stored.error();
   version_clock clock{std::move(now)};
+  clock.lease_ = version_lease{clock.lease_.clock(), lease, 0};
+  clock.lease_.start_above(*stored);
   clock.path_ = path;
-  clock.lease_us_ = uint64_t(lease.count()) * 1'000'000;
-  if (std::filesystem::exists(path)) {
-    auto text = hnsw::read_file(path);
-    if (!text) return text.error();
-    try {
-      clock.last_ = std::stoull(*text);
-    } catch (...) {
-      return backend_error{errc::corrupt_response, path + " does not hold a version"};
-    }
-    clock.ceiling_ = clock.last_;
-  }
   return clock;
 }
 
 expected<uint64_t> version_clock::next() {
-  auto v = std::max(last_ + 1, now_());
-  if (!path_.empty() && v > ceiling_) {
-    auto ceiling = v + lease_us_;
-    auto tmp = path_ + ".tmp";
-    if (auto ok = hnsw::write_file_synced(tmp, std::to_string(ceiling)); !ok) return ok.error();
-    if (std::rename(tmp.c_str(), path_.c_str()) != 0)
-      return backend_error{errc::backend_error, "renaming " + tmp};
-    auto dir = std::filesystem::path{path_}.parent_path().string();
-    if (auto ok = hnsw::sync_dir(dir.empty() ? "." : dir); !ok) return ok.error();
-    ceiling_ = ceiling;
-  }
-  last_ = v;
-  return v;
+  if (auto v = lease_.next()) return *v;
+  auto ceiling = lease_.ceiling_to_store();
+  if (auto ok = store_version_ceiling(path_, ceiling); !ok) return ok.error();
+  lease_.ceiling_stored(ceiling);
+  return *lease_.next();
 }
 
 } // namespace lifeline

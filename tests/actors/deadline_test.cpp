@@ -292,3 +292,55 @@ TEST_CASE("every backend that could serve is at its bound: the read is shed as o
   CHECK(f.metrics->outages() == 0);
   CHECK(f.metrics->in_flight(operation::get) == 1); // only the held one
 }
+
+TEST_CASE("health says a half-open backend serves exactly while routing would give it a read",
+          "[coordinator][deadline][eligibility]") {
+  fixture f{true};
+  auto get = [&] {
+    return f.send<served<document>>(f.coordinator, get_atom::value, std::string{"c"},
+                                    std::string{"a"});
+  };
+  auto silent_serving = [&] {
+    auto h = f.ask<health_report>(f.coordinator, health_atom::value);
+    REQUIRE(h);
+    return h->backends.at(0).serving;
+  };
+  // Five reads miss their attempt deadline on the silent backend and fall
+  // over to memory: its circuit opens.
+  for (int i = 0; i < 5; ++i) {
+    auto r = get();
+    f.run();
+    f.advance(1s);
+    auto got = r.poll();
+    REQUIRE(got);
+    REQUIRE(*got);
+    CHECK((*got)->backend == "memory");
+  }
+  CHECK_FALSE(silent_serving());
+  f.advance(5s); // open -> half-open: two trial slots
+  CHECK(silent_serving());
+  // Each trial read goes to the silent backend (no answer yet) while health
+  // says it serves; once both slots are taken, health says it does not, and
+  // the next read goes straight to memory.
+  std::vector<decltype(get())> trials;
+  for (int i = 0; i < 2; ++i) {
+    CHECK(silent_serving());
+    trials.push_back(get());
+    f.run();
+    CHECK_FALSE(trials.back().poll()); // held by the silent backend
+  }
+  CHECK_FALSE(silent_serving());
+  auto next = get();
+  f.run();
+  auto got = next.poll();
+  REQUIRE(got);
+  REQUIRE(*got);
+  CHECK((*got)->backend == "memory");
+  f.advance(1s); // the trials miss their deadline and fall over too
+  for (auto& t : trials) {
+    auto r = t.poll();
+    REQUIRE(r);
+    REQUIRE(*r);
+    CHECK((*r)->backend == "memory");
+  }
+}
