@@ -33,6 +33,24 @@ bool iequals(std::string_view a, std::string_view b) {
          && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
 }
 
+/// A request that would not be one request on the wire (a line break or a
+/// space where none may be) is the caller's bug: refused before a byte goes.
+void check_request(const http_request& r) {
+  auto bad = [](std::string_view text, std::string_view forbidden) {
+    return text.empty() || text.find_first_of(forbidden) != std::string_view::npos
+           || std::any_of(text.begin(), text.end(), [](char c) { return (unsigned char)c < 0x20 && c != '\t'; });
+  };
+  using namespace std::string_view_literals;
+  if (bad(r.method, " \t"sv)) throw std::invalid_argument("http_client: bad method '" + r.method + "'");
+  if (bad(r.target, " \t"sv) || r.target.find('\x7f') != std::string::npos)
+    throw std::invalid_argument("http_client: bad target '" + r.target + "'");
+  for (auto& [name, value] : r.headers) {
+    if (bad(name, " \t:"sv)) throw std::invalid_argument("http_client: bad header name '" + name + "'");
+    if (value.find_first_of("\r\n"sv) != std::string::npos || value.find('\0') != std::string::npos)
+      throw std::invalid_argument("http_client: a line break in header " + name);
+  }
+}
+
 } // namespace
 
 std::string http_response::header(std::string_view name) const {
@@ -318,6 +336,7 @@ http_client::http_client(http_client&&) noexcept = default;
 http_client& http_client::operator=(http_client&&) noexcept = default;
 
 http_response http_client::send(http_request request) {
+  check_request(request);
   auto& d = *impl_;
   if (d.socket.is_open() && !d.reusable()) d.close();
   if (!d.socket.is_open()) d.connect();

@@ -90,7 +90,10 @@ public:
 
   /// Sends one request and reads its reply, connecting first if there is no
   /// open connection (or the server closed the kept one while it was idle).
-  /// Throws http_error when no reply came; any status is a reply.
+  /// Throws http_error when no reply came; any status is a reply. Throws
+  /// std::invalid_argument, before sending anything, for a method, target
+  /// or header that would not make one well-formed request (a line break,
+  /// a space, a control character).
   http_response send(http_request request);
   http_response request(std::string method, std::string target, std::string body = {},
                         http_headers headers = {});

@@ -174,6 +174,20 @@ TEST_CASE("http: client: one kept-alive connection carries every method, with th
   CHECK(sent[4].find("Host: 127.0.0.1:" + std::to_string(peer.port()) + "\r\n") != std::string::npos);
 }
 
+TEST_CASE("http: client: a line break or space in a target, method or header is refused before "
+          "anything is sent", "[http][client]") {
+  scripted_peer peer{ok_reply};
+  api::http_client c{"127.0.0.1", peer.port()};
+  CHECK_THROWS_AS(c.request("GET", "/a\r\nX-Injected: 1"), std::invalid_argument);
+  CHECK_THROWS_AS(c.request("GET", "/a b"), std::invalid_argument);
+  CHECK_THROWS_AS(c.request("GET", ""), std::invalid_argument);
+  CHECK_THROWS_AS(c.request("GE T", "/"), std::invalid_argument);
+  CHECK_THROWS_AS(c.request("GET", "/", "", {{"X-A", "1\r\nX-Injected: 1"}}), std::invalid_argument);
+  CHECK_THROWS_AS(c.request("GET", "/", "", {{"X-A:", "1"}}), std::invalid_argument);
+  CHECK(peer.accepted() == 0);
+  CHECK(c.request("GET", "/%0d%0a", "", {{"X-A", "a b\tc"}}).status == 200);
+}
+
 TEST_CASE("http: client: a reply that closes the connection makes the next request open a new one",
           "[http][client]") {
   scripted_peer peer{"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\n"
