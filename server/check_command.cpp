@@ -1,42 +1,18 @@
 #include "server/check_command.hpp"
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
+#include "api/http_client.hpp"
+
 #include <simdjson.h>
 
+#include <chrono>
 #include <fstream>
 #include <iostream>
 
 namespace lifeline::server {
 
-namespace {
-
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = boost::asio::ip::tcp;
-
-struct target {
-  std::string host, port;
-};
-
-bool parse_url(const std::string& url, target& t) {
-  std::string rest = url;
-  if (rest.rfind("http://", 0) == 0) rest = rest.substr(7);
-  else if (rest.find("://") != std::string::npos) return false; // http only
-  rest = rest.substr(0, rest.find('/'));
-  auto colon = rest.rfind(':');
-  t.host = colon == std::string::npos ? rest : rest.substr(0, colon);
-  t.port = colon == std::string::npos ? "80" : rest.substr(colon + 1);
-  return !t.host.empty();
-}
-
-} // namespace
-
 int run_check(const std::string& url, const std::string& token_file) {
-  target t;
-  if (!parse_url(url, t)) {
+  auto where = api::http_endpoint::parse(url);
+  if (!where) {
     std::cerr << "lifeline check: --url must look like http://HOST:PORT\n";
     return 2;
   }
@@ -50,27 +26,20 @@ int run_check(const std::string& url, const std::string& token_file) {
   } else if (const char* env = std::getenv("LIFELINE_TOKEN")) {
     token = env;
   }
-  std::string body;
-  unsigned status = 0;
+  api::http_client_options options;
+  options.bearer_token = token;
+  // The server gives the comparison ten minutes (it reads every id of every
+  // backend); wait a little longer than that for its answer.
+  options.request_timeout = std::chrono::minutes(11);
+  api::http_response reply;
   try {
-    boost::asio::io_context io;
-    tcp::resolver resolver{io};
-    beast::tcp_stream stream{io};
-    stream.connect(resolver.resolve(t.host, t.port));
-    http::request<http::empty_body> req{http::verb::get, "/v1/admin/check", 11};
-    req.set(http::field::host, t.host);
-    if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
-    http::write(stream, req);
-    beast::flat_buffer buffer;
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(256u << 20);
-    http::read(stream, buffer, parser);
-    status = parser.get().result_int();
-    body = parser.get().body();
-  } catch (const std::exception& e) {
+    reply = api::http_client{*where, options}.request("GET", "/v1/admin/check");
+  } catch (const api::http_error& e) {
     std::cerr << "lifeline check: " << url << ": " << e.what() << "\n";
     return 2;
   }
+  auto status = reply.status;
+  auto& body = reply.body;
   simdjson::dom::parser parser;
   simdjson::dom::element root;
   if (parser.parse(body).get(root) || status == 401 || status == 404) {

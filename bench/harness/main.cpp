@@ -89,9 +89,9 @@ void load_documents(const std::function<std::unique_ptr<target>()>& make, size_t
 }
 
 bool all_in_sync(const std::string& url, const std::string& token) {
-  http_client c{url};
+  auto c = client_for(url, token);
   for (int i = 0; i < 6000; ++i) {
-    auto h = c.request("GET", "/v1/health", {}, token);
+    auto h = try_request(c, "GET", "/v1/health");
     if (h.status == 200 && h.body.find(R"("status":"ok")") != std::string::npos
         && h.body.find(R"("pending":0,)") != std::string::npos)
       return true;
@@ -202,9 +202,9 @@ int main(int argc, char** argv) {
     }
     std::function<std::unique_ptr<target>()> make;
     if (o.target == "http") {
-      http_client c{url};
-      auto r = c.request("PUT", "/v1/collections/" + collection,
-                         R"({"dimension":)" + std::to_string(data.dimension) + "}", token);
+      auto c = client_for(url, token);
+      auto r = try_request(c, "PUT", "/v1/collections/" + collection,
+                           R"({"dimension":)" + std::to_string(data.dimension) + "}");
       if (r.status != 201) throw std::runtime_error("creating the collection: HTTP " + std::to_string(r.status) + " " + r.body);
       make = [&] { return http_target(url, token, collection, data); };
     } else {
@@ -291,7 +291,7 @@ int main(int argc, char** argv) {
     // Search quality against the exact ground truth, on the backends as
     // they are after the run (reads from the vector store: approximate).
     if (!url.empty() && all_in_sync(url, token) && !data.truth.empty()) {
-      http_client c{url};
+      auto c = client_for(url, token);
       double sum = 0;
       size_t n = std::min<size_t>(200, data.query_count());
       std::string served;
@@ -300,8 +300,8 @@ int main(int argc, char** argv) {
         auto q = data.query(j);
         for (size_t i = 0; i < q.size(); ++i) body += (i ? "," : "") + std::to_string(q[i]);
         body += "]}";
-        auto r = c.request("POST", "/v1/collections/" + collection + "/search", body, token);
-        served = r.served_by;
+        auto r = try_request(c, "POST", "/v1/collections/" + collection + "/search", body);
+        served = r.header("x-served-by");
         std::vector<uint32_t> ids;
         for (size_t at = 0; (at = r.body.find(R"("id":"d)", at)) != std::string::npos; at += 7)
           ids.push_back(uint32_t(std::strtoul(r.body.c_str() + at + 7, nullptr, 10)));

@@ -502,7 +502,7 @@ int run_overload(const overload_config& cfg, const dataset& data) {
   std::mutex sys_mutex;
   std::atomic<bool> running{true};
   std::thread sampler{[&] {
-    http_client metrics{cfg.url};
+    auto metrics = client_for(cfg.url, cfg.token);
     for (int s = 0; running; ++s) {
       auto due = t0 + std::chrono::seconds(s);
       while (running && clock_type::now() < due) std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -514,7 +514,7 @@ int run_overload(const overload_config& cfg, const dataset& data) {
         x.server_cpu_s = cpu_seconds_of(cfg.server_pid);
       }
       x.client_cpu_s = self_cpu_seconds();
-      auto m = metrics.request("GET", "/metrics", {}, cfg.token);
+      auto m = try_request(metrics, "GET", "/metrics");
       if (m.status == 200) {
         x.http_shed_total = metric_sum(m.body, "lifeline_http_shed_total");
         x.http_in_flight = metric_sum(m.body, "lifeline_http_in_flight");

@@ -136,8 +136,8 @@ std::string fault_injector::pg(const std::string& action) const {
 
 std::string fault_injector::admin(const std::string& path) const {
   try {
-    http_client c{admin_};
-    auto r = c.request("POST", path, "", token_);
+    auto c = client_for(admin_, token_);
+    auto r = c.request("POST", path);
     if (r.status / 100 == 2) return "";
     return "POST " + path + ": HTTP " + std::to_string(r.status) + " " + r.body;
   } catch (const std::exception& e) {

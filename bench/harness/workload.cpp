@@ -89,17 +89,17 @@ class http_load_target final : public target {
 public:
   http_load_target(const std::string& url, std::string token, std::string collection,
                    const dataset& data)
-    : client_(url), token_(std::move(token)), base_("/v1/collections/" + collection), data_(data) {}
+    : client_(client_for(url, token)), base_("/v1/collections/" + collection), data_(data) {}
 
   reply get(const std::string& id) override {
-    return to_reply(client_.request("GET", base_ + "/documents/" + id, {}, token_));
+    return to_reply(try_request(client_, "GET", base_ + "/documents/" + id));
   }
 
   reply search(std::span<const float> q, uint32_t k) override {
     std::string body = R"({"k":)" + std::to_string(k) + R"(,"vector":)";
     append_vector(body, q);
     body += '}';
-    return to_reply(client_.request("POST", base_ + "/search", body, token_));
+    return to_reply(try_request(client_, "POST", base_ + "/search", std::move(body)));
   }
 
   reply upsert(size_t first, size_t count, const std::string& content) override {
@@ -111,7 +111,7 @@ public:
     std::string body;
     if (count == 1) {
       doc(first, body);
-      return to_reply(client_.request("PUT", base_ + "/documents/d" + std::to_string(first), body, token_));
+      return to_reply(try_request(client_, "PUT", base_ + "/documents/d" + std::to_string(first), std::move(body)));
     }
     body = R"({"documents":[)";
     for (size_t i = 0; i < count; ++i) {
@@ -119,13 +119,15 @@ public:
       doc(first + i, body);
     }
     body += "]}";
-    return to_reply(client_.request("POST", base_ + "/documents", body, token_));
+    return to_reply(try_request(client_, "POST", base_ + "/documents", std::move(body)));
   }
 
 private:
-  static reply to_reply(const http_reply& r) { return {uint16_t(r.status), served_from(r.served_by)}; }
-  http_client client_;
-  std::string token_, base_;
+  static reply to_reply(const api::http_response& r) {
+    return {uint16_t(r.status), served_from(r.header("x-served-by"))};
+  }
+  api::http_client client_;
+  std::string base_;
   const dataset& data_;
 };
 

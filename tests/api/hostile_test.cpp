@@ -3,16 +3,14 @@
 // flooding clients, overload. Each case fails if its defect comes back.
 #include "support/eventually.hpp"
 #include "support/postgres_env.hpp"
+#include "support/raw_socket.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -24,62 +22,6 @@ using namespace lifeline;
 using namespace lifeline::testing;
 
 namespace {
-
-/// A plain TCP connection, for what a well-behaved client never sends.
-class raw_socket {
-public:
-  explicit raw_socket(unsigned short port, bool wait_connected = true) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | (wait_connected ? 0 : SOCK_NONBLOCK), 0);
-    REQUIRE(fd_ >= 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int rc = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    if (wait_connected) REQUIRE(rc == 0);
-  }
-  ~raw_socket() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  raw_socket(raw_socket&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  raw_socket(const raw_socket&) = delete;
-
-  void send(const std::string& bytes) {
-    REQUIRE(::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == ssize_t(bytes.size()));
-  }
-
-  /// Everything the server sends until it closes the connection (or
-  /// `bound` passes: then `closed` is false).
-  struct received {
-    std::string bytes;
-    bool closed = false;
-  };
-  received read_until_closed(std::chrono::seconds bound = std::chrono::seconds(60)) {
-    received out;
-    auto until = std::chrono::steady_clock::now() + bound;
-    char buf[4096];
-    while (std::chrono::steady_clock::now() < until) {
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 100) <= 0) continue;
-      auto n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) {
-        out.closed = true;
-        break;
-      }
-      out.bytes.append(buf, size_t(n));
-    }
-    return out;
-  }
-
-private:
-  int fd_ = -1;
-};
-
-unsigned status_of(const std::string& response) {
-  unsigned status = 0;
-  std::sscanf(response.c_str(), "HTTP/1.1 %u", &status);
-  return status;
-}
 
 std::string bearer(const std::string& token) { return "Bearer " + token; }
 
@@ -137,7 +79,7 @@ TEST_CASE("http: hostile: a NUL, slash or bad byte in a name is refused on every
   temp_dir data;
   scratch_database db;
   server_process server{{"--data-dir", data.path(), "--postgres", serve_dsn(db)}};
-  http_client c{server.port()};
+  auto c = local_client(server.port());
   REQUIRE(eventually([&] { return c.request("GET", "/v1/health").body.find(R"("status":"ok")") != std::string::npos; }));
   REQUIRE(c.request("PUT", "/v1/collections/foo", R"({"dimension":2})").status == 201);
   REQUIRE(c.request("PUT", "/v1/collections/foo/documents/a", R"({"vector":[1,2],"content":"A"})").status == 200);
@@ -197,7 +139,7 @@ TEST_CASE("http: hostile: a NUL, slash or bad byte in a name is refused on every
 TEST_CASE("http: hostile: made-up methods are one metric label, 'other'", "[http][hostile]") {
   temp_dir data;
   server_process server{{"--data-dir", data.path(), "--backends", "vectors"}};
-  http_client c{server.port()};
+  auto c = local_client(server.port());
   auto before = c.request("GET", "/metrics").body.size();
   for (int i = 0; i < 300; ++i) {
     raw_socket s{server.port()};
@@ -236,7 +178,7 @@ TEST_CASE("http: hostile: token files: empty refuses to start, CR LF is stripped
   auto crlf = data.path() + "/crlf";
   std::ofstream{crlf, std::ios::binary} << "s3cret-token\r\n";
   server_process server{{"--data-dir", data.path(), "--backends", "vectors", "--token-file", crlf}};
-  http_client c{server.port()};
+  auto c = local_client(server.port());
   CHECK(c.request("GET", "/v1/collections", "", {{"Authorization", bearer("s3cret-token")}}).status == 200);
   CHECK(c.request("GET", "/v1/collections", "", {{"Authorization", bearer("s3cret-tokenx")}}).status == 401);
   CHECK(c.request("GET", "/v1/collections").status == 401);
@@ -252,7 +194,7 @@ TEST_CASE("http: hostile: a request without a valid token is refused from its he
   // 408 after a minute, not 401.
   server_process server{{"--data-dir", data.path(), "--backends", "vectors", "--token-file", token,
                          "--body-timeout-ms", "120000"}};
-  http_client c{server.port()};
+  auto c = local_client(server.port());
   for (auto auth : {std::string{}, std::string{"Authorization: Bearer wrong\r\n"}}) {
     raw_socket s{server.port()};
     // Announces 16 MB and sends none of it.
@@ -278,9 +220,9 @@ TEST_CASE("http: hostile: the admin token guards the admin routes, health shows 
   std::ofstream{admin} << "admin-token\n";
   server_process server{{"--data-dir", data.path(), "--backends", "vectors", "--token-file", token,
                          "--admin-token-file", admin}};
-  http_client c{server.port()};
-  auto user = std::map<std::string, std::string>{{"Authorization", bearer("user-token")}};
-  auto root = std::map<std::string, std::string>{{"Authorization", bearer("admin-token")}};
+  auto c = local_client(server.port());
+  auto user = http_headers{{"Authorization", bearer("user-token")}};
+  auto root = http_headers{{"Authorization", bearer("admin-token")}};
   CHECK(c.request("POST", "/v1/admin/backends/vectors/stop", "", user).status == 401);
   CHECK(c.request("POST", "/v1/admin/backends/vectors/stop").status == 401);
   CHECK(c.request("GET", "/v1/admin/check", "", user).status == 401);
@@ -303,7 +245,7 @@ TEST_CASE("http: hostile: a stalled client is cut off by the header, body and id
   server_process server{{"--data-dir", data.path(), "--backends", "vectors", "--header-timeout-ms", "300",
                          "--body-timeout-ms", "300", "--idle-timeout-ms", "300"}};
   // A new connection per request: the idle deadline closes kept-alive ones.
-  auto fresh = [&] { return http_client{server.port()}; };
+  auto fresh = [&] { return local_client(server.port()); };
   REQUIRE(fresh().request("PUT", "/v1/collections/c", R"({"dimension":2})").status == 201);
   // Half a request line.
   raw_socket head{server.port()};
@@ -339,7 +281,7 @@ TEST_CASE("http: hostile: 2000 idle connections under a 512-descriptor limit: no
   server_process server{{"--data-dir", data.path(), "--postgres", serve_dsn(db), "--idle-timeout-ms",
                          "120000", "--header-timeout-ms", "120000"},
                         process_options{512}};
-  http_client c{server.port()};
+  auto c = local_client(server.port());
   REQUIRE(eventually([&] { return c.request("GET", "/v1/health").body.find(R"("status":"ok")") != std::string::npos; }));
   REQUIRE(c.request("PUT", "/v1/collections/f", R"({"dimension":2})").status == 201);
   std::vector<raw_socket> flood;
@@ -375,7 +317,7 @@ TEST_CASE("http: hostile: accept out of descriptors backs off instead of spinnin
   server_process server{{"--data-dir", data.path(), "--backends", "vectors", "--max-connections", "5000",
                          "--idle-timeout-ms", "120000", "--header-timeout-ms", "120000"},
                         process_options{256}};
-  http_client c{server.port()};
+  auto c = local_client(server.port());
   REQUIRE(c.request("GET", "/v1/health").status == 200);
   std::vector<raw_socket> flood;
   flood.reserve(600);
@@ -384,7 +326,7 @@ TEST_CASE("http: hostile: accept out of descriptors backs off instead of spinnin
   CHECK(cpu_over_window(server.pid()) < 0.5);
   flood.clear();
   // Descriptors free again: it accepts again.
-  CHECK(eventually([&] { return http_client{server.port()}.request("GET", "/v1/health").status == 200; }));
+  CHECK(eventually([&] { return local_client(server.port()).request("GET", "/v1/health").status == 200; }));
   CHECK(server.stop() == 0);
 }
 
@@ -399,7 +341,7 @@ TEST_CASE("http: overload: past max_in_flight a fast 503 with Retry-After, serve
   server_process server{{"--data-dir", data.path(), "--postgres", serve_dsn(db), "--backends", "postgres",
                          "--pool-size", "1", "--breaker-failures", "1000", "--max-in-flight", "4",
                          "--request-timeout-ms", "120000", "--attempt-timeout-ms", "120000"}};
-  http_client c{server.port()};
+  auto c = local_client(server.port());
   REQUIRE(c.request("PUT", "/v1/collections/o", R"({"dimension":2})").status == 201);
   REQUIRE(c.request("PUT", "/v1/collections/o/documents/a", R"({"vector":[1,2]})").status == 200);
   REQUIRE(pg_control("pause") == 0);
@@ -407,7 +349,7 @@ TEST_CASE("http: overload: past max_in_flight a fast 503 with Retry-After, serve
   std::vector<std::future<unsigned>> held;
   for (int i = 0; i < 4; ++i)
     held.push_back(std::async(std::launch::async, [port = server.port()] {
-      return http_client{port}.request("GET", "/v1/collections/o/documents/a").status;
+      return local_client(port).request("GET", "/v1/collections/o/documents/a").status;
     }));
   REQUIRE(eventually([&] { return scrape(c, "lifeline_http_in_flight") == 4; }));
   // ...so the fifth is shed from its headers, at once.

@@ -2,6 +2,7 @@
 // PostgreSQL and a vector store on disk.
 #include "support/eventually.hpp"
 #include "support/postgres_env.hpp"
+#include "support/raw_socket.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_dir.hpp"
 
@@ -24,7 +25,7 @@ struct pg_guard {
   }
 };
 
-bool is_problem(const http_reply& r) {
+bool is_problem(const http_response& r) {
   return r.header("content-type") == "application/problem+json"
          && r.body.find("\"status\":" + std::to_string(r.status)) != std::string::npos;
 }
@@ -43,7 +44,7 @@ TEST_CASE("http: the contract", "[http]") {
   temp_dir data;
   scratch_database db;
   server_process server{{"--data-dir", data.path(), "--postgres", serve_dsn(db)}};
-  http_client c{server.port()};
+  auto c = local_client(server.port());
   await_in_sync(c);
   auto coll = "/v1/collections/" + unique_collection("http");
 
@@ -113,7 +114,7 @@ TEST_CASE("http: PostgreSQL down: reads still 200 from the vector store, health 
   temp_dir data;
   scratch_database db;
   server_process server{{"--data-dir", data.path(), "--postgres", serve_dsn(db), "--attempt-timeout-ms", "300"}};
-  http_client c{server.port()};
+  auto c = local_client(server.port());
   await_in_sync(c);
   auto coll = "/v1/collections/" + unique_collection("partial");
   REQUIRE(c.request("PUT", coll, R"({"dimension":2})").status == 201);
@@ -151,7 +152,7 @@ TEST_CASE("http: every backend down: 503 with Retry-After naming each, recovery 
                         << "[[backends]]\nname = \"replica\"\nkind = \"postgres\"\npriority = 2\nconninfo = \""
                         << serve_dsn(replica_db) << "\"\npool_size = 2\n";
   server_process server{{"--config", config, "--data-dir", data.path()}};
-  http_client c{server.port()};
+  auto c = local_client(server.port());
   await_in_sync(c);
   auto coll = "/v1/collections/" + unique_collection("total");
   REQUIRE(c.request("PUT", coll, R"({"dimension":2})").status == 201);
@@ -178,7 +179,7 @@ TEST_CASE("http: 200 hostile requests are all answered 4xx and the server stays 
   std::ofstream{config} << "body_limit_bytes = 65536\nmax_batch = 10\n"
                         << "[[backends]]\nname = \"vectors\"\nkind = \"hnsw\"\n";
   server_process server{{"--config", config, "--data-dir", data.path()}};
-  http_client c{server.port()};
+  auto c = local_client(server.port());
   REQUIRE(c.request("PUT", "/v1/collections/h", R"({"dimension":2})").status == 201);
   std::vector<std::pair<std::string, std::string>> cases = {
     {"/v1/collections/h/documents/a", "{"},
@@ -236,8 +237,9 @@ TEST_CASE("http: 200 hostile requests are all answered 4xx and the server stays 
     ++sent;
   }
   CHECK(fourxx == 200);
-  auto garbage = http_client{server.port()}.raw("NOT HTTP AT ALL\r\n\r\n");
-  CHECK(garbage.status == 400);
+  raw_socket garbage{server.port()};
+  garbage.send("NOT HTTP AT ALL\r\n\r\n");
+  CHECK(status_of(garbage.read_until_closed().bytes) == 400);
   CHECK(c.request("GET", "/v1/health").status == 200);
   CHECK(c.request("GET", "/v1/collections/h").body.find(R"("count":0)") != std::string::npos);
   CHECK(server.stop() == 0);
@@ -248,7 +250,7 @@ TEST_CASE("http: a bearer token guards every route but health and metrics", "[ht
   auto token_file = data.path() + "/token";
   std::ofstream{token_file} << "s3cret-token\n";
   server_process server{{"--data-dir", data.path(), "--backends", "vectors", "--token-file", token_file}};
-  http_client c{server.port()};
+  auto c = local_client(server.port());
   auto denied = c.request("GET", "/v1/collections");
   CHECK(denied.status == 401);
   CHECK(is_problem(denied));
@@ -264,8 +266,8 @@ TEST_CASE("http: an operator stops a backend and starts it again", "[http][admin
   auto token_file = data.path() + "/token";
   std::ofstream{token_file} << "s3cret-token\n";
   server_process server{{"--data-dir", data.path(), "--backends", "vectors", "--token-file", token_file}};
-  http_client c{server.port()};
-  std::map<std::string, std::string> auth{{"Authorization", "Bearer s3cret-token"}};
+  auto c = local_client(server.port());
+  http_headers auth{{"Authorization", "Bearer s3cret-token"}};
   await_in_sync(c);
   REQUIRE(c.request("PUT", "/v1/collections/m", R"({"dimension":2})", auth).status == 201);
   REQUIRE(c.request("GET", "/v1/collections/m", "", auth).status == 200);

@@ -131,7 +131,7 @@ TEST_CASE("http: poison vectors are refused with 400 or stored and served by eve
   {
     temp_dir data;
     server_process server{{"--data-dir", data.path(), "--postgres", serve_dsn(db)}};
-    http_client c{server.port()};
+    auto c = local_client(server.port());
     await_healthy(c);
     for (std::string metric : {"l2", "ip", "cosine"}) {
       for (auto& p : poisons()) {
@@ -171,7 +171,7 @@ TEST_CASE("http: poison vectors are refused with 400 or stored and served by eve
   // A new data directory: the vector store is rebuilt from PostgreSQL.
   temp_dir data;
   server_process server{{"--data-dir", data.path(), "--postgres", serve_dsn(db)}};
-  http_client c{server.port()};
+  auto c = local_client(server.port());
   await_healthy(c);
   read_through(c, "vectors", "postgres");
   CHECK(healthy(c));

@@ -88,16 +88,15 @@ private:
                                   "warn"};
     args.insert(args.end(), extra.begin(), extra.end());
     server_ = std::make_unique<server_process>(args);
-    client_ = std::make_unique<http_client>(server_->port());
+    client_ = std::make_unique<http_client>(local_client(server_->port()));
   }
 
-  std::optional<http_reply> call(const std::string& method, const std::string& target,
-                                 const std::string& body = {}) {
+  std::optional<http_response> call(const std::string& method, const std::string& target,
+                                    const std::string& body = {}) {
     try {
       return client_->request(method, target, body);
-    } catch (const std::exception&) {
-      client_ = std::make_unique<http_client>(server_->port()); // the connection broke
-      return std::nullopt;
+    } catch (const api::http_error&) {
+      return std::nullopt; // no reply; the next call opens a new connection
     }
   }
 

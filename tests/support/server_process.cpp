@@ -1,12 +1,7 @@
 #include "support/server_process.hpp"
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <catch2/catch.hpp>
 
-#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <sys/resource.h>
@@ -15,74 +10,7 @@
 
 namespace lifeline::testing {
 
-namespace net = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = net::ip::tcp;
-
-struct http_client::impl {
-  net::io_context io;
-  beast::tcp_stream stream{io};
-  beast::flat_buffer buffer;
-  unsigned short port;
-  bool connected = false;
-
-  void connect() {
-    if (connected) return;
-    stream.connect(tcp::endpoint{net::ip::make_address("127.0.0.1"), port});
-    connected = true;
-  }
-
-  http_reply read_reply() {
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(256u << 20);
-    stream.expires_after(std::chrono::seconds(60));
-    http::read(stream, buffer, parser);
-    auto res = parser.release();
-    http_reply out;
-    out.status = res.result_int();
-    for (auto& f : res) {
-      std::string name{f.name_string()};
-      std::transform(name.begin(), name.end(), name.begin(), ::tolower);
-      out.headers[name] = std::string{f.value()};
-    }
-    out.body = res.body();
-    if (!res.keep_alive()) {
-      beast::error_code ignored;
-      stream.socket().close(ignored);
-      connected = false;
-    }
-    return out;
-  }
-};
-
-http_client::http_client(unsigned short port) : impl_(std::make_unique<impl>()) {
-  impl_->port = port;
-}
-
-http_client::~http_client() = default;
-
-http_reply http_client::request(const std::string& method, const std::string& target,
-                                const std::string& body,
-                                const std::map<std::string, std::string>& headers) {
-  impl_->connect();
-  http::request<http::string_body> req{http::string_to_verb(method), target, 11};
-  req.set(http::field::host, "127.0.0.1");
-  for (auto& [k, v] : headers) req.set(k, v);
-  if (!body.empty()) req.set(http::field::content_type, "application/json");
-  req.body() = body;
-  req.prepare_payload();
-  req.keep_alive(true);
-  impl_->stream.expires_after(std::chrono::seconds(60));
-  http::write(impl_->stream, req);
-  return impl_->read_reply();
-}
-
-http_reply http_client::raw(const std::string& bytes) {
-  impl_->connect();
-  net::write(impl_->stream.socket(), net::buffer(bytes));
-  return impl_->read_reply();
-}
+http_client local_client(unsigned short port) { return http_client{"127.0.0.1", port}; }
 
 server_process::server_process(std::vector<std::string> args, process_options options) {
   int out[2];

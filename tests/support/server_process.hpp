@@ -1,38 +1,21 @@
-// The real `lifeline serve` binary as a child process, and a small HTTP/1.1
-// client (Boost.Beast, keep-alive) to talk to it.
+// The real `lifeline serve` binary as a child process; the tests talk to it
+// through the project's HTTP client (api/http_client.hpp).
 #pragma once
 
-#include <map>
-#include <memory>
+#include "api/http_client.hpp"
+
 #include <string>
 #include <vector>
 
 namespace lifeline::testing {
 
-struct http_reply {
-  unsigned status = 0;
-  std::map<std::string, std::string> headers; ///< Lower-case names.
-  std::string body;
-  std::string header(const std::string& name) const {
-    auto it = headers.find(name);
-    return it == headers.end() ? std::string{} : it->second;
-  }
-};
+using api::http_client;
+using api::http_headers;
+using api::http_response;
 
-class http_client {
-public:
-  explicit http_client(unsigned short port);
-  ~http_client();
-  http_reply request(const std::string& method, const std::string& target,
-                     const std::string& body = {},
-                     const std::map<std::string, std::string>& headers = {});
-  /// Sends raw bytes and reads one reply (for malformed requests).
-  http_reply raw(const std::string& bytes);
-
-private:
-  struct impl;
-  std::unique_ptr<impl> impl_;
-};
+/// A client of a server on this machine (the tests' servers listen on
+/// 127.0.0.1).
+http_client local_client(unsigned short port);
 
 /// How the server process is started, beyond its arguments.
 struct process_options {
