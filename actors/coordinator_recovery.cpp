@@ -9,7 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "backends/hnsw/files.hpp"
+#include "io/files.hpp"
 
 #include <filesystem>
 
@@ -213,7 +213,7 @@ void forget_left_out(coordinator_pointer self) {
     auto dir = st.cfg.handoff_dir + "/" + name;
     std::error_code ec;
     if (std::filesystem::remove(dir + "/replica", ec)) {
-      hnsw::sync_dir(dir);
+      io::sync_dir(dir);
       log().warn("backend {} is not configured and misses this write: it will be rebuilt when "
                  "it is configured again", name);
     }

@@ -1,6 +1,7 @@
 #include "actors/handoff.hpp"
 
-#include "backends/hnsw/files.hpp"
+#include "io/atomic_file.hpp"
+#include "io/files.hpp"
 #include "metrics/log.hpp"
 
 #include <caf/all.hpp>
@@ -45,7 +46,7 @@ void open_log(handoff_state& st) {
     }
   }
   st.log = std::move(*opened);
-  if (auto text = hnsw::read_file(marker_path(st.directory)); text) st.marker = *text;
+  if (auto text = io::read_file(marker_path(st.directory)); text) st.marker = *text;
 }
 
 caf::error not_open(const handoff_state& st) {
@@ -77,7 +78,7 @@ handoff_actor::behavior_type handoff(handoff_pointer self, std::string directory
           // The backend now misses a write that others hold: it must be
           // rebuilt. Removing a file still works on a full disk.
           std::remove(marker_path(st.directory).c_str());
-          hnsw::sync_dir(st.directory);
+          io::sync_dir(st.directory);
           st.marker.clear();
         }
         return io_failure(ok.error());
@@ -103,13 +104,10 @@ handoff_actor::behavior_type handoff(handoff_pointer self, std::string directory
       auto path = marker_path(st.directory);
       if (marker.empty()) {
         std::remove(path.c_str());
-      } else {
-        auto tmp = path + ".tmp";
-        if (auto ok = hnsw::write_file_synced(tmp, marker); !ok) return io_failure(ok.error());
-        if (std::rename(tmp.c_str(), path.c_str()) != 0)
-          return caf::error{errc::backend_error, "renaming " + tmp};
+        if (auto ok = io::sync_dir(st.directory); !ok) return io_failure(ok.error());
+      } else if (auto ok = io::write_file_atomic(path, marker); !ok) {
+        return io_failure(ok.error());
       }
-      if (auto ok = hnsw::sync_dir(st.directory); !ok) return io_failure(ok.error());
       st.marker = marker;
       return ok_atom::value;
     },

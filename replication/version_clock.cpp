@@ -1,6 +1,7 @@
 #include "replication/version_clock.hpp"
 
-#include "backends/hnsw/files.hpp"
+#include "io/atomic_file.hpp"
+#include "io/files.hpp"
 
 #include <cstdio>
 #include <filesystem>
@@ -21,7 +22,7 @@ expected<version_clock> version_clock::open(const std::string& path, wall_clock 
   clock.path_ = path;
   clock.lease_us_ = uint64_t(lease.count()) * 1'000'000;
   if (std::filesystem::exists(path)) {
-    auto text = hnsw::read_file(path);
+    auto text = io::read_file(path);
     if (!text) return text.error();
     try {
       clock.last_ = std::stoull(*text);
@@ -37,12 +38,7 @@ expected<uint64_t> version_clock::next() {
   auto v = std::max(last_ + 1, now_());
   if (!path_.empty() && v > ceiling_) {
     auto ceiling = v + lease_us_;
-    auto tmp = path_ + ".tmp";
-    if (auto ok = hnsw::write_file_synced(tmp, std::to_string(ceiling)); !ok) return ok.error();
-    if (std::rename(tmp.c_str(), path_.c_str()) != 0)
-      return backend_error{error_kind::failed, "renaming " + tmp};
-    auto dir = std::filesystem::path{path_}.parent_path().string();
-    if (auto ok = hnsw::sync_dir(dir.empty() ? "." : dir); !ok) return ok.error();
+    if (auto ok = io::write_file_atomic(path_, std::to_string(ceiling)); !ok) return ok.error();
     ceiling_ = ceiling;
   }
   last_ = v;
