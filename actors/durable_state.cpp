@@ -1,7 +1,8 @@
 #include "actors/durable_state.hpp"
 
 #include "actors/errors.hpp"
-#include "backends/hnsw/files.hpp"
+#include "io/atomic_file.hpp"
+#include "io/files.hpp"
 #include "core/log.hpp"
 #include "replication/version_clock.hpp"
 
@@ -37,16 +38,13 @@ caf::result<ok_atom> store_marker(const std::string& root, const std::string& ba
                                   const std::string& marker) {
   auto dir = backend_directory(root, backend);
   auto path = marker_path(root, backend);
-  if (marker.empty()) {
-    // Removing a file still works on a full disk.
-    if (std::remove(path.c_str()) != 0) return ok_atom::value; // none stored
-  } else {
-    auto tmp = path + ".tmp";
-    if (auto ok = hnsw::write_file_synced(tmp, marker); !ok) return io_failure("marker", ok.error());
-    if (std::rename(tmp.c_str(), path.c_str()) != 0)
-      return caf::error{errc::backend_error, "renaming " + tmp};
+  if (!marker.empty()) {
+    if (auto ok = io::write_file_atomic(path, marker); !ok) return io_failure("marker", ok.error());
+    return ok_atom::value;
   }
-  if (auto ok = hnsw::sync_dir(dir); !ok) return io_failure("marker", ok.error());
+  // Removing a file still works on a full disk.
+  if (std::remove(path.c_str()) != 0) return ok_atom::value; // none stored
+  if (auto ok = io::sync_dir(dir); !ok) return io_failure("marker", ok.error());
   return ok_atom::value;
 }
 
@@ -66,7 +64,7 @@ durable_state_actor::behavior_type durable_state(durable_state_pointer self, std
       return ceiling;
     },
     [self](marker_atom, const std::string& backend) -> caf::result<std::string> {
-      auto text = hnsw::read_file_if_exists(marker_path(self->state.root, backend));
+      auto text = io::read_file_if_exists(marker_path(self->state.root, backend));
       if (!text) return io_failure("marker of " + backend, text.error());
       return *text;
     },

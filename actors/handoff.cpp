@@ -1,6 +1,5 @@
 #include "actors/handoff.hpp"
 
-#include "backends/hnsw/files.hpp"
 #include "core/log.hpp"
 
 #include <caf/all.hpp>

@@ -1,10 +1,10 @@
 #include "backends/hnsw_backend.hpp"
 
-#include "backends/hnsw/binary_io.hpp"
-#include "backends/hnsw/files.hpp"
 #include "backends/hnsw/records.hpp"
 #include "backends/hnsw/snapshot.hpp"
 #include "core/validation.hpp"
+#include "io/atomic_file.hpp"
+#include "io/files.hpp"
 #include "core/log.hpp"
 
 #include <spdlog/spdlog.h>
@@ -21,6 +21,10 @@ namespace lifeline {
 
 namespace fs = std::filesystem;
 using namespace hnsw;
+using io::list_dir;
+using io::read_file_if_exists;
+using io::sync_dir;
+using io::write_file_atomic;
 
 namespace {
 

@@ -1,27 +1,31 @@
 #include "replication/handoff_log.hpp"
 
-#include "backends/hnsw/binary_io.hpp"
-#include "backends/hnsw/files.hpp"
+#include "io/atomic_file.hpp"
+#include "io/document_codec.hpp"
+#include "io/files.hpp"
+#include "io/record_log.hpp"
 
-#include <cerrno>
-#include <cstring>
+#include <cstdio>
 #include <filesystem>
-#include <fcntl.h>
 #include <unistd.h>
 
 namespace lifeline {
 
 namespace {
 
-using hnsw::reader;
-using hnsw::writer;
+using io::reader;
+using io::writer;
 
-constexpr size_t header_bytes = 8;
 /// No entry is larger: a record claiming more is damage, not data.
 constexpr uint32_t max_record_bytes = 1u << 30;
 
-backend_error io_error(const std::string& what) {
-  return backend_error{errc::backend_error, what + ": " + std::strerror(errno)};
+io::record_log_options log_options(const std::string& file) {
+  io::record_log_options o;
+  o.mode = io::sync_mode::per_write;
+  o.on_failure = io::failure_policy::cut_back;
+  o.max_record_bytes = max_record_bytes;
+  o.label = file;
+  return o;
 }
 
 std::string encode(const handoff_entry& e) {
@@ -36,7 +40,7 @@ std::string encode(const handoff_entry& e) {
     case handoff_entry::kind::drop: break;
     case handoff_entry::kind::upsert:
       w.u32(uint32_t(e.docs.size()));
-      for (auto& d : e.docs) hnsw::put_document(w, d);
+      for (auto& d : e.docs) io::put_document(w, d);
       break;
     case handoff_entry::kind::remove:
       w.str(e.id);
@@ -67,7 +71,7 @@ std::optional<handoff_entry> decode(std::string_view payload) {
       auto n = r.u32();
       if (!n) return std::nullopt;
       for (uint32_t i = 0; i < *n; ++i) {
-        auto d = hnsw::get_document(r);
+        auto d = io::get_document(r);
         if (!d) return std::nullopt;
         e.docs.push_back(std::move(*d));
       }
@@ -86,40 +90,6 @@ std::optional<handoff_entry> decode(std::string_view payload) {
   return e;
 }
 
-expected<void> pread_all(int fd, char* out, size_t n, uint64_t offset, const std::string& path) {
-  while (n > 0) {
-    auto got = ::pread(fd, out, n, off_t(offset));
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) return io_error("reading " + path);
-    if (got == 0) return backend_error{errc::corrupt_response, path + " is shorter than expected"};
-    out += got;
-    n -= size_t(got);
-    offset += uint64_t(got);
-  }
-  return {};
-}
-
-enum class record_status { ok, torn, damaged };
-
-/// The record at `offset`: `torn` if it is cut short by the end of the file
-/// (or is the last record and fails its checksum: an append a crash
-/// interrupted), `damaged` if it fails its checksum with more data after it.
-expected<record_status> read_record(int fd, uint64_t offset, uint64_t size,
-                                    const std::string& path, std::string& payload) {
-  if (size - offset < header_bytes) return record_status::torn;
-  uint32_t header[2];
-  if (auto ok = pread_all(fd, reinterpret_cast<char*>(header), header_bytes, offset, path); !ok)
-    return ok.error();
-  if (header[0] > size - offset - header_bytes) return record_status::torn;
-  if (header[0] > max_record_bytes) return record_status::damaged;
-  payload.assign(header[0], '\0');
-  if (auto ok = pread_all(fd, payload.data(), payload.size(), offset + header_bytes, path); !ok)
-    return ok.error();
-  if (hnsw::crc32(payload.data(), payload.size()) == header[1]) return record_status::ok;
-  bool last = offset + header_bytes + header[0] == size;
-  return last ? record_status::torn : record_status::damaged;
-}
-
 std::string log_name(uint64_t generation) {
   return "hints-" + std::to_string(generation) + ".log";
 }
@@ -132,116 +102,78 @@ expected<std::unique_ptr<handoff_log>> handoff_log::open(const std::string& dire
   if (ec) return backend_error{errc::backend_error, "creating " + directory + ": " + ec.message()};
   uint64_t generation = 0, cursor = 0;
   if (std::filesystem::exists(directory + "/cursor")) {
-    auto text = hnsw::read_file(directory + "/cursor");
+    auto text = io::read_file(directory + "/cursor");
     if (!text) return text.error();
     if (std::sscanf(text->c_str(), "%lu %lu", &generation, &cursor) != 2)
       return backend_error{errc::corrupt_response, directory + "/cursor is damaged"};
   }
-  auto path = directory + "/" + log_name(generation);
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return io_error("opening " + path);
-  std::unique_ptr<handoff_log> log{new handoff_log(directory, fd)};
-  log->generation_ = generation;
-  log->cursor_ = cursor;
-  if (auto ok = log->load(); !ok) return ok.error();
+  std::unique_ptr<handoff_log> log{new handoff_log(directory, generation, cursor)};
+  // Counts the entries not yet replayed; a torn tail (a crash mid-append,
+  // never acknowledged) is cut off, damage is an error.
+  auto file = log->path();
+  auto opened = io::record_log::open(file, log_options(file), cursor,
+                                     [&](uint64_t, std::string_view) -> expected<void> {
+                                       ++log->pending_;
+                                       return {};
+                                     });
+  if (!opened) return opened.error();
+  log->log_ = std::move(*opened);
   // Logs of other generations: an emptied one not yet removed, or a new one
   // whose cursor was never stored (a crash while the log was rotated).
-  for (auto& name : hnsw::list_dir(directory, "hints-"))
+  for (auto& name : io::list_dir(directory, "hints-"))
     if (name != log_name(generation)) std::filesystem::remove(directory + "/" + name, ec);
   return log;
 }
 
-handoff_log::handoff_log(std::string directory, int fd) : directory_(std::move(directory)), fd_(fd) {}
+handoff_log::handoff_log(std::string directory, uint64_t generation, uint64_t cursor)
+  : directory_(std::move(directory)), generation_(generation), cursor_(cursor) {}
 
-handoff_log::~handoff_log() { ::close(fd_); }
+handoff_log::~handoff_log() = default;
 
 std::string handoff_log::path() const { return directory_ + "/" + log_name(generation_); }
 
-expected<void> handoff_log::load() {
-  auto file = path();
-  auto end = ::lseek(fd_, 0, SEEK_END);
-  if (end < 0) return io_error("sizing " + file);
-  uint64_t file_size = uint64_t(end);
-  if (cursor_ > file_size)
-    return backend_error{errc::corrupt_response, file + " is shorter than its cursor"};
-  uint64_t offset = cursor_;
-  std::string payload;
-  while (offset < file_size) {
-    auto status = read_record(fd_, offset, file_size, file, payload);
-    if (!status) return status.error();
-    if (*status == record_status::damaged)
-      return backend_error{errc::corrupt_response,
-                           file + ": damaged record at byte " + std::to_string(offset)};
-    if (*status == record_status::torn) break;
-    offset += header_bytes + payload.size();
-    ++pending_;
-  }
-  if (offset < file_size) {
-    // Only the last append can be torn (each one is synced before the next),
-    // and it was never acknowledged: cut it off.
-    if (::ftruncate(fd_, off_t(offset)) != 0 || ::fdatasync(fd_) != 0)
-      return io_error("cutting the torn tail of " + file);
-  }
-  size_ = offset;
-  return {};
-}
+uint64_t handoff_log::size_bytes() const { return log_->size_bytes(); }
 
 expected<void> handoff_log::append(const std::vector<handoff_entry>& entries) {
-  std::string bytes;
-  for (auto& e : entries) {
-    auto payload = encode(e);
-    if (payload.size() > max_record_bytes)
-      return backend_error{errc::invalid_argument, "handoff entry is larger than 1 GiB"};
-    uint32_t header[2] = {uint32_t(payload.size()), hnsw::crc32(payload.data(), payload.size())};
-    bytes.append(reinterpret_cast<const char*>(header), header_bytes);
-    bytes += payload;
-  }
-  auto file = path();
-  auto fail = [&](const std::string& what) {
-    auto err = io_error(what + " " + file);
-    // Cut off whatever part was written, so that the next append follows
-    // an intact record (best effort: a failure here is found at open).
-    if (::ftruncate(fd_, off_t(size_)) == 0) ::fdatasync(fd_);
-    return err;
-  };
-  size_t done = 0;
-  while (done < bytes.size()) {
-    auto n = ::pwrite(fd_, bytes.data() + done, bytes.size() - done, off_t(size_ + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail("writing");
-    done += size_t(n);
-  }
-  if (::fdatasync(fd_) != 0) return fail("syncing");
-  size_ += bytes.size();
+  std::vector<std::string> payloads;
+  payloads.reserve(entries.size());
+  for (auto& e : entries) payloads.push_back(encode(e));
+  auto appended = log_->append(payloads);
+  if (!appended) return appended.error();
   pending_ += entries.size();
   return {};
 }
 
 expected<handoff_batch> handoff_log::peek(size_t max_entries, size_t max_bytes) const {
   handoff_batch batch;
-  auto file = path();
-  uint64_t offset = cursor_;
+  auto reader = log_->read_from(cursor_);
   size_t read = 0;
-  std::string payload;
-  while (offset < size_ && batch.entries.size() < max_entries && (read == 0 || read < max_bytes)) {
-    auto status = read_record(fd_, offset, size_, file, payload);
-    if (!status) return status.error();
-    if (*status != record_status::ok)
-      return backend_error{errc::corrupt_response, file + ": damaged record at byte " + std::to_string(offset)};
-    auto entry = decode(payload);
+  while (batch.entries.size() < max_entries && (read == 0 || read < max_bytes)) {
+    auto more = reader.next();
+    if (!more) return more.error();
+    if (!*more) {
+      // Everything up to the end was intact when it was opened or appended.
+      if (reader.tail() != io::log_tail::clean)
+        return backend_error{errc::corrupt_response, path() + " is corrupt at byte "
+                                                    + std::to_string(reader.position()) + " ("
+                                                    + reader.reason() + ")"};
+      break;
+    }
+    auto entry = decode(reader.payload());
     if (!entry)
-      return backend_error{errc::corrupt_response, file + ": undecodable entry at byte " + std::to_string(offset)};
+      return backend_error{errc::corrupt_response, path() + ": undecodable entry at byte "
+                                                  + std::to_string(reader.offset())};
     batch.entries.push_back(std::move(*entry));
-    offset += header_bytes + payload.size();
-    read += header_bytes + payload.size();
+    read += io::record_header_bytes + reader.payload().size();
   }
-  batch.end_offset = offset;
+  batch.end_offset = reader.position();
   return batch;
 }
 
 expected<void> handoff_log::consume(uint64_t offset, size_t entries) {
-  if (offset <= cursor_ || offset > size_) return {};
-  if (offset < size_) {
+  auto size = log_->size_bytes();
+  if (offset <= cursor_ || offset > size) return {};
+  if (offset < size) {
     if (auto ok = store_cursor(generation_, offset); !ok) return ok;
     cursor_ = offset;
     pending_ = pending_ >= entries ? pending_ - entries : 0;
@@ -252,29 +184,24 @@ expected<void> handoff_log::consume(uint64_t offset, size_t entries) {
   // old log with its cursor or the new one (the other file is removed at
   // open); state here changes only once the new cursor is stored.
   auto next = directory_ + "/" + log_name(generation_ + 1);
-  int fd = ::open(next.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return io_error("creating " + next);
+  auto fresh = io::record_log::create(next, log_options(next));
+  if (!fresh) return fresh.error();
   auto stored = store_cursor(generation_ + 1, 0);
   if (!stored) {
-    ::close(fd);
+    fresh->reset();
     ::unlink(next.c_str());
     return stored;
   }
   ::unlink(path().c_str());
-  ::close(fd_);
-  fd_ = fd;
+  log_ = std::move(*fresh);
   ++generation_;
-  size_ = cursor_ = pending_ = 0;
+  cursor_ = pending_ = 0;
   return {};
 }
 
 expected<void> handoff_log::store_cursor(uint64_t generation, uint64_t offset) {
-  auto tmp = directory_ + "/cursor.tmp";
-  auto text = std::to_string(generation) + " " + std::to_string(offset);
-  if (auto ok = hnsw::write_file_synced(tmp, text); !ok) return ok;
-  if (::rename(tmp.c_str(), (directory_ + "/cursor").c_str()) != 0)
-    return io_error("renaming " + tmp);
-  return hnsw::sync_dir(directory_);
+  return io::write_file_atomic(directory_ + "/cursor",
+                               std::to_string(generation) + " " + std::to_string(offset));
 }
 
 } // namespace lifeline

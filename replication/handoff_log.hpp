@@ -4,7 +4,8 @@
 // every backend that did not apply it has the write here.
 //
 // Files in the log's directory:
-//   hints-<generation>.log  records [u32 length][u32 CRC-32][payload]
+//   hints-<generation>.log  an io::record_log: records [u32 length]
+//                           [u32 CRC-32][payload], one entry each
 //   cursor                  "<generation> <offset>": the log in use and the
 //                           byte offset of its first entry not yet replayed
 // Once every entry is replayed, the log moves to an empty file of the next
@@ -15,6 +16,8 @@
 // record that a later append would follow; a torn tail found at open (a
 // crash mid-append, never acknowledged) is cut off too. A damaged record
 // with more after it is an error: nothing acknowledged is ever cut off.
+// (Framing, syncing and the torn-versus-damaged reading are
+// io/record_log.hpp's, shared with the vector store's log.)
 // No CAF in here.
 #pragma once
 
@@ -27,6 +30,10 @@
 #include <vector>
 
 namespace lifeline {
+
+namespace io {
+class record_log;
+}
 
 /// One missed write, as the coordinator versioned it.
 struct handoff_entry {
@@ -66,18 +73,17 @@ public:
   expected<void> consume(uint64_t offset, size_t entries);
   /// Entries appended and not yet consumed.
   uint64_t pending() const { return pending_; }
-  uint64_t size_bytes() const { return size_; }
+  /// Bytes of intact records in the current file.
+  uint64_t size_bytes() const;
 
 private:
-  handoff_log(std::string directory, int fd);
-  expected<void> load();
+  handoff_log(std::string directory, uint64_t generation, uint64_t cursor);
   expected<void> store_cursor(uint64_t generation, uint64_t offset);
   std::string path() const;
 
   std::string directory_;
-  int fd_;
+  std::unique_ptr<io::record_log> log_;
   uint64_t generation_ = 0;
-  uint64_t size_ = 0;    ///< Bytes of intact records in hints.log.
   uint64_t cursor_ = 0;  ///< Offset of the first unreplayed record.
   uint64_t pending_ = 0;
 };

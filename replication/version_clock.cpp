@@ -1,6 +1,7 @@
 #include "replication/version_clock.hpp"
 
-#include "backends/hnsw/files.hpp"
+#include "io/atomic_file.hpp"
+#include "io/files.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -16,7 +17,7 @@ uint64_t system_micros() {
 
 expected<uint64_t> read_version_ceiling(const std::string& path) {
   if (!std::filesystem::exists(path)) return uint64_t{0};
-  auto text = hnsw::read_file(path);
+  auto text = io::read_file(path);
   if (!text) return text.error();
   try {
     return uint64_t{std::stoull(*text)};
@@ -26,12 +27,7 @@ expected<uint64_t> read_version_ceiling(const std::string& path) {
 }
 
 expected<void> store_version_ceiling(const std::string& path, uint64_t ceiling) {
-  auto tmp = path + ".tmp";
-  if (auto ok = hnsw::write_file_synced(tmp, std::to_string(ceiling)); !ok) return ok.error();
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    return backend_error{errc::backend_error, "renaming " + tmp};
-  auto dir = std::filesystem::path{path}.parent_path().string();
-  return hnsw::sync_dir(dir.empty() ? "." : dir);
+  return io::write_file_atomic(path, std::to_string(ceiling));
 }
 
 // -- version_lease -------------------------------------------------------------------

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ccache pkg-config
   libcaf-dev libpqxx-dev libhnswlib-dev libspdlog-dev libfmt-dev
-  prometheus-cpp-dev catch2
+  prometheus-cpp-dev catch2 zlib1g-dev
   libboost-dev nlohmann-json3-dev libsimdjson-dev libcli11-dev libtomlplusplus-dev
   librestinio-dev
   prometheus wrk gnuplot-nox

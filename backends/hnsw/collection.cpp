@@ -1,6 +1,6 @@
 #include "backends/hnsw/collection.hpp"
 
-#include "backends/hnsw/binary_io.hpp"
+#include "io/document_codec.hpp"
 #include "core/validation.hpp"
 
 #include <hnswlib/hnswlib.h>
@@ -10,6 +10,9 @@
 #include <queue>
 
 namespace lifeline::hnsw {
+
+using io::reader;
+using io::writer;
 
 namespace {
 

@@ -1,11 +1,18 @@
 #include "backends/hnsw/records.hpp"
 
-#include "backends/hnsw/binary_io.hpp"
+#include "io/checksum.hpp"
+#include "io/document_codec.hpp"
 #include "core/validation.hpp"
 
 #include <cstring>
 
 namespace lifeline::hnsw {
+
+using io::crc32;
+using io::get_document;
+using io::put_document;
+using io::reader;
+using io::writer;
 
 namespace {
 

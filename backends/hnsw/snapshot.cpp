@@ -1,8 +1,8 @@
 #include "backends/hnsw/snapshot.hpp"
 
-#include "backends/hnsw/binary_io.hpp"
-#include "backends/hnsw/files.hpp"
 #include "backends/hnsw/records.hpp"
+#include "io/checksum.hpp"
+#include "io/files.hpp"
 #include "core/log.hpp"
 
 #include <spdlog/spdlog.h>
@@ -12,6 +12,11 @@
 namespace lifeline::hnsw {
 
 namespace fs = std::filesystem;
+using io::crc32;
+using io::read_file;
+using io::sync_dir;
+using io::sync_file;
+using io::write_file_synced;
 
 namespace {
 

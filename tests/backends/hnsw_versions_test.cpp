@@ -3,10 +3,13 @@
 // log and snapshot formats still load. The rules themselves (last writer
 // wins, tombstones, scans, purges, the marker) are the backend contract's
 // (contract/*_cases.cpp), run against this store by contract_hnsw_test.cpp.
-#include "backends/hnsw/binary_io.hpp"
-#include "backends/hnsw/files.hpp"
+#include "io/binary_io.hpp"
+#include "io/files.hpp"
 #include "backends/hnsw/records.hpp"
 #include "backends/hnsw_backend.hpp"
+#include "io/binary_io.hpp"
+#include "io/checksum.hpp"
+#include "io/files.hpp"
 #include "support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
@@ -155,7 +158,7 @@ namespace {
 std::string framed(const std::string& payload) {
   std::string out(8, '\0');
   uint32_t len = uint32_t(payload.size());
-  uint32_t crc = hnsw::crc32(payload.data(), payload.size());
+  uint32_t crc = io::crc32(payload.data(), payload.size());
   std::memcpy(out.data(), &len, 4);
   std::memcpy(out.data() + 4, &crc, 4);
   return out + payload;
@@ -167,7 +170,7 @@ TEST_CASE("vector store: a log from before versions replays as it was applied",
           "[hnsw][versions][durability]") {
   temp_dir dir;
   // create c; upsert a@7 and b@2 (type 3); remove a (type 4, no version).
-  hnsw::writer create, upsert, remove;
+  io::writer create, upsert, remove;
   create.u64(1);
   create.u8(1);
   create.str("c");
@@ -188,7 +191,7 @@ TEST_CASE("vector store: a log from before versions replays as it was applied",
   remove.u8(4);
   remove.str("c");
   remove.str("a");
-  REQUIRE(hnsw::write_file_synced(dir.path() + "/wal", framed(create.bytes())
+  REQUIRE(io::write_file_synced(dir.path() + "/wal", framed(create.bytes())
                                                          + framed(upsert.bytes())
                                                          + framed(remove.bytes())));
   hnsw_backend store{config_for(dir.path())};
@@ -214,25 +217,25 @@ TEST_CASE("vector store: a snapshot from before tombstones still loads",
     REQUIRE(store.snapshot());
   }
   // Rewrite it as FILLSNP1: meta files without the (empty) tombstone list.
-  auto snaps = hnsw::list_dir(dir.path(), "snapshot-");
+  auto snaps = io::list_dir(dir.path(), "snapshot-");
   REQUIRE(snaps.size() == 1);
   auto snap = dir.path() + "/" + snaps[0];
-  auto m = hnsw::decode_manifest(*hnsw::read_file(snap + "/manifest"));
+  auto m = hnsw::decode_manifest(*io::read_file(snap + "/manifest"));
   REQUIRE(m);
   for (auto& e : m->collections) {
-    auto meta = *hnsw::read_file(snap + "/" + e.meta_file);
+    auto meta = *io::read_file(snap + "/" + e.meta_file);
     REQUIRE(meta.substr(meta.size() - 8) == std::string(8, '\0'));
     meta.resize(meta.size() - 8);
-    REQUIRE(hnsw::write_file_synced(snap + "/" + e.meta_file, meta));
-    e.meta_crc = hnsw::crc32(meta.data(), meta.size());
+    REQUIRE(io::write_file_synced(snap + "/" + e.meta_file, meta));
+    e.meta_crc = io::crc32(meta.data(), meta.size());
   }
   auto manifest = hnsw::encode_manifest(*m);
   manifest.resize(manifest.size() - 4);
   REQUIRE(manifest[7] == '2');
   manifest[7] = '1';
-  uint32_t crc = hnsw::crc32(manifest.data(), manifest.size());
+  uint32_t crc = io::crc32(manifest.data(), manifest.size());
   manifest.append(reinterpret_cast<const char*>(&crc), 4);
-  REQUIRE(hnsw::write_file_synced(snap + "/manifest", manifest));
+  REQUIRE(io::write_file_synced(snap + "/manifest", manifest));
   auto old = hnsw::decode_manifest(manifest);
   REQUIRE(old);
   CHECK_FALSE(old->has_tombstones);

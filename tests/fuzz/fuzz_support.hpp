@@ -3,7 +3,7 @@
 // decoders), and a scratch directory per process.
 #pragma once
 
-#include "backends/hnsw/binary_io.hpp"
+#include "io/record_log.hpp"
 
 #include <unistd.h>
 
@@ -42,9 +42,7 @@ inline std::string frame_chunks(std::string_view in) {
     if (n > in.size()) break;
     auto payload = in.substr(0, n);
     in.remove_prefix(n);
-    uint32_t header[2] = {uint32_t(n), hnsw::crc32(payload.data(), payload.size())};
-    out.append(reinterpret_cast<const char*>(header), sizeof header);
-    out += payload;
+    io::append_frame(out, payload);
   }
   out += in; // whatever is left: a torn record
   return out;

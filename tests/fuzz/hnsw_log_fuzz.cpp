@@ -15,11 +15,11 @@
 //   4  data as chunks [u16 length][payload], framed with valid CRCs into a
 //      log file (leftover bytes: a torn tail); a hnsw_backend replays it,
 //      snapshots, and a second one loads that snapshot: same state.
-#include "backends/hnsw/binary_io.hpp"
 #include "backends/hnsw/records.hpp"
 #include "backends/hnsw/write_ahead_log.hpp"
 #include "backends/hnsw_backend.hpp"
 #include "fuzz/fuzz_support.hpp"
+#include "io/checksum.hpp"
 #include "core/log.hpp"
 
 #include <spdlog/spdlog.h>
@@ -142,7 +142,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 0: replay_one(in); break;
     case 1: {
       std::string file{in};
-      uint32_t crc = crc32(file.data(), file.size());
+      uint32_t crc = io::crc32(file.data(), file.size());
       file.append(reinterpret_cast<const char*>(&crc), 4);
       if (auto m = decode_manifest(file)) check_manifest(*m);
       break;

@@ -1,8 +1,9 @@
-// Little-endian binary encoding for the vector store's log and snapshots,
-// and the CRC-32 that guards every record and file. No CAF in here.
+// Little-endian binary encoding for the files Lifeline keeps (the vector
+// store's log and snapshots, the handoff logs): a writer that appends
+// values to a byte string and a reader whose every read is bounds-checked.
+// Documents have their own encoding next to this, io/document_codec.hpp.
+// No CAF in here.
 #pragma once
-
-#include "core/types.hpp"
 
 #include <cstdint>
 #include <cstring>
@@ -11,10 +12,7 @@
 #include <string_view>
 #include <vector>
 
-namespace lifeline::hnsw {
-
-/// CRC-32 (IEEE 802.3), continuing from `crc` (0 to start).
-uint32_t crc32(const void* data, size_t size, uint32_t crc = 0);
+namespace lifeline::io {
 
 /// Appends values to a byte string.
 class writer {
@@ -84,24 +82,4 @@ private:
   bool ok_ = true;
 };
 
-/// A document as str id, floats vector, str content, str metadata, u64
-/// version (the vector store's log and snapshots, the handoff logs).
-inline void put_document(writer& w, const document& d) {
-  w.str(d.id);
-  w.floats(d.vector);
-  w.str(d.content);
-  w.str(d.metadata);
-  w.u64(d.version);
-}
-
-inline std::optional<document> get_document(reader& r) {
-  auto id = r.str();
-  auto v = r.floats();
-  auto content = r.str();
-  auto metadata = r.str();
-  auto version = r.u64();
-  if (!r.ok()) return std::nullopt;
-  return document{std::move(*id), std::move(*v), std::move(*content), std::move(*metadata), *version};
-}
-
-} // namespace lifeline::hnsw
+} // namespace lifeline::io

@@ -1,4 +1,4 @@
-#include "backends/hnsw/files.hpp"
+#include "io/files.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -8,13 +8,13 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-namespace lifeline::hnsw {
-
-namespace {
+namespace lifeline::io {
 
 backend_error io_error(const std::string& what) {
   return backend_error{errc::backend_error, what + ": " + std::strerror(errno)};
 }
+
+namespace {
 
 expected<std::string> read_whole(const std::string& path, bool missing_ok) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -86,12 +86,9 @@ expected<void> sync_file(const std::string& path) { return fsync_path(path, 0); 
 
 expected<void> sync_dir(const std::string& path) { return fsync_path(path, O_DIRECTORY); }
 
-expected<void> write_file_atomic(const std::string& path, std::string_view data) {
-  auto tmp = path + ".tmp";
-  if (auto ok = write_file_synced(tmp, data); !ok) return ok;
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return io_error("renaming " + tmp);
+std::string parent_dir(const std::string& path) {
   auto slash = path.rfind('/');
-  return sync_dir(slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash));
+  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
 }
 
 std::vector<std::string> list_dir(const std::string& dir, std::string_view prefix) {
@@ -107,4 +104,4 @@ std::vector<std::string> list_dir(const std::string& dir, std::string_view prefi
   return out;
 }
 
-} // namespace lifeline::hnsw
+} // namespace lifeline::io
