@@ -3,8 +3,6 @@
 // log and snapshot formats still load. The rules themselves (last writer
 // wins, tombstones, scans, purges, the marker) are the backend contract's
 // (contract/*_cases.cpp), run against this store by contract_hnsw_test.cpp.
-#include "io/binary_io.hpp"
-#include "io/files.hpp"
 #include "backends/hnsw/records.hpp"
 #include "backends/hnsw_backend.hpp"
 #include "io/binary_io.hpp"
