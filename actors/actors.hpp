@@ -158,14 +158,15 @@ struct write_receipt {
   std::vector<backend_write> backends;
   /// The version the coordinator gave the write (0 for collection writes).
   uint64_t version = 0;
-  /// What the backends that applied the write answered, or-ed together.
-  /// remove: whether a live document was deleted (on any backend); create:
-  /// whether a backend created the collection (false: an identical one
-  /// existed on every backend that applied it). Read it through created()
-  /// for a create.
-  bool existed = false;
+  /// Whether the write changed something, as the backends that applied it
+  /// answered, or-ed together. remove: a live document was deleted (on some
+  /// backend); create: some backend created the collection (false: an
+  /// identical one existed on every backend that applied it).
+  bool changed = false;
   /// create: some backend created the collection (201, not 200).
-  bool created() const { return existed; }
+  bool created() const { return changed; }
+  /// remove: some backend deleted a live document (else 404).
+  bool deleted() const { return changed; }
   size_t applied() const;
 };
 
@@ -395,7 +396,7 @@ typename Inspector::result_type inspect(Inspector& f, backend_write& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, write_receipt& x) {
-  return f(caf::meta::type_name("write_receipt"), x.backends, x.version, x.existed);
+  return f(caf::meta::type_name("write_receipt"), x.backends, x.version, x.changed);
 }
 
 template <class Inspector, class T>

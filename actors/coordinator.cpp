@@ -510,7 +510,7 @@ void write_to(coordinator_pointer self, caf::typed_response_promise<write_receip
         if (!self->state.deadlines.disarm(job->tickets[entry])) return;
         record(self, i, job->op, p, {}, now(self) - t);
         job->receipt.backends[entry].outcome = write_outcome::applied;
-        job->receipt.existed |= existed;
+        job->receipt.changed |= existed;
         hurry_the_rest(self, job, t);
         sent(self, job);
       },

@@ -472,7 +472,7 @@ void http_api::impl::dispatch(endpoint op, api::route& target, bool authenticate
       return ask<write_receipt>(done, [id](write_receipt& rc) {
         // Deleting what no backend holds is a 404 (its tombstone is kept all
         // the same, so an older write cannot bring it back).
-        if (!rc.existed) return problem(404, "Not found", "document '" + id + "' does not exist");
+        if (!rc.deleted()) return problem(404, "Not found", "document '" + id + "' does not exist");
         json_writer w;
         w.begin_object().key("id").value(id).key("version").number(rc.version);
         return write_reply(w, rc);

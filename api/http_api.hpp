@@ -4,6 +4,7 @@
 // about backends stays in the coordinator.
 #pragma once
 
+#include "core/limits.hpp"
 #include "api/request_parser.hpp"
 
 #include <chrono>
@@ -53,7 +54,7 @@ struct api_config {
   /// (it also opens every other route).
   std::string admin_token;
   /// Documents per batch upsert.
-  size_t max_batch = 1000;
+  size_t max_batch = default_max_batch;
   /// How long the API waits for the coordinator (beyond its own deadline).
   std::chrono::milliseconds timeout{10000};
   /// Retry-After on 503 replies for failed backends.

@@ -29,5 +29,9 @@ inline constexpr float max_component = 1e15f;
 inline constexpr size_t max_content_bytes = 1 << 20;
 inline constexpr size_t max_metadata_bytes = 64 << 10;
 inline constexpr uint32_t max_scan_limit = 10000;
+/// Documents in one batch write: the default the API enforces (413 above
+/// it), and the largest an operator may configure (max_batch).
+inline constexpr uint32_t default_max_batch = 1000;
+inline constexpr uint32_t max_batch_limit = 100000;
 
 } // namespace lifeline

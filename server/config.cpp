@@ -1,5 +1,7 @@
 #include "server/config.hpp"
 
+#include "core/limits.hpp"
+
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -96,7 +98,7 @@ expected<void, config_error> load_file(const std::string& path, options& opts) {
     else if (key == "log_level") err = get_string(node, key, opts.log_level);
     else if (key == "log_format") err = get_string(node, key, opts.log_format);
     else if (key == "body_limit_bytes") err = get_int(node, key, opts.body_limit, 1024, int64_t(1) << 31);
-    else if (key == "max_batch") err = get_int(node, key, opts.max_batch, 1, 100000);
+    else if (key == "max_batch") err = get_int(node, key, opts.max_batch, 1, max_batch_limit);
     else if (key == "http_threads") err = get_int(node, key, opts.http_threads, 1, 256);
     else if (key == "token_file") err = get_string(node, key, opts.token_file);
     else if (key == "admin_token_file") err = get_string(node, key, opts.admin_token_file);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "core/expected.hpp"
+#include "core/limits.hpp"
 #include "backends/registry.hpp"
 
 #include <chrono>
@@ -32,7 +33,7 @@ struct options {
   std::string admin_token;         ///< Token of the admin routes (empty: `token`).
   std::string admin_token_file;
   size_t body_limit = 16u << 20;
-  size_t max_batch = 1000;
+  size_t max_batch = default_max_batch;
   unsigned http_threads = 2;
   // -- connection and overload limits (docs/API.md, "Limits") ------------------
   uint32_t max_connections = 0; ///< 0: from the file-descriptor limit.
