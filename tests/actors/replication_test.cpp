@@ -129,7 +129,7 @@ TEST_CASE_METHOD(replicated, "replication: writes to a backend that is down wait
   CHECK(outcome(*x, "secondary") == write_outcome::deferred);
   auto gone = remove("a");
   REQUIRE(gone);
-  CHECK(gone->existed);
+  CHECK(gone->deleted());
   CHECK(gone->version > x->version);
   CHECK(health_of("secondary").pending == 2);
   advance(100ms); // restarted: replays both, in order
@@ -146,7 +146,7 @@ TEST_CASE_METHOD(replicated, "replication: deleting a missing document is a 404 
   seed_data();
   auto r = remove("never");
   REQUIRE(r);
-  CHECK_FALSE(r->existed);
+  CHECK_FALSE(r->deleted());
   CHECK(r->applied() == 2);
   // An older write of that id arriving late (a replay) stays deleted.
   auto late = doc("never", 1);

@@ -336,9 +336,14 @@ TEST_CASE("http: overload: past max_in_flight a fast 503 with Retry-After, serve
   temp_dir data;
   scratch_database db;
   // One PostgreSQL connection, opened before the pause (a new one could not
-  // connect to the frozen server), and a circuit that probes cannot open
-  // while it is frozen: the held reads wait, and succeed once it resumes.
-  server_process server{{"--data-dir", data.path(), "--postgres", serve_dsn(db), "--backends", "postgres",
+  // connect to the frozen server), and a circuit that nothing opens while
+  // it is frozen: no failure count reaches 1000, and no health probe runs
+  // (one every hour; a probe timing out against the frozen server would
+  // count as a slow failure, and on a loaded machine enough of them open the
+  // circuit). The held reads wait, and succeed once it resumes.
+  auto config = data.path() + "/lifeline.toml";
+  std::ofstream{config} << "probe_interval_ms = 3600000\n";
+  server_process server{{"--config", config, "--data-dir", data.path(), "--postgres", serve_dsn(db), "--backends", "postgres",
                          "--pool-size", "1", "--breaker-failures", "1000", "--max-in-flight", "4",
                          "--request-timeout-ms", "120000", "--attempt-timeout-ms", "120000"}};
   auto c = local_client(server.port());
