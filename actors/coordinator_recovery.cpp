@@ -61,7 +61,7 @@ uint64_t purge_limit(coordinator_pointer self) {
   auto grace = uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(
                           self->state.cfg.purge_grace)
                           .count());
-  auto now = version_clock::system_micros();
+  auto now = system_micros();
   return std::min(floor_version(self), now > grace ? now - grace : 0);
 }
 

@@ -59,27 +59,4 @@ uint64_t version_lease::ceiling_to_store() const { return candidate() + lease_us
 
 void version_lease::ceiling_stored(uint64_t ceiling) { ceiling_ = std::max(ceiling_, ceiling); }
 
-// -- version_clock ------------------------------------------------------------------
-
-version_clock::version_clock(wall_clock now) : lease_(std::move(now)) {}
-
-expected<version_clock> version_clock::open(const std::string& path, wall_clock now,
-                                            std::chrono::seconds lease) {
-  auto stored = read_version_ceiling(path);
-  if (!stored) return stored.error();
-  version_clock clock{std::move(now)};
-  clock.lease_ = version_lease{clock.lease_.clock(), lease, 0};
-  clock.lease_.start_above(*stored);
-  clock.path_ = path;
-  return clock;
-}
-
-expected<uint64_t> version_clock::next() {
-  if (auto v = lease_.next()) return *v;
-  auto ceiling = lease_.ceiling_to_store();
-  if (auto ok = store_version_ceiling(path_, ceiling); !ok) return ok.error();
-  lease_.ceiling_stored(ceiling);
-  return *lease_.next();
-}
-
 } // namespace lifeline

@@ -8,8 +8,8 @@
 // ceiling is ever given out. `version_lease` is the pure part (no I/O): it
 // says when to store the next ceiling and refuses versions above the one
 // stored, so its owner can keep the fsync off its own thread. The ceiling
-// file functions do the I/O; `version_clock` joins both, synchronously, for
-// callers that may block. No CAF in here.
+// file functions do the I/O (the durable-state actor calls them on its own
+// thread). No CAF in here.
 #pragma once
 
 #include "core/expected.hpp"
@@ -68,27 +68,6 @@ private:
   uint64_t lease_us_;
   uint64_t last_ = 0;
   uint64_t ceiling_;
-};
-
-/// A version_lease with its ceiling file, stored synchronously on demand.
-class version_clock {
-public:
-  /// Memory only: versions restart from the wall clock with the process.
-  explicit version_clock(wall_clock now = system_micros);
-  /// Durable: reads the ceiling in `path` (if any) and starts above it.
-  static expected<version_clock> open(const std::string& path, wall_clock now = system_micros,
-                                      std::chrono::seconds lease = std::chrono::seconds(60));
-
-  /// The next version; an error only if the ceiling cannot be stored.
-  expected<uint64_t> next();
-  /// The last version handed out (0 before the first).
-  uint64_t last() const { return lease_.last(); }
-
-  static uint64_t system_micros() { return lifeline::system_micros(); }
-
-private:
-  version_lease lease_;
-  std::string path_;
 };
 
 } // namespace lifeline

@@ -8,6 +8,8 @@
 #include "backends/contract/poison_vectors.hpp"
 #include "support/temp_dir.hpp"
 
+#include "support/vectors.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <cfloat>
@@ -20,18 +22,6 @@ using namespace lifeline::testing;
 namespace {
 
 const float min_denormal = std::numeric_limits<float>::denorm_min(); // ~1.4e-45
-
-bool all_finite(const std::vector<float>& v) {
-  return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
-}
-
-double norm(const std::vector<float>& v) {
-  double n = 0;
-  for (float x : v) n += double(x) * double(x);
-  return std::sqrt(n);
-}
-
-std::vector<float> filled(float x, size_t n = max_dimension) { return std::vector<float>(n, x); }
 
 /// Stores each poison vector (the accepted ones; the collection with a
 /// refused one keeps only "ok") in a collection of every metric, and the

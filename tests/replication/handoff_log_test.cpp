@@ -168,29 +168,51 @@ TEST_CASE("handoff log: a failed append leaves the log as it was", "[handoff]") 
   CHECK(entries == std::vector<handoff_entry>{upsert_entry("a", 1), upsert_entry("c", 3)});
 }
 
-TEST_CASE("version clock: strictly increasing, also across restarts", "[handoff]") {
+TEST_CASE("version lease: strictly increasing, below a stored ceiling, also across restarts",
+          "[handoff]") {
+  // What the coordinator and the durable-state actor do together: read the
+  // stored ceiling, start above it, store the next one before handing out
+  // versions past it.
   temp_dir dir;
+  auto path = dir.path() + "/version";
   uint64_t wall = 1000;
   auto now = [&] { return wall; };
+  auto start = [&] {
+    auto stored = read_version_ceiling(path);
+    REQUIRE(stored);
+    version_lease lease{now, std::chrono::seconds(1), 0};
+    lease.start_above(*stored);
+    return lease;
+  };
+  auto store = [&](version_lease& lease) {
+    auto ceiling = lease.ceiling_to_store();
+    REQUIRE(store_version_ceiling(path, ceiling));
+    lease.ceiling_stored(ceiling);
+  };
   uint64_t last = 0;
   {
-    auto clock = version_clock::open(dir.path() + "/version", now, std::chrono::seconds(1));
-    REQUIRE(clock);
-    auto a = clock->next();
-    auto b = clock->next(); // the wall clock stood still
+    auto lease = start();
+    CHECK_FALSE(lease.next()); // nothing before a ceiling is stored
+    CHECK(lease.wants_ceiling());
+    store(lease);
+    auto a = lease.next();
+    auto b = lease.next(); // the wall clock stood still
     REQUIRE(a);
     REQUIRE(b);
     CHECK(*a == 1000);
     CHECK(*b == 1001);
     wall = 500; // set back
-    last = *clock->next();
+    last = *lease.next();
     CHECK(last == 1002);
+    CHECK(last <= lease.ceiling());
   }
   // After a restart with the wall clock still behind, versions go on above
   // every one handed out before.
-  auto clock = version_clock::open(dir.path() + "/version", now, std::chrono::seconds(1));
-  REQUIRE(clock);
-  CHECK(*clock->next() > last);
+  auto lease = start();
+  store(lease);
+  auto next = lease.next();
+  REQUIRE(next);
+  CHECK(*next > last);
   std::ofstream{dir.path() + "/bad"} << "not a number";
-  CHECK_FALSE(version_clock::open(dir.path() + "/bad", now));
+  CHECK_FALSE(read_version_ceiling(dir.path() + "/bad"));
 }

@@ -1,6 +1,11 @@
-// Seeded synthetic data for the vector tests: clustered gaussian vectors.
+// Vectors for the tests: seeded clustered gaussian data, and the checks the
+// value tests share (finite components, the norm, a vector of one value).
 #pragma once
 
+#include "core/limits.hpp"
+
+#include <algorithm>
+#include <cmath>
 #include <random>
 #include <vector>
 
@@ -29,5 +34,19 @@ private:
   std::mt19937 rng_;
   std::vector<std::vector<float>> centres_;
 };
+
+inline bool all_finite(const std::vector<float>& v) {
+  return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
+}
+
+inline double norm(const std::vector<float>& v) {
+  double n = 0;
+  for (float x : v) n += double(x) * double(x);
+  return std::sqrt(n);
+}
+
+inline std::vector<float> filled(float x, size_t n = max_dimension) {
+  return std::vector<float>(n, x);
+}
 
 } // namespace lifeline::testing

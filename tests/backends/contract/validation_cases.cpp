@@ -5,6 +5,7 @@
 #include "contract.hpp"
 #include "helpers.hpp"
 #include "poison_vectors.hpp"
+#include "support/vectors.hpp"
 
 #include "core/validation.hpp"
 
@@ -15,22 +16,6 @@
 using namespace lifeline;
 using namespace lifeline::testing;
 using namespace lifeline::testing::contract;
-
-namespace {
-
-bool all_finite(const std::vector<float>& v) {
-  return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
-}
-
-double norm(const std::vector<float>& v) {
-  double n = 0;
-  for (float x : v) n += double(x) * double(x);
-  return std::sqrt(n);
-}
-
-std::vector<float> filled(float x, size_t n = max_dimension) { return std::vector<float>(n, x); }
-
-} // namespace
 
 LIFELINE_CONTRACT_CASE("bad input is refused whole and loses nothing", "[validation]") {
   REQUIRE(create(store, {"c", 2, metric::l2}));
