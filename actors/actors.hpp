@@ -55,6 +55,8 @@ using recovered_atom = caf::atom_constant<caf::atom("recovered")>;
 using check_atom = caf::atom_constant<caf::atom("check")>;
 using hold_atom = caf::atom_constant<caf::atom("hold")>;
 using ceiling_atom = caf::atom_constant<caf::atom("ceiling")>;
+using versions_atom = caf::atom_constant<caf::atom("versions")>;
+using digest_atom = caf::atom_constant<caf::atom("digest")>;
 
 // -- the backend actor --------------------------------------------------------
 
@@ -87,6 +89,10 @@ using backend_actor = caf::typed_actor<
   caf::replies_to<probe_atom>::with<ok_atom>,
   /// One page of live documents in id order (rebuilds and checks).
   caf::replies_to<scan_atom, scan_request>::with<std::vector<document>>,
+  /// Every stored id of a range, tombstones included, with versions (repair).
+  caf::replies_to<versions_atom, range_request>::with<std::vector<version_entry>>,
+  /// The digest of the same range (repair compares these first).
+  caf::replies_to<digest_atom, range_request>::with<range_digest>,
   /// Forget tombstones up to a version; replies how many.
   caf::replies_to<purge_atom, uint64_t>::with<uint64_t>,
   /// The replica marker stored with the data ("" if none).
@@ -337,6 +343,21 @@ typename Inspector::result_type inspect(Inspector& f, collection_stats& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, scan_request& x) {
   return f(caf::meta::type_name("scan_request"), x.collection, x.after, x.limit, x.with_payload);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, range_request& x) {
+  return f(caf::meta::type_name("range_request"), x.collection, x.after, x.up_to, x.limit);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, version_entry& x) {
+  return f(caf::meta::type_name("version_entry"), x.id, x.version, x.deleted);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, range_digest& x) {
+  return f(caf::meta::type_name("range_digest"), x.count, x.hash, x.last);
 }
 
 template <class Inspector>

@@ -183,6 +183,28 @@ backend_actor::behavior_type worker(worker_pointer self, std::shared_ptr<backend
           return std::nullopt;
         });
     },
+    [=](versions_atom, const range_request& req) -> caf::result<std::vector<version_entry>> {
+      return run<std::vector<version_entry>>(
+        self, [&] { return self->state.store->versions(req); },
+        [&](const std::vector<version_entry>& entries) -> invariant {
+          if (entries.size() > req.limit) return std::string{"versions returned more than its limit"};
+          for (size_t i = 0; i < entries.size(); ++i) {
+            auto& id = entries[i].id;
+            if (id <= (i == 0 ? req.after : entries[i - 1].id)
+                || (!req.up_to.empty() && id > req.up_to))
+              return "versions returned ids out of order or range at '" + id + "'";
+          }
+          return std::nullopt;
+        });
+    },
+    [=](digest_atom, const range_request& req) -> caf::result<range_digest> {
+      return run<range_digest>(
+        self, [&] { return self->state.store->digest(req); },
+        [&](const range_digest& d) -> invariant {
+          if (d.count > req.limit) return std::string{"digest covered more than its limit"};
+          return std::nullopt;
+        });
+    },
     [=](purge_atom, uint64_t up_to) -> caf::result<uint64_t> {
       return run<uint64_t>(
         self, [&] { return self->state.store->purge_tombstones(up_to); }, no_check);
@@ -293,6 +315,12 @@ backend_actor::behavior_type pool(pool_pointer self, std::shared_ptr<backend> st
     [=](probe_atom a) { return dispatch<ok_atom>(self, self->state.workers, a); },
     [=](scan_atom a, scan_request& req) {
       return dispatch<std::vector<document>>(self, self->state.workers, a, std::move(req));
+    },
+    [=](versions_atom a, range_request& req) {
+      return dispatch<std::vector<version_entry>>(self, self->state.workers, a, std::move(req));
+    },
+    [=](digest_atom a, range_request& req) {
+      return dispatch<range_digest>(self, self->state.workers, a, std::move(req));
     },
     [=](purge_atom a, uint64_t up_to) {
       return dispatch<uint64_t>(self, self->state.workers, a, up_to);

@@ -3,6 +3,8 @@
 // owns the threading and calls these methods from its worker actors.
 #pragma once
 
+#include "core/digest.hpp"
+#include "core/errors.hpp"
 #include "core/expected.hpp"
 #include "core/types.hpp"
 
@@ -70,6 +72,23 @@ public:
   /// most request.limit; without vector, content and metadata unless
   /// request.with_payload. Used to rebuild a replica and to compare replicas.
   virtual expected<std::vector<document>> scan(const scan_request& request) = 0;
+
+  // -- anti-entropy repair ----------------------------------------------------------
+
+  /// Every stored id of a range, live or tombstone, with its version,
+  /// ascending by id (byte order), at most request.limit. Repair compares
+  /// these across replicas where their digests differ.
+  virtual expected<std::vector<version_entry>> versions(const range_request& request) {
+    (void) request;
+    return backend_error{errc::unsupported, kind() + " cannot list versions"};
+  }
+  /// The digest (core/digest.hpp) of what versions() answers for the same
+  /// range. The default folds versions(); a store may compute it in place.
+  virtual expected<range_digest> digest(const range_request& request) {
+    auto entries = versions(request);
+    if (!entries) return entries.error();
+    return digest_of(*entries);
+  }
   /// Forgets every tombstone with version <= up_to (in every collection),
   /// once every replica is known to hold it. Returns how many were dropped.
   virtual expected<uint64_t> purge_tombstones(uint64_t up_to) = 0;

@@ -109,6 +109,37 @@ expected<std::vector<document>> memory_backend::scan(const scan_request& request
   return page;
 }
 
+expected<std::vector<version_entry>> memory_backend::versions(const range_request& request) {
+  if (auto ok = validate_range(request); !ok) return ok.error();
+  std::shared_lock guard{mutex_};
+  auto c = find(request.collection);
+  if (!c) return c.error();
+  // Live documents are ordered; tombstones are not, so collect the range's
+  // tombstones, sort them and merge (ids are never both live and deleted).
+  std::vector<version_entry> dead;
+  for (auto& [id, v] : (*c)->tombstones)
+    if (id > request.after && (request.up_to.empty() || id <= request.up_to))
+      dead.push_back({id, v, true});
+  std::sort(dead.begin(), dead.end(), [](auto& a, auto& b) { return a.id < b.id; });
+  std::vector<version_entry> out;
+  auto& docs = (*c)->docs;
+  auto live = docs.upper_bound(request.after);
+  auto in_range = [&](const std::string& id) { return request.up_to.empty() || id <= request.up_to; };
+  size_t d = 0;
+  while (out.size() < request.limit) {
+    bool has_live = live != docs.end() && in_range(live->first);
+    bool has_dead = d < dead.size();
+    if (!has_live && !has_dead) break;
+    if (has_live && (!has_dead || live->first < dead[d].id)) {
+      out.push_back({live->first, live->second.version, false});
+      ++live;
+    } else {
+      out.push_back(std::move(dead[d++]));
+    }
+  }
+  return out;
+}
+
 expected<uint64_t> memory_backend::purge_tombstones(uint64_t up_to) {
   std::unique_lock guard{mutex_};
   uint64_t purged = 0;

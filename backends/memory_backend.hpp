@@ -30,6 +30,7 @@ public:
   expected<bool> remove(const std::string& collection, const std::string& id,
                         uint64_t version) override;
   expected<std::vector<document>> scan(const scan_request& request) override;
+  expected<std::vector<version_entry>> versions(const range_request& request) override;
   expected<uint64_t> purge_tombstones(uint64_t up_to) override;
   expected<std::vector<search_hit>> search(const search_query& query) override;
   expected<void> probe() override { return {}; }

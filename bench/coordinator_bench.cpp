@@ -49,6 +49,10 @@ backend_actor::behavior_type bare(backend_actor::pointer self, std::shared_ptr<m
     [=](scan_atom, const scan_request&) -> caf::result<std::vector<document>> {
       return unsupported();
     },
+    [=](versions_atom, const range_request&) -> caf::result<std::vector<version_entry>> {
+      return unsupported();
+    },
+    [=](digest_atom, const range_request&) -> caf::result<range_digest> { return unsupported(); },
     [=](purge_atom, uint64_t) -> caf::result<uint64_t> { return unsupported(); },
     [=](marker_atom) -> caf::result<std::string> { return unsupported(); },
     [=](marker_atom, const std::string&) -> caf::result<ok_atom> { return unsupported(); },

@@ -67,6 +67,38 @@ struct scan_request {
   bool with_payload = true;
 };
 
+/// A range of a collection's stored ids, live and deleted, for anti-entropy
+/// repair: ids in (after, up_to] in byte order, at most `limit` of them.
+struct range_request {
+  std::string collection;
+  /// Exclusive lower bound ("" starts at the beginning).
+  std::string after;
+  /// Inclusive upper bound ("" means no upper bound).
+  std::string up_to;
+  uint32_t limit = 1000;
+};
+
+/// One stored id as repair compares it: the version of the last write a
+/// backend applied to it, and whether that write was a delete (a tombstone).
+struct version_entry {
+  std::string id;
+  uint64_t version = 0;
+  bool deleted = false;
+
+  friend bool operator==(const version_entry&, const version_entry&) = default;
+};
+
+/// What two replicas compare before they compare ids: the number of entries
+/// of a range, a hash over them in id order (core/digest.hpp), and the last
+/// id in it ("" if the range is empty). Equal digests mean equal ranges.
+struct range_digest {
+  uint64_t count = 0;
+  uint64_t hash = 0;
+  std::string last;
+
+  friend bool operator==(const range_digest&, const range_digest&) = default;
+};
+
 struct collection_stats {
   collection_spec spec;
   uint64_t count = 0;

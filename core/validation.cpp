@@ -116,6 +116,15 @@ expected<void> validate_scan(const scan_request& request) {
   return {};
 }
 
+expected<void> validate_range(const range_request& request) {
+  if (request.limit == 0 || request.limit > max_scan_limit)
+    return invalid("range limit must be between 1 and " + std::to_string(max_scan_limit));
+  for (auto* bound : {&request.after, &request.up_to})
+    if (bound->find('\0') != std::string::npos || !is_valid_utf8(*bound))
+      return invalid("range bound is not valid UTF-8 text");
+  return {};
+}
+
 expected<void> validate_query(const search_query& q, uint32_t dimension) {
   if (q.k == 0 || q.k > max_k)
     return invalid("k must be between 1 and " + std::to_string(max_k));

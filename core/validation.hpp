@@ -32,6 +32,8 @@ expected<void> validate_query(const search_query& q, uint32_t dimension);
 expected<void> validate_version(uint64_t version);
 /// A limit between 1 and max_scan_limit, a bound that is UTF-8 text.
 expected<void> validate_scan(const scan_request& request);
+/// The same rules for a repair range (both bounds).
+expected<void> validate_range(const range_request& request);
 
 /// Distance between a and b under m (smaller is nearer); for cosine both
 /// vectors must already be normalised.

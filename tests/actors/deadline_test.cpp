@@ -44,6 +44,10 @@ backend_actor::behavior_type silent(backend_actor::stateful_pointer<silent_state
       return no();
     },
     [=](scan_atom, const scan_request&) -> caf::result<std::vector<document>> { return no(); },
+    [=](versions_atom, const range_request&) -> caf::result<std::vector<version_entry>> {
+      return no();
+    },
+    [=](digest_atom, const range_request&) -> caf::result<range_digest> { return no(); },
     [=](purge_atom, uint64_t) -> caf::result<uint64_t> { return no(); },
     [=](marker_atom) -> caf::result<std::string> { return no(); },
     [=](marker_atom, const std::string&) -> caf::result<ok_atom> { return no(); },

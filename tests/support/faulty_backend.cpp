@@ -173,6 +173,16 @@ expected<std::vector<document>> faulty_backend::scan(const scan_request& request
   return apply<std::vector<document>>(operation::scan, [&] { return inner_->scan(request); });
 }
 
+// Repair reads count as scans for fault injection.
+expected<std::vector<version_entry>> faulty_backend::versions(const range_request& request) {
+  return apply<std::vector<version_entry>>(operation::scan,
+                                           [&] { return inner_->versions(request); });
+}
+
+expected<range_digest> faulty_backend::digest(const range_request& request) {
+  return apply<range_digest>(operation::scan, [&] { return inner_->digest(request); });
+}
+
 // Tombstone purges and replica markers are bookkeeping of the store as a
 // whole: they fail with the probe's fault (a store that is "down" fails them).
 expected<uint64_t> faulty_backend::purge_tombstones(uint64_t up_to) {

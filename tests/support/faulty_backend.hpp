@@ -75,6 +75,8 @@ public:
   expected<bool> remove(const std::string& collection, const std::string& id,
                         uint64_t version) override;
   expected<std::vector<document>> scan(const scan_request& request) override;
+  expected<std::vector<version_entry>> versions(const range_request& request) override;
+  expected<range_digest> digest(const range_request& request) override;
   expected<uint64_t> purge_tombstones(uint64_t up_to) override;
   expected<std::string> replica_marker() override;
   expected<void> set_replica_marker(const std::string& marker) override;
