@@ -42,10 +42,12 @@ std::string snapshot_name(uint64_t lsn) {
 
 } // namespace
 
-hnsw_backend::hnsw_backend(hnsw_config cfg) : cfg_(std::move(cfg)) {
+hnsw_backend::hnsw_backend(hnsw_config cfg)
+  : cfg_(std::move(cfg)),
+    snapshot_backoff_(cfg_.snapshot_retry_initial, cfg_.snapshot_retry_max) {
   if (cfg_.threads == 0) cfg_.threads = 1;
   loader_ = std::thread{[this] { load(); }};
-  maintenance_ = std::thread{[this] { maintenance_loop(); }};
+  if (cfg_.maintenance_thread) maintenance_ = std::thread{[this] { maintenance_loop(); }};
 }
 
 hnsw_backend::~hnsw_backend() {
@@ -102,14 +104,41 @@ void hnsw_backend::load_store() {
     collections_ = std::move(snap->collections);
   }
   uint64_t replayed = 0;
-  auto opened = write_ahead_log::open(
-    cfg_.directory + "/wal", cfg_.log,
-    [&](std::string_view payload) {
-      if (++replayed % 100000 == 0)
-        log().info("vector store {}: replayed {} log records", cfg_.directory, replayed);
-      return apply_record(payload, snapshot_lsn);
-    },
-    [](const std::string& warning) { log().warn("vector store: {}", warning); });
+  auto wal = cfg_.directory + "/wal";
+  auto replay = [&](std::string_view payload) {
+    if (++replayed % 100000 == 0)
+      log().info("vector store {}: replayed {} log records", cfg_.directory, replayed);
+    return apply_record(payload, snapshot_lsn);
+  };
+  auto warn = [](const std::string& warning) { log().warn("vector store: {}", warning); };
+  io::log_scan scan;
+  auto opened = write_ahead_log::open(wal, cfg_.log, replay, warn, &scan);
+  if (!opened && scan.tail == io::log_tail::damaged) {
+    // Damage with more data after it: the records past it were most likely
+    // acknowledged, and cutting there (as for a torn tail) would drop them
+    // silently while the replica marker still claimed the store in sync.
+    // Two ways out: refuse to start (the store stays down, answering
+    // `corrupt`, until an operator moves the log away; with every restart
+    // it fails the same way), or set the damaged files aside, start empty
+    // and forget the replica marker, so that the coordinator sees a marker
+    // that differs and rebuilds this store from an in-sync peer (the path
+    // every store that lost its data takes). The second keeps the service
+    // whole without anyone acting and loses nothing another replica holds;
+    // the files stay on disk for inspection. So: set aside and rebuild.
+    // (A record that is intact but cannot be replayed is a bug, not disk
+    // damage: that still stops the load, below.)
+    log().error("vector store {}: log {} is damaged at byte {} ({}) and has more data after "
+                "it: the records from there on cannot be read. Setting the store's files "
+                "aside and starting empty; its replica marker is cleared, so it is rebuilt "
+                "from an in-sync peer",
+                cfg_.directory, wal, scan.end, scan.reason);
+    if (auto ok = set_aside_damaged_log(wal, scan); !ok)
+      return fail("log " + wal + " is damaged at byte " + std::to_string(scan.end) + " ("
+                  + scan.reason + "), and it cannot be set aside: " + ok.error().message);
+    replayed = 0;
+    snapshot_lsn = 0;
+    opened = write_ahead_log::open(wal, cfg_.log, replay, warn);
+  }
   if (!opened) return fail(opened.error().message);
   log_ = std::move(*opened);
   // The log file (and the directory, if new) must survive a power loss too.
@@ -160,11 +189,83 @@ expected<void> hnsw_backend::apply_record(std::string_view payload, uint64_t sna
   return corrupt("unknown record type");
 }
 
+expected<void> hnsw_backend::set_aside_damaged_log(const std::string& wal,
+                                                   const io::log_scan& scan) {
+  // The marker goes first (durably): a crash half-way then finds the store
+  // without a marker (rebuilt) and the damaged log again (set aside again),
+  // never a store emptied under a marker that claims it is in sync.
+  std::error_code ec;
+  fs::remove(cfg_.directory + "/" + marker_file, ec);
+  if (ec) return backend_error{errc::backend_error, "cannot remove the replica marker: " + ec.message()};
+  if (auto ok = sync_dir(cfg_.directory); !ok) return ok;
+  auto stamp = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  auto aside = cfg_.directory + "/" + std::to_string(stamp) + ".damaged";
+  fs::create_directory(aside, ec);
+  if (ec) return backend_error{errc::backend_error, "cannot create " + aside + ": " + ec.message()};
+  // The log continues the newest snapshot: both go, together.
+  for (auto& snap : list_dir(cfg_.directory, "snapshot-")) {
+    fs::rename(cfg_.directory + "/" + snap, aside + "/" + snap, ec);
+    if (ec) return backend_error{errc::backend_error, "cannot move " + snap + ": " + ec.message()};
+  }
+  fs::rename(wal, aside + "/wal", ec);
+  if (ec) return backend_error{errc::backend_error, "cannot move " + wal + ": " + ec.message()};
+  if (auto ok = sync_dir(aside); !ok) return ok;
+  if (auto ok = sync_dir(cfg_.directory); !ok) return ok;
+  collections_.clear();
+  lsn_ = 0;
+  {
+    std::lock_guard guard{load_mutex_};
+    damage_ = "log " + wal + " was damaged at byte " + std::to_string(scan.end) + " ("
+              + scan.reason + "); set aside in " + aside;
+  }
+  log().error("vector store {}: the damaged log and its snapshot are in {}; the store starts "
+              "empty and waits to be rebuilt",
+              cfg_.directory, aside);
+  return {};
+}
+
 expected<uint64_t> hnsw_backend::log_record(const std::string& payload) {
   auto ticket = log_->append(payload);
   if (!ticket) return ticket.error();
   ++lsn_;
+  last_ticket_ = *ticket;
   return *ticket;
+}
+
+expected<void> hnsw_backend::apply_in_order(uint64_t ticket, const std::function<void()>& apply) {
+  std::unique_lock guard{apply_mutex_};
+  // The records before this one are synced (a sync covers every record
+  // before its own), so their writers are applying them or about to.
+  applied_cv_.wait(guard, [&] { return applied_ + 1 >= ticket; });
+  try {
+    apply();
+  } catch (const std::exception& e) {
+    applied_ = ticket;
+    applied_cv_.notify_all();
+    guard.unlock();
+    // Logged but not applied: memory and log differ until a reload.
+    fail_store(std::string{"a logged write could not be applied: "} + e.what());
+    return backend_error{errc::backend_error, std::string{"cannot apply the write: "} + e.what()};
+  }
+  applied_ = ticket;
+  applied_cv_.notify_all();
+  return {};
+}
+
+expected<void> hnsw_backend::settle_all() {
+  if (auto ok = log_->sync_all(); !ok) return ok;
+  std::unique_lock guard{apply_mutex_};
+  applied_cv_.wait(guard, [&] { return applied_ >= last_ticket_; });
+  return {};
+}
+
+void hnsw_backend::fail_store(const std::string& why) {
+  log().error("vector store {}: {}; it serves nothing until it is reloaded", cfg_.directory, why);
+  std::lock_guard guard{load_mutex_};
+  load_error_ = why;
+  state_ = failed_state;
 }
 
 expected<void> hnsw_backend::wait_loaded() {
@@ -198,11 +299,22 @@ expected<hnsw_backend::collection_ptr> hnsw_backend::find(const std::string& nam
 
 // -- writes ----------------------------------------------------------------------------
 //
-// Each write runs under writes_: it decides against the current state, logs
-// its record, applies it, then (without the lock) waits for the record's
-// sync. A write that would change nothing (older than what is stored) is
-// not logged; it still waits until everything logged so far is on disk, as
-// the state that made it a no-op may not be yet.
+// Each write runs under writes_: it decides against the current state and
+// logs its record (log order is ticket order). Then, without the lock, it
+// waits for the record's sync (group commit: writers waiting together share
+// one fdatasync), and only then applies it to memory, in ticket order
+// (apply_in_order). So nothing is visible before it is on disk: a write
+// whose sync failed is never applied, never read and never in a snapshot
+// (the log is poisoned then, the probe reports it and the write is refused).
+// Records decided against a state that lacks writes still waiting for their
+// sync are re-decided when applied, by the same last-writer-wins rules
+// replay uses, in the same order: memory always equals a replay of the log.
+// Collection creates and drops hold writes_ until they are applied, so a
+// write never names a collection that is still pending.
+//
+// A write that would change nothing (older than what is stored) is not
+// logged; it still waits until everything logged so far is on disk, as the
+// state that made it a no-op may not be yet.
 
 expected<bool> hnsw_backend::create_collection(const collection_spec& spec) {
   if (auto ok = validate_spec(spec); !ok) return ok.error();
@@ -211,8 +323,7 @@ expected<bool> hnsw_backend::create_collection(const collection_spec& spec) {
   if (auto existing = find(spec.name)) {
     if (!((*existing)->spec() == spec))
       return backend_error{errc::conflict, "collection '" + spec.name + "' exists with another spec"};
-    // Acknowledge only once the record that created it is on disk (another
-    // caller's create may still be waiting for its sync).
+    // Applied, hence synced; still wait for whatever was logged before.
     w.unlock();
     if (auto synced = log_->sync_all(); !synced) return synced.error();
     return false;
@@ -221,12 +332,12 @@ expected<bool> hnsw_backend::create_collection(const collection_spec& spec) {
   auto created = std::make_shared<collection>(spec, cfg_.index);
   auto ticket = log_record(encode_create(lsn_ + 1, spec));
   if (!ticket) return ticket.error();
-  {
+  if (auto synced = log_->sync(*ticket); !synced) return synced.error();
+  auto applied = apply_in_order(*ticket, [&] {
     std::unique_lock guard{collections_mutex_};
     collections_.emplace(spec.name, std::move(created));
-  }
-  w.unlock();
-  if (auto synced = log_->sync(*ticket); !synced) return synced.error();
+  });
+  if (!applied) return applied.error();
   return true;
 }
 
@@ -236,12 +347,11 @@ expected<void> hnsw_backend::drop_collection(const std::string& name) {
   if (auto c = find(name); !c) return c.error();
   auto ticket = log_record(encode_drop(lsn_ + 1, name));
   if (!ticket) return ticket.error();
-  {
+  if (auto synced = log_->sync(*ticket); !synced) return synced;
+  return apply_in_order(*ticket, [&] {
     std::unique_lock guard{collections_mutex_};
     collections_.erase(name);
-  }
-  w.unlock();
-  return log_->sync(*ticket);
+  });
 }
 
 expected<void> hnsw_backend::upsert(const std::string& name, const std::vector<document>& docs) {
@@ -271,17 +381,17 @@ expected<void> hnsw_backend::upsert(const std::string& name, const std::vector<d
   }
   auto ticket = log_record(rec);
   if (!ticket) return ticket.error();
-  if (kept == docs.size()) {
-    (*c)->upsert(docs);
-  } else {
+  w.unlock();
+  if (log_->size_bytes() > cfg_.snapshot_log_bytes) maintenance_cv_.notify_one();
+  if (auto synced = log_->sync(*ticket); !synced) return synced;
+  return apply_in_order(*ticket, [&] {
+    if (kept == docs.size()) return (*c)->upsert(docs);
     std::vector<document> newer;
+    newer.reserve(kept);
     for (size_t i = 0; i < docs.size(); ++i)
       if (keep[i]) newer.push_back(docs[i]);
     (*c)->upsert(newer);
-  }
-  w.unlock();
-  if (log_->size_bytes() > cfg_.snapshot_log_bytes) maintenance_cv_.notify_one();
-  return log_->sync(*ticket);
+  });
 }
 
 expected<bool> hnsw_backend::remove(const std::string& name, const std::string& id,
@@ -299,15 +409,19 @@ expected<bool> hnsw_backend::remove(const std::string& name, const std::string& 
   }
   auto ticket = log_record(encode_remove(lsn_ + 1, name, id, version));
   if (!ticket) return ticket.error();
-  bool removed = (*c)->remove(id, version);
   w.unlock();
   if (auto ok = log_->sync(*ticket); !ok) return ok.error();
+  bool removed = false;
+  auto applied = apply_in_order(*ticket, [&] { removed = (*c)->remove(id, version); });
+  if (!applied) return applied.error();
   return removed;
 }
 
 expected<uint64_t> hnsw_backend::purge_tombstones(uint64_t up_to) {
   if (auto ok = ready(); !ok) return ok.error();
   std::unique_lock w{writes_};
+  // Creates and drops are applied under writes_: this is the set the purge
+  // record meets when it is applied (and replayed).
   std::vector<collection_ptr> all;
   {
     std::shared_lock guard{collections_mutex_};
@@ -322,10 +436,13 @@ expected<uint64_t> hnsw_backend::purge_tombstones(uint64_t up_to) {
   }
   auto ticket = log_record(encode_purge(lsn_ + 1, up_to));
   if (!ticket) return ticket.error();
-  uint64_t purged = 0;
-  for (auto& c : all) purged += c->purge_tombstones(up_to);
   w.unlock();
   if (auto ok = log_->sync(*ticket); !ok) return ok.error();
+  uint64_t purged = 0;
+  auto applied = apply_in_order(*ticket, [&] {
+    for (auto& c : all) purged += c->purge_tombstones(up_to);
+  });
+  if (!applied) return applied.error();
   return purged;
 }
 
@@ -373,6 +490,22 @@ expected<std::vector<document>> hnsw_backend::scan(const scan_request& request) 
   return (*c)->scan(request.after, request.limit, request.with_payload);
 }
 
+expected<std::vector<version_entry>> hnsw_backend::versions(const range_request& request) {
+  if (auto ok = validate_range(request); !ok) return ok.error();
+  if (auto ok = ready(); !ok) return ok.error();
+  auto c = find(request.collection);
+  if (!c) return c.error();
+  return (*c)->versions(request.after, request.up_to, request.limit);
+}
+
+expected<range_digest> hnsw_backend::digest(const range_request& request) {
+  if (auto ok = validate_range(request); !ok) return ok.error();
+  if (auto ok = ready(); !ok) return ok.error();
+  auto c = find(request.collection);
+  if (!c) return c.error();
+  return (*c)->digest(request.after, request.up_to, request.limit);
+}
+
 expected<std::vector<search_hit>> hnsw_backend::search(const search_query& query) {
   if (auto ok = ready(); !ok) return ok.error();
   auto c = find(query.collection);
@@ -397,6 +530,12 @@ expected<void> hnsw_backend::snapshot() {
   if (auto ok = ready(); !ok) return ok;
   // Writes wait while the snapshot is written; reads go on.
   std::lock_guard w{writes_};
+  // Every record logged must be on disk and applied before the snapshot
+  // claims to cover it; a log that cannot be synced gets no snapshot (what
+  // is in memory is on disk, but the log is poisoned: the store reloads).
+  if (auto ok = settle_all(); !ok)
+    return backend_error{errc::backend_error,
+                         "no snapshot while the log cannot be synced: " + ok.error().message};
   if (fs::exists(cfg_.directory + "/" + snapshot_name(lsn_)) && log_->size_bytes() == 0)
     return {}; // nothing new since the last snapshot
   auto tmp = cfg_.directory + "/snapshot.tmp";
@@ -447,6 +586,39 @@ size_t hnsw_backend::memory_bytes() const {
   return n;
 }
 
+void hnsw_backend::maintain(std::chrono::steady_clock::time_point now) {
+  if (state_ != ready_state) return;
+  std::lock_guard pass{maintain_mutex_};
+  if (log_->size_bytes() > cfg_.snapshot_log_bytes && snapshot_backoff_.due(now)) {
+    ++maintenance_stats_.snapshot_attempts;
+    if (auto ok = snapshot(); !ok) {
+      if (snapshot_backoff_.failed(now))
+        log().error("vector store {}: snapshot failed (failure {} in a row; next try in {} ms, "
+                    "backing off to at most {} ms): {}",
+                    cfg_.directory, snapshot_backoff_.failures(),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(snapshot_backoff_.delay())
+                      .count(),
+                    cfg_.snapshot_retry_max.count(), ok.error().message);
+    } else if (auto failed = snapshot_backoff_.succeeded(); failed > 0) {
+      log().info("vector store {}: snapshot succeeded after {} failed attempts", cfg_.directory,
+                 failed);
+    }
+    maintenance_stats_.snapshot_failures = snapshot_backoff_.failures();
+    maintenance_stats_.next_snapshot = snapshot_backoff_.next_attempt();
+  }
+  rebuild_if_needed();
+}
+
+hnsw_maintenance_status hnsw_backend::maintenance_status() const {
+  std::lock_guard pass{maintain_mutex_};
+  return maintenance_stats_;
+}
+
+std::string hnsw_backend::damage() const {
+  std::lock_guard guard{load_mutex_};
+  return damage_;
+}
+
 void hnsw_backend::maintenance_loop() {
   std::unique_lock guard{maintenance_mutex_};
   while (!stopping_) {
@@ -454,11 +626,7 @@ void hnsw_backend::maintenance_loop() {
     if (stopping_ || state_ != ready_state) continue;
     guard.unlock();
     try {
-      if (log_->size_bytes() > cfg_.snapshot_log_bytes) {
-        if (auto ok = snapshot(); !ok)
-          log().error("vector store {}: snapshot failed: {}", cfg_.directory, ok.error().message);
-      }
-      rebuild_if_needed();
+      maintain(std::chrono::steady_clock::now());
     } catch (const std::exception& e) {
       // A failed rebuild leaves the old index serving; try again later.
       log().error("vector store {}: maintenance failed: {}", cfg_.directory, e.what());

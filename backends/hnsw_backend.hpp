@@ -8,11 +8,13 @@
 
 #include "backends/backend.hpp"
 #include "backends/hnsw/collection.hpp"
+#include "backends/hnsw/retry_backoff.hpp"
 #include "backends/hnsw/write_ahead_log.hpp"
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -35,14 +37,35 @@ struct hnsw_config {
   uint64_t snapshot_log_bytes = 64u << 20;
   /// How often the maintenance thread looks at the above.
   std::chrono::milliseconds maintenance_interval{500};
+  /// A failed snapshot (say, the disk is full) is tried again after this,
+  /// then twice as long each time, at most snapshot_retry_max.
+  std::chrono::milliseconds snapshot_retry_initial{1000};
+  std::chrono::milliseconds snapshot_retry_max{60000};
+  /// False: no maintenance thread (tests call maintain() themselves).
+  bool maintenance_thread = true;
+};
+
+/// What the maintenance passes have done (for tests and tools).
+struct hnsw_maintenance_status {
+  uint64_t snapshot_attempts = 0;
+  /// Failed attempts in a row (0 once one succeeds).
+  uint64_t snapshot_failures = 0;
+  /// When a failing snapshot will next be tried.
+  std::chrono::steady_clock::time_point next_snapshot{};
 };
 
 class hnsw_backend final : public backend {
 public:
   /// Starts loading the store in the background: until it is loaded, every
   /// call (the probe included) answers `unavailable` with the progress, and
-  /// if loading fails (a corrupt snapshot or log), with the reason. A
-  /// half-loaded store never serves.
+  /// if loading fails (a corrupt snapshot, a log record that cannot be
+  /// replayed), with the reason. A half-loaded store never serves. A log
+  /// damaged before its end is set aside instead and the store starts
+  /// empty, to be rebuilt from a peer (see damage()).
+  ///
+  /// A write is applied (made visible) only once its log record is on disk
+  /// (per log_config's mode): a write whose sync failed is never read, and
+  /// never reaches a snapshot.
   explicit hnsw_backend(hnsw_config cfg);
   ~hnsw_backend() override;
 
@@ -67,6 +90,10 @@ public:
   expected<bool> remove(const std::string& collection, const std::string& id,
                        uint64_t version) override;
   expected<std::vector<document>> scan(const scan_request& request) override;
+  /// In id order from the range's lower bound: O(log n + limit) per call.
+  expected<std::vector<version_entry>> versions(const range_request& request) override;
+  /// Folded in place (no vector of entries).
+  expected<range_digest> digest(const range_request& request) override;
   /// Logged: purged tombstones stay purged after a restart.
   expected<uint64_t> purge_tombstones(uint64_t up_to) override;
   /// <directory>/replica-marker, replaced atomically; "" if absent.
@@ -84,12 +111,32 @@ public:
   void rebuild_if_needed();
   /// Bytes of index memory (for the benchmark).
   size_t memory_bytes() const;
+  /// One maintenance pass as of `now`: a snapshot if the log is large (and
+  /// a failed one is due again), then rebuilds. The maintenance thread runs
+  /// one per interval.
+  void maintain(std::chrono::steady_clock::time_point now);
+  hnsw_maintenance_status maintenance_status() const;
+  /// "" unless loading found the log damaged before its end: then where
+  /// (file, byte, reason) and where its files were set aside.
+  std::string damage() const;
 
 private:
   using collection_ptr = std::shared_ptr<hnsw::collection>;
 
   void load();
   void load_store();
+  /// Sets the damaged log (and the snapshot it continues) aside in a
+  /// "<unix ms>.damaged" directory, forgets the replica marker and leaves
+  /// the store empty; an error if that cannot be done.
+  expected<void> set_aside_damaged_log(const std::string& wal, const io::log_scan& scan);
+  /// Runs `apply` once every record before `ticket` has been applied:
+  /// memory changes in log order. A throwing apply fails the store.
+  expected<void> apply_in_order(uint64_t ticket, const std::function<void()>& apply);
+  /// Waits until every record logged so far is on disk and applied (the
+  /// caller holds writes_).
+  expected<void> settle_all();
+  /// The store's memory no longer matches its log: every call fails.
+  void fail_store(const std::string& why);
   expected<void> apply_record(std::string_view payload, uint64_t snapshot_lsn);
   /// Appends a record built for the next record number; on success the
   /// number is taken and the ticket returned for log_->sync(). The caller
@@ -112,7 +159,19 @@ private:
   /// One write at a time: log order is apply order.
   std::mutex writes_;
   uint64_t lsn_ = 0;
+  /// Ticket of the last record logged (under writes_).
+  uint64_t last_ticket_ = 0;
   std::unique_ptr<hnsw::write_ahead_log> log_;
+  /// Records are applied in ticket order once synced: applied_ is the
+  /// ticket of the last record applied.
+  std::mutex apply_mutex_;
+  std::condition_variable applied_cv_;
+  uint64_t applied_ = 0;
+  std::string damage_; ///< Set by the loader only.
+  /// One maintenance pass at a time; its back-off state.
+  mutable std::mutex maintain_mutex_;
+  hnsw::retry_backoff snapshot_backoff_;
+  hnsw_maintenance_status maintenance_stats_;
   /// One replica-marker write at a time (they share the temporary file).
   std::mutex marker_mutex_;
 

@@ -4,6 +4,7 @@
 #include "io/files.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -32,7 +33,38 @@ bool pwrite_all(int fd, const char* p, size_t n, uint64_t offset) {
   return true;
 }
 
+// -- test hook: injected sync failures (see test_hooks in the header) -------
+
+std::mutex sync_hook_mutex;
+std::shared_ptr<const test_hooks::sync_hook> sync_hook_fn;
+std::atomic<bool> sync_hook_set{false};
+
+/// fdatasync, unless a test hook says this sync fails (errno set either way).
+int sync_fd(int fd, const std::string& path) {
+  if (sync_hook_set.load(std::memory_order_acquire)) {
+    std::shared_ptr<const test_hooks::sync_hook> hook;
+    {
+      std::lock_guard guard{sync_hook_mutex};
+      hook = sync_hook_fn;
+    }
+    if (hook && *hook) {
+      if (int err = (*hook)(path); err != 0) {
+        errno = err;
+        return -1;
+      }
+    }
+  }
+  return ::fdatasync(fd);
+}
+
 } // namespace
+
+void test_hooks::set_sync_hook(sync_hook hook) {
+  std::lock_guard guard{sync_hook_mutex};
+  bool set = bool(hook);
+  sync_hook_fn = set ? std::make_shared<const sync_hook>(std::move(hook)) : nullptr;
+  sync_hook_set.store(set, std::memory_order_release);
+}
 
 void append_frame(std::string& out, std::string_view payload) {
   uint32_t header[2] = {uint32_t(payload.size()), crc32(payload)};
@@ -165,7 +197,7 @@ expected<std::unique_ptr<record_log>> record_log::open(const std::string& path,
   if (found.end != uint64_t(end) && ::ftruncate(fd, off_t(found.end)) != 0)
     return fail(io_error("cutting the torn end of " + label));
   // What was just read (and acted on) must not vanish in a power loss.
-  if (::fdatasync(fd) != 0) return fail(io_error("syncing " + label));
+  if (sync_fd(fd, path) != 0) return fail(io_error("syncing " + label));
   return std::unique_ptr<record_log>{new record_log(path, fd, found.end, std::move(options))};
 }
 
@@ -190,7 +222,7 @@ record_log::~record_log() {
     cv_.notify_all();
   }
   if (interval_thread_.joinable()) interval_thread_.join();
-  ::fdatasync(fd_);
+  sync_fd(fd_, path_);
   ::close(fd_);
 }
 
@@ -200,7 +232,7 @@ void record_log::interval_loop() {
     cv_.wait_for(guard, options_.interval);
     auto target = appended_;
     guard.unlock();
-    bool ok = ::fdatasync(fd_) == 0;
+    bool ok = sync_fd(fd_, path_) == 0;
     guard.lock();
     if (ok) synced_ = std::max(synced_, target);
   }
@@ -246,7 +278,7 @@ expected<uint64_t> record_log::append_bytes(const std::string& bytes, size_t rec
   auto undo = [&](backend_error err) {
     bool cut = ::ftruncate(fd_, off_t(size_)) == 0;
     if (cut_back) {
-      if (cut) ::fdatasync(fd_); // best effort: a failure here is found at open
+      if (cut) sync_fd(fd_, path_); // best effort: a failure here is found at open
     } else if (!cut) {
       failure_ = err.message + " (and the partial record could not be removed)";
     }
@@ -254,7 +286,7 @@ expected<uint64_t> record_log::append_bytes(const std::string& bytes, size_t rec
   };
   if (!pwrite_all(fd_, bytes.data(), bytes.size(), size_))
     return undo(io_error("appending to " + label()));
-  if (options_.mode == sync_mode::per_write && ::fdatasync(fd_) != 0) {
+  if (options_.mode == sync_mode::per_write && sync_fd(fd_, path_) != 0) {
     auto err = io_error("syncing " + label());
     if (cut_back) return undo(err);
     failure_ = err.message;
@@ -281,7 +313,7 @@ expected<void> record_log::sync(uint64_t ticket) {
     syncing_ = true;
     auto target = appended_;
     guard.unlock();
-    bool ok = ::fdatasync(fd_) == 0;
+    bool ok = sync_fd(fd_, path_) == 0;
     auto err = ok ? std::string{} : io_error("syncing " + label()).message;
     guard.lock();
     syncing_ = false;
@@ -306,7 +338,7 @@ expected<void> record_log::truncate() {
   std::lock_guard guard{mutex_};
   if (::ftruncate(fd_, 0) != 0) return io_error("truncating " + label());
   size_ = 0;
-  if (::fdatasync(fd_) != 0) {
+  if (sync_fd(fd_, path_) != 0) {
     failure_ = io_error("syncing the truncated " + label()).message;
     return backend_error{errc::backend_error, failure_};
   }

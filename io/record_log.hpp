@@ -14,8 +14,9 @@
 //   damaged  a record fails its checksum, or is empty or impossibly long,
 //            with more data after it.
 // open() cuts a torn tail off (and reports it) and refuses a damaged log
-// with a `corrupt` error naming the byte. (Issue 12 revisits what a damaged
-// log should lead to; this file is where that will change.)
+// with a `corrupt` error naming the byte, leaving the file as it is; its
+// owner decides what damage leads to (the vector store sets the file aside
+// and has itself rebuilt, backends/hnsw_backend.cpp).
 // No CAF in here.
 #pragma once
 
@@ -178,5 +179,16 @@ private:
   bool stopping_ = false;
   std::thread interval_thread_;
 };
+
+/// TEST ONLY: fault injection for the record logs' fdatasync calls. When a
+/// hook is set, every fdatasync of a record log first calls it with the
+/// log's path; a non-zero return is taken as that sync's errno (the sync
+/// fails as a real one would, without calling fdatasync). The hook may also
+/// block, to hold a sync in flight. Production code never sets it; pass an
+/// empty function to clear it.
+namespace test_hooks {
+using sync_hook = std::function<int(const std::string& path)>;
+void set_sync_hook(sync_hook hook);
+} // namespace test_hooks
 
 } // namespace lifeline::io

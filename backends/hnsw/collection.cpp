@@ -1,6 +1,7 @@
 #include "backends/hnsw/collection.hpp"
 
 #include "io/document_codec.hpp"
+#include "core/digest.hpp"
 #include "core/validation.hpp"
 
 #include <hnswlib/hnswlib.h>
@@ -96,7 +97,8 @@ std::optional<uint64_t> collection::stored_version(const std::string& id) const 
 
 void collection::upsert(const std::vector<document>& docs, bool force) {
   std::unique_lock guard{lock_};
-  ensure_capacity(docs.size());
+  reserved_ -= std::min(reserved_, docs.size());
+  ensure_capacity(reserved_ + docs.size());
   for (auto& d : docs) {
     if (!force)
       if (auto stored = stored_version(d.id); stored && d.version < *stored) continue;
@@ -118,7 +120,8 @@ void collection::upsert(const std::vector<document>& docs, bool force) {
 
 void collection::reserve(size_t more) {
   std::unique_lock guard{lock_};
-  ensure_capacity(more);
+  ensure_capacity(reserved_ + more);
+  reserved_ += more;
 }
 
 size_t collection::saved_index_bytes() const {
@@ -181,27 +184,63 @@ uint64_t collection::tombstones_up_to(uint64_t up_to) const {
 std::vector<document> collection::scan(const std::string& after, uint32_t limit,
                                        bool with_payload) const {
   std::shared_lock guard{lock_};
-  // One pass over the ids, then the smallest `limit` of them: O(n) per page.
-  std::vector<const std::pair<const std::string, entry>*> page;
-  for (auto& kv : docs_)
-    if (kv.first > after) page.push_back(&kv);
-  auto by_id = [](auto* a, auto* b) { return a->first < b->first; };
-  if (page.size() > limit) {
-    std::nth_element(page.begin(), page.begin() + limit, page.end(), by_id);
-    page.resize(limit);
-  }
-  std::sort(page.begin(), page.end(), by_id);
   std::vector<document> out;
-  out.reserve(page.size());
-  for (auto* kv : page) {
-    auto& e = kv->second;
+  out.reserve(std::min<size_t>(limit, docs_.size()));
+  for (auto it = docs_.upper_bound(after); it != docs_.end() && out.size() < limit; ++it) {
+    auto& e = it->second;
     if (with_payload)
-      out.push_back(document{kv->first, index_->getDataByLabel<float>(e.label), e.content,
+      out.push_back(document{it->first, index_->getDataByLabel<float>(e.label), e.content,
                              e.metadata, e.version});
     else
-      out.push_back(document{kv->first, {}, {}, {}, e.version});
+      out.push_back(document{it->first, {}, {}, {}, e.version});
   }
   return out;
+}
+
+template <class F>
+void collection::for_each_version(const std::string& after, const std::string& up_to,
+                                  uint32_t limit, F&& f) const {
+  // Merge the two ordered maps from the lower bound on (an id is never in
+  // both): O(log n + limit).
+  auto live = docs_.upper_bound(after);
+  auto dead = tombstones_.upper_bound(after);
+  auto in_range = [&](const std::string& id) { return up_to.empty() || id <= up_to; };
+  for (uint32_t fed = 0; fed < limit; ++fed) {
+    bool has_live = live != docs_.end() && in_range(live->first);
+    bool has_dead = dead != tombstones_.end() && in_range(dead->first);
+    if (!has_live && !has_dead) return;
+    bool more;
+    if (has_live && (!has_dead || live->first < dead->first)) {
+      more = f(version_entry{live->first, live->second.version, false});
+      ++live;
+    } else {
+      more = f(version_entry{dead->first, dead->second, true});
+      ++dead;
+    }
+    if (!more) return;
+  }
+}
+
+std::vector<version_entry> collection::versions(const std::string& after,
+                                                const std::string& up_to, uint32_t limit) const {
+  std::shared_lock guard{lock_};
+  std::vector<version_entry> out;
+  for_each_version(after, up_to, limit, [&](version_entry e) {
+    out.push_back(std::move(e));
+    return true;
+  });
+  return out;
+}
+
+range_digest collection::digest(const std::string& after, const std::string& up_to,
+                                uint32_t limit) const {
+  std::shared_lock guard{lock_};
+  digest_builder b;
+  for_each_version(after, up_to, limit, [&](const version_entry& e) {
+    b.add(e);
+    return true;
+  });
+  return b.result();
 }
 
 expected<document> collection::get(const std::string& id) const {
@@ -298,6 +337,9 @@ void collection::rebuild() {
   std::vector<std::pair<uint64_t, std::vector<float>>> rest;
   take_touched(rest);
   for (auto& [label, v] : rest) add(label, v);
+  // Keep the room reserved for writes logged but not applied yet.
+  if (fresh->cur_element_count + reserved_ > fresh->max_elements_)
+    fresh->resizeIndex(fresh->cur_element_count + reserved_);
   // Labels in the copy that are no longer live (removed or replaced).
   for (auto label : added)
     if (ids_.count(label) == 0) fresh->markDelete(label);
@@ -345,7 +387,7 @@ expected<std::unique_ptr<collection>> collection::load(collection_spec spec, ind
     auto version = r.u64();
     if (!r.ok()) break;
     c->ids_.emplace(*label, *id);
-    c->docs_.emplace(std::move(*id), entry{*label, std::move(*content), std::move(*metadata), *version});
+    c->docs_.emplace_hint(c->docs_.end(), std::move(*id), entry{*label, std::move(*content), std::move(*metadata), *version});
   }
   bool consistent = true;
   if (with_tombstones && r.ok()) {
@@ -356,7 +398,7 @@ expected<std::unique_ptr<collection>> collection::load(collection_spec spec, ind
       if (!r.ok()) break;
       // A tombstone never shadows a live document.
       consistent = consistent && c->docs_.count(*id) == 0;
-      c->tombstones_.emplace(std::move(*id), *version);
+      c->tombstones_.emplace_hint(c->tombstones_.end(), std::move(*id), *version);
     }
   }
   if (!r.ok() || !r.done() || !consistent)

@@ -1,6 +1,8 @@
 // One collection of the vector store: an hnswlib index plus the id mapping
 // and payloads (content, metadata, version) kept next to it, and the
-// tombstones (id -> version) of deleted ids. Writes are last-writer-wins on
+// tombstones (id -> version) of deleted ids, both ordered by id so that a
+// page of a scan costs O(log n + page), not a pass over the collection.
+// Writes are last-writer-wins on
 // document::version; the decision depends only on this collection's state,
 // so replaying the log re-decides every write the same way. Readers run in
 // parallel under a shared lock (hnswlib's search takes no locks of its own);
@@ -12,6 +14,7 @@
 #include "core/types.hpp"
 #include "backends/hnsw/rw_lock.hpp"
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <shared_mutex>
@@ -64,6 +67,8 @@ public:
   uint64_t purge_tombstones(uint64_t up_to);
   /// Makes room for `more` insertions now (the only step of an upsert that
   /// allocates much), so that the store can refuse a write before logging it.
+  /// Room reserved and not yet used by upsert() counts as taken: writes
+  /// logged but not applied yet (waiting for their sync) keep their room.
   void reserve(size_t more);
 
   // -- reads: any number at once ------------------------------------------------
@@ -77,8 +82,15 @@ public:
   /// Tombstones with version <= up_to.
   uint64_t tombstones_up_to(uint64_t up_to) const;
   /// Live documents with id > after (byte order), ascending, at most limit;
-  /// only id and version unless with_payload. One pass under the shared lock.
+  /// only id and version unless with_payload. O(log n + limit) under the
+  /// shared lock, held for this page only.
   std::vector<document> scan(const std::string& after, uint32_t limit, bool with_payload) const;
+  /// Every stored id in (after, up_to] ("" up_to: no bound), live or
+  /// tombstone, ascending, at most limit: what backend::versions() answers.
+  std::vector<version_entry> versions(const std::string& after, const std::string& up_to,
+                                      uint32_t limit) const;
+  /// The digest of versions(after, up_to, limit), folded in place.
+  range_digest digest(const std::string& after, const std::string& up_to, uint32_t limit) const;
   /// k nearest, nearest first; ef = 0 means the default.
   std::vector<search_hit> search(const std::vector<float>& query, uint32_t k, uint32_t ef) const;
   uint64_t count() const;
@@ -112,17 +124,27 @@ private:
   void add(const std::vector<float>& v, uint64_t label);
   /// The version stored for `id`, live or tombstone (lock held).
   std::optional<uint64_t> stored_version(const std::string& id) const;
+  /// Feeds the entries of (after, up_to] to `f` in id order until it
+  /// returns false or `limit` were fed (lock held).
+  template <class F>
+  void for_each_version(const std::string& after, const std::string& up_to, uint32_t limit,
+                        F&& f) const;
 
   collection_spec spec_;
   index_params params_;
   std::unique_ptr<hnswlib::SpaceInterface<float>> space_;
   mutable rw_lock lock_;
   std::unique_ptr<index_type> index_;
-  std::unordered_map<std::string, entry> docs_;
+  // Ordered by id: scans and version ranges page in id order from a
+  // lower bound (a lookup costs O(log n) compares instead of a hash, which
+  // is noise next to an index insertion or search).
+  std::map<std::string, entry> docs_;
   std::unordered_map<uint64_t, std::string> ids_; ///< Live labels only.
   /// Deleted ids and the version of their delete; never also in docs_.
-  std::unordered_map<std::string, uint64_t> tombstones_;
+  std::map<std::string, uint64_t> tombstones_;
   uint64_t next_label_ = 0;
+  /// Insertions reserve() made room for that upsert() has not used yet.
+  size_t reserved_ = 0;
   /// While a rebuild runs: ids written since it copied the live set.
   bool rebuilding_ = false;
   std::unordered_set<std::string> touched_;

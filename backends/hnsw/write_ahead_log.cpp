@@ -11,7 +11,7 @@ constexpr uint32_t max_record_bytes = 256u << 20;
 
 expected<std::unique_ptr<write_ahead_log>>
 write_ahead_log::open(const std::string& path, log_config cfg, const replay_fn& replay,
-                      const warn_fn& warn) {
+                      const warn_fn& warn, io::log_scan* found) {
   io::record_log_options options;
   options.mode = cfg.mode;
   options.interval = cfg.interval;
@@ -29,6 +29,7 @@ write_ahead_log::open(const std::string& path, log_config cfg, const replay_fn& 
       return {};
     },
     &scan);
+  if (found) *found = scan;
   if (!log) return log.error();
   if (scan.tail == io::log_tail::torn)
     warn("log " + path + ": dropping a torn last record at byte " + std::to_string(scan.end)

@@ -34,10 +34,12 @@ public:
   /// Opens (or creates) the log at `path` and feeds every intact record to
   /// `replay`, in order. A torn last record (a crash mid-append) is cut off
   /// with a warning; a damaged record followed by more data is corruption
-  /// and an error, as is any error from `replay`.
+  /// and an error (the file is left as it is, and `found`, if given, says
+  /// tail `damaged`, where and why), as is any error from `replay`.
   static expected<std::unique_ptr<write_ahead_log>> open(const std::string& path, log_config cfg,
                                                          const replay_fn& replay,
-                                                         const warn_fn& warn);
+                                                         const warn_fn& warn,
+                                                         io::log_scan* found = nullptr);
 
   /// Appends one record; returns its ticket for sync(). Not durable yet.
   expected<uint64_t> append(std::string_view payload) { return log_->append(payload); }

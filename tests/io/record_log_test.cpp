@@ -11,6 +11,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <cerrno>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -368,4 +369,32 @@ TEST_CASE("atomic file: a file is replaced whole, and a failed write leaves the 
   CHECK(failed.error().message.find(path + ".tmp") != std::string::npos);
   CHECK(*io::read_file(path) == "second");
   CHECK(*io::read_file_if_exists(dir.path() + "/missing") == "");
+}
+
+TEST_CASE("record log: a sync failure injected by the test hook poisons the log",
+          "[record]") {
+  temp_dir dir;
+  auto path = dir.path() + "/log";
+  io::record_log_options o;
+  o.mode = io::sync_mode::group;
+  auto log = open_log(path, o).log;
+  auto first = log->append(std::string{"one"});
+  REQUIRE(first);
+  REQUIRE(log->sync(*first));
+  int hooked = 0;
+  io::test_hooks::set_sync_hook([&](const std::string& p) {
+    if (p != path) return 0;
+    ++hooked;
+    return EIO;
+  });
+  auto second = log->append(std::string{"two"});
+  REQUIRE(second); // written, not yet on disk
+  auto synced = log->sync(*second);
+  io::test_hooks::set_sync_hook({});
+  CHECK(hooked == 1);
+  REQUIRE_FALSE(synced);
+  CHECK(synced.error().message.find("syncing") != std::string::npos);
+  CHECK_FALSE(log->failure().empty());
+  CHECK_FALSE(log->append(std::string{"three"})); // poisoned until reopened
+  CHECK_FALSE(log->sync_all());
 }
