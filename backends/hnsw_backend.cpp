@@ -254,6 +254,16 @@ expected<void> hnsw_backend::apply_in_order(uint64_t ticket, const std::function
   return {};
 }
 
+expected<void> hnsw_backend::sync_record(uint64_t ticket) {
+  auto synced = log_->sync(ticket);
+  if (!synced && !log_failure_reported_.exchange(true))
+    log().error("vector store {}: the write-ahead log cannot be synced ({}): the write is "
+                "refused and not applied; the store takes no more writes and its probe fails "
+                "until it is restarted",
+                cfg_.directory, synced.error().message);
+  return synced;
+}
+
 expected<void> hnsw_backend::settle_all() {
   if (auto ok = log_->sync_all(); !ok) return ok;
   std::unique_lock guard{apply_mutex_};
@@ -332,7 +342,7 @@ expected<bool> hnsw_backend::create_collection(const collection_spec& spec) {
   auto created = std::make_shared<collection>(spec, cfg_.index);
   auto ticket = log_record(encode_create(lsn_ + 1, spec));
   if (!ticket) return ticket.error();
-  if (auto synced = log_->sync(*ticket); !synced) return synced.error();
+  if (auto synced = sync_record(*ticket); !synced) return synced.error();
   auto applied = apply_in_order(*ticket, [&] {
     std::unique_lock guard{collections_mutex_};
     collections_.emplace(spec.name, std::move(created));
@@ -347,7 +357,7 @@ expected<void> hnsw_backend::drop_collection(const std::string& name) {
   if (auto c = find(name); !c) return c.error();
   auto ticket = log_record(encode_drop(lsn_ + 1, name));
   if (!ticket) return ticket.error();
-  if (auto synced = log_->sync(*ticket); !synced) return synced;
+  if (auto synced = sync_record(*ticket); !synced) return synced;
   return apply_in_order(*ticket, [&] {
     std::unique_lock guard{collections_mutex_};
     collections_.erase(name);
@@ -383,7 +393,7 @@ expected<void> hnsw_backend::upsert(const std::string& name, const std::vector<d
   if (!ticket) return ticket.error();
   w.unlock();
   if (log_->size_bytes() > cfg_.snapshot_log_bytes) maintenance_cv_.notify_one();
-  if (auto synced = log_->sync(*ticket); !synced) return synced;
+  if (auto synced = sync_record(*ticket); !synced) return synced;
   return apply_in_order(*ticket, [&] {
     if (kept == docs.size()) return (*c)->upsert(docs);
     std::vector<document> newer;
@@ -410,7 +420,7 @@ expected<bool> hnsw_backend::remove(const std::string& name, const std::string& 
   auto ticket = log_record(encode_remove(lsn_ + 1, name, id, version));
   if (!ticket) return ticket.error();
   w.unlock();
-  if (auto ok = log_->sync(*ticket); !ok) return ok.error();
+  if (auto ok = sync_record(*ticket); !ok) return ok.error();
   bool removed = false;
   auto applied = apply_in_order(*ticket, [&] { removed = (*c)->remove(id, version); });
   if (!applied) return applied.error();
@@ -437,7 +447,7 @@ expected<uint64_t> hnsw_backend::purge_tombstones(uint64_t up_to) {
   auto ticket = log_record(encode_purge(lsn_ + 1, up_to));
   if (!ticket) return ticket.error();
   w.unlock();
-  if (auto ok = log_->sync(*ticket); !ok) return ok.error();
+  if (auto ok = sync_record(*ticket); !ok) return ok.error();
   uint64_t purged = 0;
   auto applied = apply_in_order(*ticket, [&] {
     for (auto& c : all) purged += c->purge_tombstones(up_to);

@@ -132,6 +132,9 @@ private:
   /// Runs `apply` once every record before `ticket` has been applied:
   /// memory changes in log order. A throwing apply fails the store.
   expected<void> apply_in_order(uint64_t ticket, const std::function<void()>& apply);
+  /// log_->sync(ticket), logging the first failure (the log is poisoned
+  /// from then on).
+  expected<void> sync_record(uint64_t ticket);
   /// Waits until every record logged so far is on disk and applied (the
   /// caller holds writes_).
   expected<void> settle_all();
@@ -168,6 +171,7 @@ private:
   std::condition_variable applied_cv_;
   uint64_t applied_ = 0;
   std::string damage_; ///< Set by the loader only.
+  std::atomic<bool> log_failure_reported_{false};
   /// One maintenance pass at a time; its back-off state.
   mutable std::mutex maintain_mutex_;
   hnsw::retry_backoff snapshot_backoff_;
