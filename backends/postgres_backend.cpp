@@ -1,7 +1,7 @@
 #include "backends/postgres_backend.hpp"
 
 #include "backends/postgres_codec.hpp"
-#include "backends/postgres_schema.hpp"
+#include "backends/postgres_pool.hpp"
 #include "core/validation.hpp"
 
 #include <pqxx/pqxx>
@@ -14,44 +14,12 @@
 
 namespace lifeline {
 
-namespace pg {
-/// Prepares every statement the backend runs on a new connection. Defined next
-/// to the migrations (postgres_schema.cpp): each statement follows the schema.
-void prepare_statements(pqxx::connection_base& c);
-} // namespace pg
-
 namespace {
 
 /// Rows fetched per round trip by the exact search.
 constexpr int search_page_rows = 4096;
 
 using snapshot = pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>;
-
-std::string quote_conninfo(const std::string& value) {
-  std::string out = "'";
-  for (char c : value) {
-    if (c == '\'' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "'";
-}
-
-std::string trimmed(std::string msg) {
-  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
-  return msg;
-}
-
-backend_error from_sql_error(const pqxx::sql_error& e) {
-  auto& state = e.sqlstate();
-  auto msg = trimmed(e.what());
-  if (state == "57014") return {errc::timeout, "statement timeout: " + msg};
-  if (state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0)
-    return {errc::backend_unavailable, msg};
-  if (state.rfind("22", 0) == 0) return {errc::invalid_argument, msg};
-  // The only foreign key: the collection was dropped while we wrote to it.
-  if (state == "23503") return {errc::not_found, msg};
-  return {errc::backend_error, msg};
-}
 
 backend_error collection_missing(const std::string& name) {
   return {errc::not_found, "collection '" + name + "' does not exist"};
@@ -100,11 +68,6 @@ private:
 
 } // namespace
 
-struct postgres_backend::connection {
-  explicit connection(const std::string& conninfo) : db(conninfo) {}
-  pqxx::connection db;
-};
-
 void postgres_config::password_from_env(const char* file_var, const char* var) {
   if (const char* path = std::getenv(file_var); path && *path) {
     std::ifstream in{path};
@@ -116,98 +79,14 @@ void postgres_config::password_from_env(const char* file_var, const char* var) {
 
 postgres_backend::postgres_backend(postgres_config cfg) : cfg_(std::move(cfg)) {
   if (cfg_.pool_size == 0) cfg_.pool_size = 1;
+  pool_ = std::make_unique<postgres_pool>(cfg_);
 }
 
 postgres_backend::~postgres_backend() = default;
 
-std::unique_ptr<postgres_backend::connection> postgres_backend::connect() {
-  std::string conninfo = cfg_.dsn;
-  conninfo += " connect_timeout=" + std::to_string(cfg_.connect_timeout.count());
-  // Notice a dead peer within seconds, not after the kernel's two hours.
-  conninfo += " keepalives=1 keepalives_idle=5 keepalives_interval=2 keepalives_count=3";
-  conninfo += " options=" + quote_conninfo("-c statement_timeout="
-                                           + std::to_string(cfg_.statement_timeout.count()));
-  if (!cfg_.password.empty()) conninfo += " password=" + quote_conninfo(cfg_.password);
-  auto c = std::make_unique<connection>(conninfo);
-  if (!schema_ready_) {
-    pg::migrate(c->db);
-    schema_ready_ = true;
-  }
-  pg::prepare_statements(c->db);
-  return c;
-}
-
-/// A connection checked out of the pool; returned on destruction unless it
-/// broke (the next call opens a fresh one).
-class postgres_backend::lease {
-public:
-  lease(postgres_backend& owner, std::unique_ptr<connection> c)
-    : owner_(owner), conn_(std::move(c)) {}
-  ~lease() {
-    std::lock_guard guard{owner_.mutex_};
-    if (conn_ && conn_->db.is_open()) owner_.idle_.push_back(std::move(conn_));
-    else --owner_.open_;
-    owner_.available_.notify_one();
-  }
-  pqxx::connection& operator*() { return conn_->db; }
-  void discard() { conn_.reset(); }
-
-private:
-  postgres_backend& owner_;
-  std::unique_ptr<connection> conn_;
-};
-
-template <class T, class F>
-expected<T> postgres_backend::with_connection(F&& f) {
-  std::unique_ptr<connection> conn;
-  bool need_new = false;
-  {
-    std::unique_lock guard{mutex_};
-    available_.wait(guard, [&] { return !idle_.empty() || open_ < cfg_.pool_size; });
-    if (!idle_.empty()) {
-      conn = std::move(idle_.back());
-      idle_.pop_back();
-    } else {
-      ++open_;
-      need_new = true;
-    }
-  }
-  if (need_new) {
-    try {
-      conn = connect();
-    } catch (const std::exception& e) {
-      std::lock_guard guard{mutex_};
-      --open_;
-      available_.notify_one();
-      return backend_error{errc::backend_unavailable, "cannot connect: " + trimmed(e.what())};
-    }
-  }
-  lease l{*this, std::move(conn)};
-  // Every transaction below is scoped inside f: when f throws, libpqxx rolls
-  // it back, so a connection never stays in an aborted transaction.
-  try {
-    return f(*l);
-  } catch (const pqxx::broken_connection& e) {
-    l.discard();
-    return backend_error{errc::backend_unavailable, "connection lost: " + trimmed(e.what())};
-  } catch (const pqxx::sql_error& e) {
-    auto err = from_sql_error(e);
-    if (err.kind == errc::backend_unavailable) l.discard();
-    return err;
-  } catch (const pqxx::in_doubt_error& e) {
-    l.discard();
-    return backend_error{errc::backend_error, "commit in doubt: " + trimmed(e.what())};
-  } catch (const pqxx::failure& e) {
-    l.discard();
-    return backend_error{errc::backend_error, trimmed(e.what())};
-  } catch (const pqxx::conversion_error& e) {
-    return backend_error{errc::corrupt_response, trimmed(e.what())};
-  }
-}
-
 expected<bool> postgres_backend::create_collection(const collection_spec& spec) {
   if (auto ok = validate_spec(spec); !ok) return ok.error();
-  return with_connection<bool>([&](pqxx::connection& c) -> expected<bool> {
+  return pool_->call<bool>([&](pqxx::connection& c) -> expected<bool> {
     pqxx::work tx{c};
     // INSERT ... ON CONFLICT DO NOTHING: one row if this statement inserted
     // it, none if the name was taken (a concurrent create of the same name
@@ -226,7 +105,7 @@ expected<bool> postgres_backend::create_collection(const collection_spec& spec) 
 }
 
 expected<void> postgres_backend::drop_collection(const std::string& name) {
-  return with_connection<void>([&](pqxx::connection& c) -> expected<void> {
+  return pool_->call<void>([&](pqxx::connection& c) -> expected<void> {
     pqxx::work tx{c};
     auto res = tx.exec_prepared("drop", name);
     if (res.affected_rows() == 0) return collection_missing(name);
@@ -236,7 +115,7 @@ expected<void> postgres_backend::drop_collection(const std::string& name) {
 }
 
 expected<std::vector<collection_spec>> postgres_backend::list_collections() {
-  return with_connection<std::vector<collection_spec>>(
+  return pool_->call<std::vector<collection_spec>>(
     [&](pqxx::connection& c) -> expected<std::vector<collection_spec>> {
       pqxx::nontransaction tx{c};
       std::vector<collection_spec> out;
@@ -250,7 +129,7 @@ expected<std::vector<collection_spec>> postgres_backend::list_collections() {
 }
 
 expected<collection_stats> postgres_backend::collection_stats(const std::string& name) {
-  return with_connection<lifeline::collection_stats>(
+  return pool_->call<lifeline::collection_stats>(
     [&](pqxx::connection& c) -> expected<lifeline::collection_stats> {
       pqxx::nontransaction tx{c};
       auto r = tx.exec_prepared("stats", name);
@@ -263,7 +142,7 @@ expected<collection_stats> postgres_backend::collection_stats(const std::string&
 
 expected<void> postgres_backend::upsert(const std::string& collection,
                                         const std::vector<document>& docs) {
-  return with_connection<void>([&](pqxx::connection& c) -> expected<void> {
+  return pool_->call<void>([&](pqxx::connection& c) -> expected<void> {
     pqxx::work tx{c};
     auto spec = load_spec(tx, collection);
     if (!spec) return spec.error();
@@ -294,7 +173,7 @@ expected<void> postgres_backend::upsert(const std::string& collection,
 
 expected<document> postgres_backend::get(const std::string& collection, const std::string& id) {
   if (auto ok = validate_id(id); !ok) return ok.error();
-  return with_connection<document>([&](pqxx::connection& c) -> expected<document> {
+  return pool_->call<document>([&](pqxx::connection& c) -> expected<document> {
     // One statement is atomic on its own: no BEGIN/COMMIT round trips on the
     // hottest path.
     pqxx::nontransaction tx{c};
@@ -315,7 +194,7 @@ expected<bool> postgres_backend::remove(const std::string& collection, const std
   if (auto ok = validate_id(id); !ok) return ok.error();
   if (auto ok = validate_version(version); !ok) return ok.error();
   auto v = static_cast<int64_t>(version);
-  return with_connection<bool>([&](pqxx::connection& c) -> expected<bool> {
+  return pool_->call<bool>([&](pqxx::connection& c) -> expected<bool> {
     pqxx::work tx{c}; // read committed: each statement sees the latest commits
     // A row that appears between our look and our insert was written by a
     // concurrent writer: look again (it is there now, so this ends).
@@ -342,7 +221,7 @@ expected<bool> postgres_backend::remove(const std::string& collection, const std
 
 expected<std::vector<document>> postgres_backend::scan(const scan_request& request) {
   if (auto ok = validate_scan(request); !ok) return ok.error();
-  return with_connection<std::vector<document>>(
+  return pool_->call<std::vector<document>>(
     [&](pqxx::connection& c) -> expected<std::vector<document>> {
       pqxx::nontransaction tx{c};
       auto page = tx.exec_prepared(request.with_payload ? "scan_docs" : "scan_ids",
@@ -369,17 +248,40 @@ expected<std::vector<document>> postgres_backend::scan(const scan_request& reque
     });
 }
 
+expected<std::vector<version_entry>> postgres_backend::versions(const range_request& request) {
+  if (auto ok = validate_range(request); !ok) return ok.error();
+  return pool_->call<std::vector<version_entry>>(
+    [&](pqxx::connection& c) -> expected<std::vector<version_entry>> {
+      pqxx::nontransaction tx{c};
+      // Byte order (COLLATE "C"), as scan() pages; live rows and tombstones
+      // each come from their own partial index (postgres_schema.cpp).
+      auto rows = request.up_to.empty()
+                    ? tx.exec_prepared("versions", request.collection, request.after,
+                                       request.limit)
+                    : tx.exec_prepared("versions_to", request.collection, request.after,
+                                       request.limit, request.up_to);
+      if (rows.empty()) {
+        if (auto spec = load_spec(tx, request.collection); !spec) return spec.error();
+      }
+      std::vector<version_entry> out;
+      out.reserve(rows.size());
+      for (auto row : rows)
+        out.push_back({row[0].as<std::string>(), row[1].as<uint64_t>(), row[2].as<bool>()});
+      return out;
+    });
+}
+
 expected<uint64_t> postgres_backend::purge_tombstones(uint64_t up_to) {
   // Versions are bigint: every stored one is <= 2^63 - 1.
   auto bound = static_cast<int64_t>(std::min<uint64_t>(up_to, INT64_MAX));
-  return with_connection<uint64_t>([&](pqxx::connection& c) -> expected<uint64_t> {
+  return pool_->call<uint64_t>([&](pqxx::connection& c) -> expected<uint64_t> {
     pqxx::nontransaction tx{c};
     return uint64_t(tx.exec_prepared("purge", bound).affected_rows());
   });
 }
 
 expected<std::string> postgres_backend::replica_marker() {
-  return with_connection<std::string>([&](pqxx::connection& c) -> expected<std::string> {
+  return pool_->call<std::string>([&](pqxx::connection& c) -> expected<std::string> {
     pqxx::nontransaction tx{c};
     auto r = tx.exec_prepared("get_marker");
     if (r.empty()) return std::string{};
@@ -390,7 +292,7 @@ expected<std::string> postgres_backend::replica_marker() {
 expected<void> postgres_backend::set_replica_marker(const std::string& marker) {
   if (marker.find('\0') != std::string::npos)
     return backend_error{errc::invalid_argument, "replica marker contains a NUL byte"};
-  return with_connection<void>([&](pqxx::connection& c) -> expected<void> {
+  return pool_->call<void>([&](pqxx::connection& c) -> expected<void> {
     pqxx::nontransaction tx{c};
     tx.exec_prepared("set_marker", marker);
     return {};
@@ -401,7 +303,7 @@ expected<void> postgres_backend::set_replica_marker(const std::string& marker) {
 // pages of one snapshot and ranks them here: measured faster than computing
 // the distances in SQL (docs/BENCHMARKS.md).
 expected<std::vector<search_hit>> postgres_backend::search(const search_query& query) {
-  return with_connection<std::vector<search_hit>>(
+  return pool_->call<std::vector<search_hit>>(
     [&](pqxx::connection& c) -> expected<std::vector<search_hit>> {
       snapshot tx{c};
       auto spec = load_spec(tx, query.collection);
@@ -441,7 +343,7 @@ expected<std::vector<search_hit>> postgres_backend::search(const search_query& q
 }
 
 expected<void> postgres_backend::probe() {
-  return with_connection<void>([&](pqxx::connection& c) -> expected<void> {
+  return pool_->call<void>([&](pqxx::connection& c) -> expected<void> {
     pqxx::nontransaction tx{c};
     tx.exec("SELECT 1");
     return {};

@@ -1,20 +1,19 @@
 // The relational store: PostgreSQL through libpqxx. A small pool of
-// connections, one per concurrent call; connections are opened lazily and
-// replaced when they break, so a restarted server is picked up without a
-// restart of the process. No CAF in here.
+// connections, one per concurrent call (postgres_pool.hpp); connections are
+// opened lazily and replaced when they break, so a restarted server is
+// picked up without a restart of the process. Every call returns within
+// postgres_config::call_bound(), whatever the server does. No CAF in here.
 #pragma once
 
 #include "backends/backend.hpp"
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <vector>
 
 namespace lifeline {
+
+class postgres_pool;
 
 struct postgres_config {
   /// libpq connection string without the password, e.g.
@@ -25,6 +24,18 @@ struct postgres_config {
   uint32_t pool_size = 4;
   std::chrono::seconds connect_timeout{3};
   std::chrono::milliseconds statement_timeout{5000};
+  /// The longest one call may take, whatever the server does (a frozen
+  /// server enforces no statement_timeout): past it the backend's watchdog
+  /// shuts the connection down and the call answers `timeout`. A call that
+  /// opens a connection may take connect_timeout on top. 0: statement_timeout
+  /// plus call_timeout_margin (see call_bound()).
+  std::chrono::milliseconds call_timeout{0};
+  static constexpr std::chrono::milliseconds call_timeout_margin{1000};
+
+  /// call_timeout, or its default derived from statement_timeout.
+  std::chrono::milliseconds call_bound() const {
+    return call_timeout.count() > 0 ? call_timeout : statement_timeout + call_timeout_margin;
+  }
 
   /// Reads the password from the file named by `file_var` or else from
   /// `var` (e.g. LIFELINE_PG_PASSWORD_FILE, LIFELINE_PG_PASSWORD).
@@ -50,6 +61,7 @@ public:
   expected<bool> remove(const std::string& collection, const std::string& id,
                         uint64_t version) override;
   expected<std::vector<document>> scan(const scan_request& request) override;
+  expected<std::vector<version_entry>> versions(const range_request& request) override;
   expected<uint64_t> purge_tombstones(uint64_t up_to) override;
   expected<std::string> replica_marker() override;
   expected<void> set_replica_marker(const std::string& marker) override;
@@ -57,21 +69,8 @@ public:
   expected<void> probe() override;
 
 private:
-  class lease;
-  struct connection; ///< A pqxx::connection (defined in the .cpp).
-  /// Runs `f(pqxx::connection&)` on a pooled connection; maps libpqxx exceptions
-  /// onto backend errors and drops a connection that broke.
-  template <class T, class F>
-  expected<T> with_connection(F&& f);
-
-  std::unique_ptr<connection> connect();
-
   postgres_config cfg_;
-  std::mutex mutex_;
-  std::condition_variable available_;
-  std::vector<std::unique_ptr<connection>> idle_;
-  uint32_t open_ = 0; ///< Connections checked out or idle.
-  std::atomic<bool> schema_ready_{false};
+  std::unique_ptr<postgres_pool> pool_;
 };
 
 } // namespace lifeline

@@ -54,6 +54,13 @@ CREATE TABLE lifeline_meta (
   value text NOT NULL
 );
 )sql"},
+    {3, "tombstones in byte order, for repair", R"sql(
+-- versions() lists live documents and tombstones of an id range in byte
+-- order: the live ones from lifeline_documents_live_by_id, the tombstones
+-- from this one (a partial index: writes of live documents never touch it).
+CREATE INDEX lifeline_documents_dead_by_id
+  ON lifeline_documents (collection, id COLLATE "C") WHERE deleted;
+)sql"},
   };
   return all;
 }
@@ -126,6 +133,19 @@ void prepare_statements(pqxx::connection_base& c) {
   c.prepare("scan_ids", "SELECT id, version" + live_after);
   c.prepare("scan_docs",
             "SELECT id, version, embedding, content, coalesce(metadata::text, '')" + live_after);
+  // Repair: every stored id of (after, up_to], live or tombstone, in byte
+  // order; each half from its partial index, merged, at most $3.
+  auto versions_of = [](const std::string& upper) {
+    auto half = [&](const char* which) {
+      return std::string{"(SELECT id, version, deleted FROM lifeline_documents WHERE collection = $1"
+                         " AND "} + which + " AND id COLLATE \"C\" > $2" + upper
+             + " ORDER BY id COLLATE \"C\" LIMIT $3)";
+    };
+    return "SELECT id, version, deleted FROM (" + half("NOT deleted") + " UNION ALL "
+           + half("deleted") + ") v ORDER BY id COLLATE \"C\" LIMIT $3";
+  };
+  c.prepare("versions", versions_of(""));
+  c.prepare("versions_to", versions_of(" AND id COLLATE \"C\" <= $4"));
   c.prepare("payloads", "SELECT id, content, coalesce(metadata::text, '') FROM lifeline_documents"
                         " WHERE collection = $1 AND id = ANY($2::text[]) AND NOT deleted");
   c.prepare("get_marker", "SELECT value FROM lifeline_meta WHERE key = 'replica_marker'");

@@ -63,6 +63,8 @@ expected<backend_maker> configure_postgres(const std::string& name, const backen
   cfg.pool_size = uint32_t(r.number("pool_size", 4, 1, 1000));
   cfg.connect_timeout = std::chrono::seconds(r.number("connect_timeout_s", 3, 1, 600));
   cfg.statement_timeout = std::chrono::milliseconds(r.number("statement_timeout_ms", 5000, 1, 3600000));
+  // 0: statement_timeout_ms plus a second (postgres_config::call_bound).
+  cfg.call_timeout = std::chrono::milliseconds(r.number("call_timeout_ms", 0, 0, 3600000));
   auto password_file = r.text("password_file", "");
   if (cfg.dsn.empty()) r.fail("conninfo is required (a libpq connection string without the password)");
   if (cfg.dsn.find("password") != std::string::npos)

@@ -7,12 +7,16 @@
 #include "backends/postgres_backend.hpp"
 #include "metrics/counting_metrics.hpp"
 #include "core/log.hpp"
+#include "support/eventually.hpp"
+#include "support/frozen_postgres.hpp"
 #include "support/postgres_env.hpp"
 
 #include <caf/all.hpp>
 #include <catch2/catch.hpp>
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
+
+#include <optional>
 
 using namespace lifeline;
 using namespace lifeline::testing;
@@ -148,6 +152,51 @@ TEST_CASE("PostgreSQL paused (SIGSTOP): requests miss their deadline and fall ov
   CHECK(f.metrics->calls(operation::get, "postgres", call_outcome::timeout) >= 1);
   REQUIRE(pg_control("resume") == 0);
   CHECK(f.served_again_by("postgres"));
+}
+
+TEST_CASE("PostgreSQL frozen: reads fall over, its circuit opens, the stuck calls are abandoned "
+          "and the runtime stops while it is still frozen",
+          "[postgres][failover][frozen]") {
+  auto ring = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(256);
+  auto previous = current_logger();
+  set_logger(std::make_shared<spdlog::logger>("lifeline", ring));
+  auto logged = [&](const std::string& part) {
+    for (auto& line : ring->last_formatted())
+      if (line.find(part) != std::string::npos) return true;
+    return false;
+  };
+  auto cfg = postgres_from_env();
+  cfg.statement_timeout = 500ms; // each call into the frozen server ends after 1.5 s
+  std::optional<frozen_postgres> frozen; // declared first: resumed last, whatever happens
+  std::optional<failover> f;
+  f.emplace(cfg);
+  f->seed(10);
+  REQUIRE(f->get("d1")->backend == "postgres");
+  frozen.emplace();
+  // A read costs at most one attempt timeout on PostgreSQL, then memory
+  // serves it; failed attempts and probes open PostgreSQL's circuit.
+  bool opened = eventually([&] {
+    auto r = f->get("d1");
+    REQUIRE(r);
+    CHECK(r->backend == "memory");
+    auto health = f->ask<health_report>(health_atom::value);
+    return health && health->backends.at(0).circuit == circuit_state::open;
+  });
+  CHECK(opened);
+  CHECK(f->metrics->outages() == 0);
+  // The backend's own calls, stuck in the frozen server, end by its watchdog
+  // while the server is still frozen: its workers are not lost.
+  CHECK(eventually([&] { return logged("connection abandoned"); }));
+  // And so the runtime stops (the actor system waits for every worker)
+  // without waiting for the server to come back.
+  f->rt.stop();
+  f->self.reset();
+  CHECK(frozen->bounded([&] {
+    f.reset();
+    return true;
+  }));
+  frozen.reset();
+  set_logger(previous);
 }
 
 TEST_CASE("a wrong password: PostgreSQL is down with a clear reason in health and log",

@@ -1,0 +1,121 @@
+// The PostgreSQL backend's connection pool (private to postgres_backend.cpp):
+// connections are opened lazily, one per concurrent call, and replaced when
+// they break, so a restarted server is picked up without a restart of the
+// process. Every call is bounded by postgres_config::call_bound(): waiting
+// for a free connection, by its deadline; the statements, by the watchdog
+// (postgres_watchdog.hpp), which shuts a stuck connection down; connecting,
+// by libpq's connect_timeout. No CAF in here.
+#pragma once
+
+#include "backends/postgres_backend.hpp"
+#include "backends/postgres_watchdog.hpp"
+
+#include <pqxx/pqxx>
+
+#include <atomic>
+#include <condition_variable>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace lifeline {
+
+class postgres_pool {
+public:
+  using clock = postgres_watchdog::clock;
+
+  explicit postgres_pool(const postgres_config& cfg) : cfg_(cfg) {}
+
+  /// Runs `f(pqxx::connection&)` (which returns expected<T>) on a pooled
+  /// connection within the call bound; maps libpqxx exceptions onto backend
+  /// errors and drops a connection that broke or was abandoned.
+  template <class T, class F>
+  expected<T> call(F&& f);
+
+  /// Calls the watchdog cut short so far.
+  uint64_t abandoned_calls() const { return watchdog_.fired(); }
+
+private:
+  struct connection {
+    explicit connection(const std::string& conninfo) : db(conninfo) {}
+    pqxx::connection db;
+  };
+  class lease;
+
+  /// A pooled connection, or a new one (`fresh`: not prepared yet), or an
+  /// error when none is free by `deadline` or connecting fails.
+  expected<std::unique_ptr<connection>> acquire(clock::time_point& deadline, bool& fresh);
+  std::unique_ptr<connection> connect();
+  /// Migrates the schema (once per pool) and prepares the statements.
+  void prepare(connection& c);
+  /// Gives a connection back (or forgets one that broke: `c` null).
+  void give_back(std::unique_ptr<connection> c);
+  /// The error of a call that failed with `failure` (rethrows what is not
+  /// libpqxx's); sets `drop` when the connection is unusable.
+  static backend_error error_from(std::exception_ptr failure, bool& drop);
+  /// The answer of a call the watchdog cut short (and its log line).
+  backend_error abandoned() const;
+
+  postgres_config cfg_;
+  std::mutex mutex_;
+  std::condition_variable available_;
+  std::vector<std::unique_ptr<connection>> idle_;
+  uint32_t open_ = 0; ///< Connections checked out or idle.
+  std::atomic<bool> schema_ready_{false};
+  postgres_watchdog watchdog_; ///< Last: stops before the pool goes.
+};
+
+/// A connection checked out of the pool; returned on destruction unless it
+/// broke or was discarded (the next call opens a fresh one).
+class postgres_pool::lease {
+public:
+  lease(postgres_pool& owner, std::unique_ptr<connection> c)
+    : owner_(owner), conn_(std::move(c)) {}
+  lease(const lease&) = delete;
+  lease& operator=(const lease&) = delete;
+  ~lease() {
+    if (conn_ && !conn_->db.is_open()) conn_.reset();
+    owner_.give_back(std::move(conn_));
+  }
+  connection& operator*() { return *conn_; }
+  void discard() { conn_.reset(); }
+
+private:
+  postgres_pool& owner_;
+  std::unique_ptr<connection> conn_;
+};
+
+template <class T, class F>
+expected<T> postgres_pool::call(F&& f) {
+  auto deadline = clock::now() + cfg_.call_bound();
+  bool fresh = false;
+  auto conn = acquire(deadline, fresh);
+  if (!conn) return conn.error();
+  lease l{*this, std::move(*conn)};
+  // Declared after the lease: released before the connection goes back.
+  auto watch = watchdog_.guard((*l).db.sock(), deadline);
+  if (!watch.armed()) {
+    l.discard();
+    return backend_error{errc::backend_error, "cannot watch a PostgreSQL call: no descriptors left"};
+  }
+  bool ready = !fresh;
+  // Every transaction is scoped inside f: when f throws, libpqxx rolls it
+  // back, so a pooled connection never stays in an aborted transaction.
+  try {
+    if (!ready) prepare(*l);
+    ready = true;
+    auto r = f((*l).db);
+    if (watch.release()) l.discard(); // answered, but the socket is shut down now
+    return r;
+  } catch (...) {
+    bool timed_out = watch.release();
+    bool drop = timed_out || !ready; // a half-prepared connection is never pooled
+    if (drop) l.discard();
+    auto err = error_from(std::current_exception(), drop);
+    if (drop) l.discard();
+    return timed_out ? abandoned() : err;
+  }
+}
+
+} // namespace lifeline
