@@ -32,6 +32,10 @@ struct postgres_config {
   std::chrono::milliseconds call_timeout{0};
   static constexpr std::chrono::milliseconds call_timeout_margin{1000};
 
+  /// The bound of the schema migrations a backend runs once, on its first
+  /// connection: a migration that builds an index reads the whole table,
+  /// which takes longer than any single call on a large database.
+  std::chrono::milliseconds migration_timeout{std::chrono::minutes(10)};
   /// call_timeout, or its default derived from statement_timeout.
   std::chrono::milliseconds call_bound() const {
     return call_timeout.count() > 0 ? call_timeout : statement_timeout + call_timeout_margin;

@@ -69,7 +69,7 @@ std::unique_ptr<postgres_pool::connection> postgres_pool::connect() {
 
 void postgres_pool::prepare(connection& c) {
   if (!schema_ready_) {
-    pg::migrate(c.db);
+    pg::migrate(c.db, cfg_.migration_timeout);
     schema_ready_ = true;
   }
   pg::prepare_statements(c.db);

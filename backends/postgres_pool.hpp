@@ -94,7 +94,10 @@ expected<T> postgres_pool::call(F&& f) {
   if (!conn) return conn.error();
   lease l{*this, std::move(*conn)};
   // Declared after the lease: released before the connection goes back.
-  auto watch = watchdog_.guard((*l).db.sock(), deadline);
+  // The first connection migrates the schema: that part gets its own bound.
+  auto watch = watchdog_.guard((*l).db.sock(), schema_ready_ || !fresh
+                                                 ? deadline
+                                                 : clock::now() + cfg_.migration_timeout);
   if (!watch.armed()) {
     l.discard();
     return backend_error{errc::backend_error, "cannot watch a PostgreSQL call: no descriptors left"};

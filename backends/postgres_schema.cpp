@@ -72,8 +72,9 @@ constexpr long long migration_lock = 0x4c69666531696e65; // "Lif1ine"
 
 int latest_schema_version() { return migrations().back().version; }
 
-void migrate(pqxx::connection_base& c) {
+void migrate(pqxx::connection_base& c, std::chrono::milliseconds bound) {
   pqxx::work tx{c};
+  tx.exec("SET LOCAL statement_timeout = " + std::to_string(bound.count()));
   tx.exec("SELECT pg_advisory_xact_lock(" + std::to_string(migration_lock) + ")");
   tx.exec("CREATE TABLE IF NOT EXISTS lifeline_schema_migrations ("
           " version integer PRIMARY KEY,"

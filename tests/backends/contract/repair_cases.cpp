@@ -66,7 +66,7 @@ LIFELINE_CONTRACT_CASE("versions lists live documents and tombstones in byte ord
   }
 }
 
-LIFELINE_CONTRACT_CASE("versions honours (after, up_to] and the limit", "[repair]") {
+LIFELINE_CONTRACT_CASE("versions honours the bounds after and up_to and the limit", "[repair]") {
   write_sample(store);
   auto range = [&](std::string after, std::string up_to, uint32_t limit) {
     auto r = store.versions({"c", std::move(after), std::move(up_to), limit});
