@@ -289,6 +289,10 @@ int main(int argc, char** argv) {
         return names;
       }());
       server.run(opts.shutdown_drain);
+      // The stop is under way, and bounded: a second signal does not cut it
+      // short (its signal set is gone, so it would kill the process).
+      std::signal(SIGTERM, SIG_IGN);
+      std::signal(SIGINT, SIG_IGN);
       client.stop();
       log().info("stop: stopped serving; stopping the backends ({} ms at most)",
                  opts.shutdown_grace.count());
