@@ -1,5 +1,6 @@
 #include "actors/backend_actor.hpp"
 
+#include "actors/busy_calls.hpp"
 #include "backends/backend.hpp"
 #include "core/log.hpp"
 
@@ -21,6 +22,7 @@ namespace {
 
 struct worker_state {
   std::shared_ptr<backend> store;
+  std::string kind; ///< store->kind(), for busy_calls().
   static inline const char* name = "lifeline.backend.worker";
 };
 
@@ -51,6 +53,7 @@ verdict to_verdict(verdict v) { return v; }
 /// repair the reply in place (e.g. drop a damaged search hit).
 template <class T, class Call, class Check>
 caf::result<T> run(worker_pointer self, Call&& call, Check&& check) {
+  busy_call busy{self->state.kind};
   try {
     auto r = call();
     if (!r) return make_error(r.error());
@@ -68,6 +71,7 @@ caf::result<T> run(worker_pointer self, Call&& call, Check&& check) {
 /// The same for calls that return no value.
 template <class Call>
 caf::result<ok_atom> run_void(worker_pointer self, Call&& call) {
+  busy_call busy{self->state.kind};
   try {
     auto r = call();
     if (!r) return make_error(r.error());
@@ -122,6 +126,7 @@ invariant check_hits(const std::vector<search_hit>& hits, uint32_t k) {
 
 backend_actor::behavior_type worker(worker_pointer self, std::shared_ptr<backend> store) {
   self->state.store = std::move(store);
+  self->state.kind = self->state.store->kind();
   auto no_check = [](const auto&) { return invariant{}; };
   return {
     [=](create_atom, const collection_spec& spec) -> caf::result<bool> {
@@ -232,6 +237,23 @@ struct pool_state {
   std::unordered_map<uint64_t, std::function<void(const caf::error&)>> pending;
   uint64_t next_id = 0;
   static inline const char* name = "lifeline.backend";
+
+  pool_state() = default;
+  pool_state(const pool_state&) = delete;
+  pool_state& operator=(const pool_state&) = delete;
+  /// The pool's state goes when the pool terminates, however it ends: an
+  /// exit its handler sees fails the pending calls first (below), but one it
+  /// cannot see (exit_reason::kill, an exception) would drop their promises
+  /// unanswered (CAF 0.17 sends nothing for a dropped promise), and each
+  /// caller would keep its request handler, and its slot in the backend's
+  /// in-flight bound, forever. So whatever is still pending fails here.
+  ~pool_state() { fail_pending(caf::error{errc::backend_unavailable, "backend actor ended with the call pending"}); }
+
+  void fail_pending(const caf::error& err) {
+    auto calls = std::move(pending);
+    pending.clear();
+    for (auto& [id, fail] : calls) fail(err);
+  }
 };
 
 using pool_pointer = backend_actor::stateful_pointer<pool_state>;
@@ -284,11 +306,8 @@ backend_actor::behavior_type pool(pool_pointer self, std::shared_ptr<backend> st
   // timeout: the coordinator falls over at once.
   self->set_exit_handler([self](const caf::exit_msg& msg) {
     if (!msg.reason) return; // a worker that ended normally
-    auto err = caf::error{errc::backend_unavailable,
-                          "backend actor went down: " + describe(msg.reason)};
-    auto pending = std::move(self->state.pending);
-    self->state.pending.clear();
-    for (auto& [id, fail] : pending) fail(err);
+    self->state.fail_pending(caf::error{errc::backend_unavailable,
+                                        "backend actor went down: " + describe(msg.reason)});
     self->quit(msg.reason);
   });
   return {

@@ -672,8 +672,12 @@ caf::result<ok_atom> restart_backend(coordinator_pointer self, const std::string
     if (!s.routing.handle())
       return caf::error{errc::backend_unavailable, "backend " + name + " is not up"};
     log().warn("backend {}: restart requested by an operator", name);
-    // Its supervisor sees it go down and starts it again.
-    self->send_exit(s.routing.handle(), caf::exit_reason::kill);
+    // Its supervisor sees it go down and starts it again. Not
+    // exit_reason::kill: a kill skips the backend actor's exit handler,
+    // which fails its pending calls at once (backend_unavailable) so that
+    // their callers fall over instead of waiting out their deadlines.
+    self->send_exit(s.routing.handle(),
+                    caf::error{errc::backend_unavailable, "restart requested by an operator"});
     return ok_atom::value;
   }
   return caf::error{errc::not_found, "no backend named '" + name + "'"};

@@ -1,6 +1,9 @@
 #include "api/coordinator_client.hpp"
 
+#include "core/log.hpp"
+
 #include <caf/all.hpp>
+#include <spdlog/spdlog.h>
 
 namespace lifeline {
 
@@ -39,7 +42,10 @@ void coordinator_client::stop() {
   self->send_exit(bridge_, caf::exit_reason::user_shutdown);
   self->receive([](const caf::down_msg&) {},
                 caf::after(std::chrono::seconds(5)) >> [] {
-                  // Still running a completion: the caller goes on regardless.
+                  // Still running a completion: the caller goes on regardless
+                  // (a late completion holds nothing that goes away: see
+                  // http_api::serve and http_server's reply gate).
+                  log().warn("stop: the HTTP bridge actor did not stop within 5 s; going on");
                 });
   bridge_ = nullptr;
 }

@@ -129,7 +129,7 @@ response problem(unsigned status, std::string_view title, std::string_view detai
 
 // -- the API ----------------------------------------------------------------------------------
 
-struct http_api::impl {
+struct http_api::impl : std::enable_shared_from_this<http_api::impl> {
   using reply_fn = http_api::reply_fn;
   coordinator_client& client;
   prometheus_metrics& metrics;
@@ -234,7 +234,7 @@ struct http_api::impl {
 };
 
 http_api::http_api(coordinator_client& client, prometheus_metrics& metrics, api_config cfg)
-  : impl_(std::make_unique<impl>(client, metrics, std::move(cfg))) {}
+  : impl_(std::make_shared<impl>(client, metrics, std::move(cfg))) {}
 
 http_api::~http_api() = default;
 
@@ -279,9 +279,11 @@ screened http_api::impl::screen(const request& head) {
   if (s.op == endpoint::metrics) return s;
   auto n = in_flight.fetch_add(1, std::memory_order_relaxed) + 1;
   in_flight_gauge->Increment();
-  s.slot = std::make_shared<in_flight_slot>([this] {
-    in_flight.fetch_sub(1, std::memory_order_relaxed);
-    in_flight_gauge->Decrement();
+  // The slot may outlive the http_api object (a reply callback of a request
+  // still running when the server stopped): it keeps what it uses.
+  s.slot = std::make_shared<in_flight_slot>([self = shared_from_this()] {
+    self->in_flight.fetch_sub(1, std::memory_order_relaxed);
+    self->in_flight_gauge->Decrement();
   });
   if (cfg.max_in_flight > 0 && n > cfg.max_in_flight) {
     s.slot.reset();
@@ -295,7 +297,10 @@ screened http_api::impl::screen(const request& head) {
 }
 
 void http_api::serve(screened s, request req, reply_fn done) {
-  auto* self = impl_.get();
+  // The reply callback holds the API's state, not a pointer to it: a copy
+  // may run, or be destroyed, after the http_api object is gone (a request
+  // still running in the backends when the server stopped).
+  auto self = impl_;
   std::string_view route = s.target ? template_of(s.target->kind) : std::string_view{"unknown"};
   // Copies of the reply function live on in the coordinator request's
   // handlers after it ran: the place is held through one shared holder,

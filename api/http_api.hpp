@@ -114,7 +114,7 @@ public:
 
 private:
   struct impl;
-  std::unique_ptr<impl> impl_;
+  std::shared_ptr<impl> impl_; ///< Shared with the reply callbacks in flight.
 };
 
 } // namespace lifeline::api

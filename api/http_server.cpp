@@ -15,9 +15,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <thread>
+#include <unordered_map>
 
 namespace lifeline::api {
 
@@ -37,19 +39,47 @@ uint32_t effective_max_connections(const server_config& cfg) {
   return uint32_t(std::min<uint64_t>(cap, 10000));
 }
 
+/// The way a reply computed on another thread (an actor's) reaches the
+/// io_context: open while the io_context can take work, closed (for good)
+/// once the server stops running it. A reply that comes later is dropped
+/// where it comes, and holds nothing of the server: the callbacks hold the
+/// gate (shared) and a weak reference to their connection, never the
+/// connection itself nor a strand of the io_context.
+class reply_gate {
+public:
+  explicit reply_gate(net::io_context& io) : io_(&io) {}
+
+  /// Posts `f` to the io_context if it is still served; else drops it.
+  template <class F>
+  void post(F&& f) {
+    std::lock_guard lock{mutex_};
+    if (io_) net::post(*io_, std::forward<F>(f));
+  }
+
+  void close() {
+    std::lock_guard lock{mutex_};
+    io_ = nullptr;
+  }
+
+private:
+  std::mutex mutex_;
+  net::io_context* io_;
+};
+
+// Member order matters for the stop: a connection's destructor touches the
+// counters and metrics declared before `io`, and connections may be
+// destroyed as late as the io_context's destructor (its queued handlers hold
+// them), so those are destroyed after it. `serving` holds connections whose
+// request is with the API; it is declared after `io`, so it is emptied first,
+// while the io_context still exists.
 struct http_server::impl {
   server_config cfg;
   http_api& api;
   uint32_t max_connections;
-  net::io_context io;
-  tcp::acceptor acceptor{io};
-  net::steady_timer accept_timer{io};
-  milliseconds accept_backoff{0};
   std::atomic<bool> stopping{false};
   std::atomic<int> in_flight{0};
   std::atomic<uint32_t> connections{0};
-  net::steady_timer drain_timer{io};
-  std::chrono::seconds drain{30};
+  milliseconds drain{30000};
   // Metrics (owned by the registry).
   prometheus::Gauge* open_connections;
   prometheus::Counter* refused_at_cap;
@@ -57,6 +87,16 @@ struct http_server::impl {
   prometheus::Counter* timeout_idle;
   prometheus::Counter* timeout_header;
   prometheus::Counter* timeout_body;
+  net::io_context io;
+  std::shared_ptr<reply_gate> gate = std::make_shared<reply_gate>(io);
+  tcp::acceptor acceptor{io};
+  net::steady_timer accept_timer{io};
+  milliseconds accept_backoff{0};
+  net::steady_timer drain_timer{io};
+  /// Connections waiting for the API's reply (their only owner then: the
+  /// reply callbacks hold them weakly), by address.
+  std::mutex serving_mutex;
+  std::unordered_map<const void*, std::shared_ptr<void>> serving;
 
   impl(server_config c, http_api& a, prometheus_metrics& m)
     : cfg(std::move(c)), api(a), max_connections(effective_max_connections(cfg)) {
@@ -81,9 +121,34 @@ struct http_server::impl {
     timeout_body = &timeouts.Add({{"phase", "body"}});
   }
 
+  ~impl() { gate->close(); }
+
   void accept();
   void on_accept_error(const beast::error_code& ec);
   void shed(tcp::socket socket);
+
+  void hold(const void* key, std::shared_ptr<void> connection) {
+    std::lock_guard lock{serving_mutex};
+    serving.emplace(key, std::move(connection));
+  }
+  void release(const void* key) {
+    std::shared_ptr<void> last; // destroyed outside the lock
+    std::lock_guard lock{serving_mutex};
+    if (auto it = serving.find(key); it != serving.end()) {
+      last = std::move(it->second);
+      serving.erase(it);
+    }
+  }
+  /// After the io_context stopped: closes the connections still waiting for
+  /// a reply, here, while the io_context exists. Returns how many.
+  size_t drop_serving() {
+    std::unordered_map<const void*, std::shared_ptr<void>> left;
+    {
+      std::lock_guard lock{serving_mutex};
+      left.swap(serving);
+    }
+    return left.size();
+  }
 };
 
 namespace {
@@ -206,8 +271,8 @@ private:
       // can only go on if there is none.
       unread_body_ = !parser_->is_done();
       keep_alive_ = !unread_body_ && head.keep_alive();
-      ++server_.in_flight;
-      return server_.api.serve(std::move(screened_), std::move(request_), reply_on_strand());
+      if (!admit()) return;
+      return server_.api.serve(std::move(screened_), std::move(request_), reply_later());
     }
     auto expect = head[http::field::expect];
     if (!parser_->is_done() && beast::iequals(expect, "100-continue")) {
@@ -236,14 +301,41 @@ private:
     auto msg = parser_->release();
     keep_alive_ = msg.keep_alive();
     request_.body = std::move(msg.body());
-    ++server_.in_flight;
-    server_.api.serve(std::move(screened_), std::move(request_), reply_on_strand());
+    if (!admit()) return;
+    server_.api.serve(std::move(screened_), std::move(request_), reply_later());
   }
 
-  /// The reply may come from an actor thread: write on the socket's executor.
-  http_api::reply_fn reply_on_strand() {
-    return [self = shared_from_this()](response r) {
-      net::post(self->stream_.get_executor(), [self, r = std::move(r)]() mutable { self->write(std::move(r)); });
+  /// Counts the request in flight (a stop waits for it from here on), unless
+  /// the server is stopping: a read that began before the stop and ended
+  /// after it gets 503, not a place in a drain that already began. Counting
+  /// first and checking after pairs with stop(), which sets `stopping` first
+  /// and checks the count after: one of the two sees the other.
+  bool admit() {
+    ++server_.in_flight;
+    if (!server_.stopping) return true;
+    screened_ = {}; // gives its place in the API back
+    auto r = problem(503, "Shutting down", "the server is stopping");
+    r.headers.emplace_back("Retry-After", "1");
+    keep_alive_ = false;
+    unread_body_ = true;
+    write(std::move(r));
+    return false;
+  }
+
+  /// The reply may come from an actor thread, and late (after the server
+  /// stopped): it goes through the gate to the io_context, then to this
+  /// connection's strand, if both are still there. Until then the server
+  /// holds the connection (`serving`); the callback holds it weakly, so
+  /// wherever its last copy is destroyed, it destroys no connection.
+  http_api::reply_fn reply_later() {
+    server_.hold(this, shared_from_this());
+    return [gate = server_.gate, weak = weak_from_this()](response r) {
+      gate->post([weak, r = std::move(r)]() mutable {
+        auto self = weak.lock();
+        if (!self) return;
+        auto ex = self->stream_.get_executor();
+        net::dispatch(ex, [self = std::move(self), r = std::move(r)]() mutable { self->write(std::move(r)); });
+      });
     };
   }
 
@@ -260,6 +352,7 @@ private:
   }
 
   void write(response r) {
+    server_.release(this); // the async_write below holds it now
     auto res = std::make_shared<http::response<http::string_body>>(
       to_http(std::move(r), version_, keep_alive_ && !server_.stopping));
     // A reader that does not read gets no more than the header deadline.
@@ -270,7 +363,10 @@ private:
   }
 
   void on_written(beast::error_code ec, bool keep_alive) {
-    if (--server_.in_flight == 0 && server_.stopping) server_.io.stop(); // drained
+    if (--server_.in_flight == 0 && server_.stopping) {
+      log().info("stop: every request in flight answered");
+      server_.io.stop(); // drained
+    }
     if (!ec && !keep_alive && unread_body_) return linger_close();
     if (ec || !keep_alive) return close();
     request_ = {};
@@ -388,19 +484,30 @@ expected<uint16_t, config_error> http_server::listen() {
   return a.local_endpoint().port();
 }
 
-void http_server::run(std::chrono::seconds drain) {
+void http_server::run(milliseconds drain) {
   auto& s = *impl_;
   s.drain = drain;
   net::signal_set signals{s.io, SIGINT, SIGTERM};
   signals.async_wait([this](beast::error_code ec, int sig) {
     if (ec) return;
-    log().info("signal {}: stopping: no new connections, finishing requests in flight", sig);
+    log().info("signal {}: stopping: no new connections, finishing the {} requests in flight "
+               "(for {} ms at most)",
+               sig, impl_->in_flight.load(), impl_->drain.count());
     stop();
   });
   std::vector<std::thread> threads;
   for (unsigned i = 1; i < std::max(1u, s.cfg.threads); ++i) threads.emplace_back([&s] { s.io.run(); });
   s.io.run();
   for (auto& t : threads) t.join();
+  // No thread runs the io_context any more. Replies that come from now on
+  // are dropped at the gate; the connections still waiting for one close
+  // here, on this thread, while the io_context exists.
+  s.gate->close();
+  if (auto cut = s.drop_serving(); cut > 0)
+    log().warn("stop: {} requests still in flight after the {} ms drain: their connections are "
+               "closed without a reply (a write among them may or may not have been applied; "
+               "it was not acknowledged)",
+               cut, s.drain.count());
 }
 
 void http_server::stop() {
@@ -413,7 +520,12 @@ void http_server::stop() {
     if (s.in_flight == 0) return s.io.stop();
     // Requests in flight get `drain` to finish; then the server goes anyway.
     s.drain_timer.expires_after(s.drain);
-    s.drain_timer.async_wait([&s](beast::error_code) { s.io.stop(); });
+    s.drain_timer.async_wait([&s](beast::error_code ec) {
+      if (ec) return;
+      log().warn("stop: the {} ms drain is over with {} requests in flight", s.drain.count(),
+                 s.in_flight.load());
+      s.io.stop();
+    });
   });
 }
 

@@ -51,8 +51,11 @@ public:
   /// Binds and listens; the bound port.
   expected<uint16_t, config_error> listen();
   /// Serves until SIGINT/SIGTERM (or stop()), then stops accepting, lets the
-  /// requests in flight finish (at most `drain`) and returns.
-  void run(std::chrono::seconds drain = std::chrono::seconds(30));
+  /// requests in flight finish (at most `drain`) and returns. On return no
+  /// thread runs the server's io_context and nothing reaches it any more: a
+  /// reply that comes later (from a request still running in the backends)
+  /// is dropped, and the connections still waiting for one are closed.
+  void run(std::chrono::milliseconds drain = std::chrono::milliseconds(30000));
   void stop();
 
   struct impl; // public for the sessions in http_server.cpp

@@ -117,6 +117,8 @@ expected<void, config_error> load_file(const std::string& path, options& opts) {
     else if (key == "probe_timeout_ms") err = get_ms(node, key, opts.probe_timeout);
     else if (key == "breaker_failures") err = get_int(node, key, opts.breaker_failures, 1, 1000);
     else if (key == "breaker_open_ms") err = get_ms(node, key, opts.breaker_open);
+    else if (key == "shutdown_drain_ms") err = get_ms(node, key, opts.shutdown_drain);
+    else if (key == "shutdown_grace_ms") err = get_ms(node, key, opts.shutdown_grace);
     else if (key == "backends") {
       auto* list = node.as_array();
       if (!list) return bad(path + ": backends must be an array of tables ([[backends]])");

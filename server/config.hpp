@@ -51,6 +51,11 @@ struct options {
   std::chrono::milliseconds probe_timeout{1000};
   uint32_t breaker_failures = 5;
   std::chrono::milliseconds breaker_open{5000};
+  /// After SIGTERM: how long the requests in flight may finish.
+  std::chrono::milliseconds shutdown_drain{30000};
+  /// After the drain: how long the backends may take to stop before the
+  /// process exits anyway (a call blocked in a backend cannot be cut).
+  std::chrono::milliseconds shutdown_grace{5000};
   /// In priority order.
   std::vector<backend_entry> backends;
 };

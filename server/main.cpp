@@ -8,6 +8,7 @@
 #include "metrics/prometheus_metrics.hpp"
 #include "server/check_command.hpp"
 #include "server/config.hpp"
+#include "server/hard_stop.hpp"
 #include "server/json_log.hpp"
 
 #include <CLI/CLI.hpp>
@@ -23,6 +24,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 using namespace lifeline;
@@ -204,11 +206,15 @@ int main(int argc, char** argv) {
     makers.emplace_back(b, *made);
   }
 
+  // Declared before the actor system, so that they outlive it: the metrics
+  // (a late reply callback records into them) and the bound on the stop
+  // (the actor system's destructor is what may block).
+  auto metrics = std::make_shared<prometheus_metrics>();
+  std::optional<server::hard_stop> hard_stop;
   caf::actor_system_config cfg;
   tune_scheduler(cfg);
   cfg.set("logger.verbosity", caf::atom("quiet"));
   caf::actor_system sys{cfg};
-  auto metrics = std::make_shared<prometheus_metrics>();
   runtime_config rc;
   for (auto& [b, make] : makers) {
     rc.backends.push_back({b.name, make});
@@ -229,6 +235,26 @@ int main(int argc, char** argv) {
   // Ready once every backend has reported and replayed its handoff log
   // (each replay call has its own deadline, so this does not hang).
   if (!rt.await_ready(sys, std::chrono::hours(1))) return fail("the backends did not report in time");
+  // The stop, in order (each step makes the next one safe):
+  //  1. SIGTERM or SIGINT: the server stops accepting; the requests in
+  //     flight get shutdown_drain_ms to finish; a request read meanwhile,
+  //     even one whose read began before the signal, gets 503.
+  //  2. server.run() returns: no thread runs the io_context any more. Its
+  //     gate is closed: a reply that comes later (a request still running in
+  //     the backends) is dropped where it comes. The connections still
+  //     waiting for a reply are closed, on this thread.
+  //  3. The bridge actor is stopped and joined (5 s at most): the reply
+  //     callbacks it held go with it. They hold the API's state (shared) and
+  //     their connection only weakly, so wherever one runs or is destroyed,
+  //     late, it touches nothing that is gone.
+  //  4. The server (its io_context and connections) and the API go.
+  //  5. The hard stop is armed and the runtime stopped; the actor system's
+  //     destructor waits for every actor. A worker blocked in a backend call
+  //     may never end: past shutdown_grace_ms the process logs the busy
+  //     backends and exits 0 anyway (server/hard_stop.hpp). So a stop takes
+  //     at most shutdown_drain_ms + shutdown_grace_ms (35 s by default).
+  //     Unacknowledged writes stay unacknowledged; acknowledged ones are
+  //     already durable (applied, or in a handoff log, before the reply).
   int rc_code = 0;
   {
     coordinator_client client{sys, rt.coordinator};
@@ -262,13 +288,17 @@ int main(int argc, char** argv) {
         for (auto& [b, m] : makers) names += (names.empty() ? "" : ", ") + b.name + " (" + b.kind + ")";
         return names;
       }());
-      server.run();
-      // Replies still on their way hold connections and the API: they go
-      // first, while the server's io_context and the API still exist.
+      server.run(opts.shutdown_drain);
+      // The stop is under way, and bounded: a second signal does not cut it
+      // short (its signal set is gone, so it would kill the process).
+      std::signal(SIGTERM, SIG_IGN);
+      std::signal(SIGINT, SIG_IGN);
       client.stop();
-      log().info("stopped serving; flushing the backends");
+      log().info("stop: stopped serving; stopping the backends ({} ms at most)",
+                 opts.shutdown_grace.count());
     }
   }
+  hard_stop.emplace(opts.shutdown_grace);
   rt.stop();
   return rc_code;
 }

@@ -81,3 +81,14 @@ TEST_CASE("config: each kind checks its own settings", "[config]") {
   REQUIRE_FALSE(sync);
   CHECK(sync.error().message.find("sync") != std::string::npos);
 }
+
+TEST_CASE("config: the stop's drain and grace", "[config]") {
+  options opts;
+  CHECK(opts.shutdown_drain == std::chrono::milliseconds(30000));
+  CHECK(opts.shutdown_grace == std::chrono::milliseconds(5000));
+  REQUIRE(load("shutdown_drain_ms = 1500\nshutdown_grace_ms = 250\n", opts));
+  CHECK(opts.shutdown_drain == std::chrono::milliseconds(1500));
+  CHECK(opts.shutdown_grace == std::chrono::milliseconds(250));
+  CHECK(error_of("shutdown_drain_ms = 0\n").find("shutdown_drain_ms") != std::string::npos);
+  CHECK(error_of("shutdown_grace_ms = \"later\"\n").find("shutdown_grace_ms") != std::string::npos);
+}

@@ -56,6 +56,23 @@ int server_process::stop() {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+std::optional<int> server_process::stop_within(std::chrono::seconds bound) {
+  if (pid_ <= 0) return 0;
+  ::kill(pid_, SIGTERM);
+  auto until = std::chrono::steady_clock::now() + bound;
+  int status = 0;
+  // Polls: waitpid has no timeout. A bounded wait, not a stand-in for one.
+  while (::waitpid(pid_, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() >= until) {
+      kill();
+      return std::nullopt;
+    }
+    ::usleep(10000);
+  }
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 void server_process::kill() {
   if (pid_ <= 0) return;
   ::kill(pid_, SIGKILL);

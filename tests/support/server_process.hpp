@@ -4,6 +4,8 @@
 
 #include "api/http_client.hpp"
 
+#include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +36,10 @@ public:
   int pid() const { return pid_; }
   /// Graceful stop; returns the exit status (0 expected).
   int stop();
+  /// SIGTERM, then waits `bound` at most for the exit: its status, or
+  /// nullopt if the server was still running then (it is killed, so that a
+  /// hung stop fails the test instead of blocking it).
+  std::optional<int> stop_within(std::chrono::seconds bound);
   /// SIGKILL, as a crash or an OOM kill would.
   void kill();
 
