@@ -228,7 +228,7 @@ private:
     REQUIRE(pg_control("pause") == 0);
     pg_fault_ = "pause";
     auto port = server_->port();
-    auto write = [port, this](std::string id, std::string body) {
+    auto write = [port](std::string id, std::string body) {
       return std::thread([port, id, body] {
         try {
           local_client(port).request("PUT", "/v1/collections/c/documents/" + id, body);
