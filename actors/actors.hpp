@@ -57,6 +57,7 @@ using hold_atom = caf::atom_constant<caf::atom("hold")>;
 using ceiling_atom = caf::atom_constant<caf::atom("ceiling")>;
 using versions_atom = caf::atom_constant<caf::atom("versions")>;
 using digest_atom = caf::atom_constant<caf::atom("digest")>;
+using repair_atom = caf::atom_constant<caf::atom("repair")>;
 
 // -- the backend actor --------------------------------------------------------
 
@@ -186,6 +187,9 @@ struct collection_check {
   /// Ids some compared backend lacks, and ids held at different versions.
   uint64_t missing = 0;
   uint64_t mismatched = 0;
+  /// Of those, the ones a repair made equal (copies, tombstones and the
+  /// collection itself; 0 for a check without repair).
+  uint64_t repaired = 0;
   /// The first few differences, readable ("id 'a': postgres v3, hnsw missing").
   std::vector<std::string> examples;
   bool consistent() const { return missing == 0 && mismatched == 0; }
@@ -199,6 +203,33 @@ struct consistency_report {
   std::vector<collection_check> collections;
   std::string error;                     ///< Set if the check itself failed.
   bool consistent() const;
+  /// Differences found (missing + mismatched over every collection).
+  uint64_t differences() const;
+  /// Differences a repair made equal.
+  uint64_t repaired() const;
+};
+
+/// How far a check job is (actors/checker.hpp), sent by the checker to the
+/// coordinator as it goes.
+struct check_progress {
+  uint64_t collections_done = 0;
+  uint64_t collections_total = 0;
+  uint64_t ranges = 0;      ///< Id ranges compared.
+  uint64_t ids = 0;         ///< Ids compared (in ranges whose digests matched, or merged).
+  uint64_t differences = 0; ///< Ids (and collections) found different.
+  uint64_t repaired = 0;    ///< Of those, made equal by repair.
+};
+
+/// A check job as `GET /v1/admin/check/<id>` shows it.
+struct check_status {
+  uint64_t id = 0;
+  bool repair = false;     ///< It copies the newer versions, not only compares.
+  bool background = false; ///< Started by the repair timer, not by a request.
+  bool done = false;
+  int64_t started_unix_ms = 0;
+  int64_t finished_unix_ms = 0;
+  check_progress progress;
+  consistency_report report; ///< Meaningful once done.
 };
 
 /// The reply to every read: the value and the backend that served it.
@@ -227,8 +258,16 @@ using coordinator_actor = caf::typed_actor<
   /// Replies once every backend has reported its first lifecycle state
   /// (up, or why not): until then a request may find a backend `starting`.
   caf::replies_to<ready_atom>::with<health_report>,
-  /// Compare the backends that are up (ids and versions, per collection).
+  /// Compare the backends that are up (ids and versions, per collection);
+  /// replies when done (runs a check job and waits for it).
   caf::replies_to<check_atom>::with<consistency_report>,
+  /// Start a check job (true: repair what differs); replies its id at once.
+  /// Error overloaded if too many jobs run.
+  caf::replies_to<check_atom, bool>::with<uint64_t>,
+  /// A check job's status now; not_found for an unknown (or forgotten) id.
+  caf::replies_to<status_atom, uint64_t>::with<check_status>,
+  /// A check job's status once it is done (the caller bounds the wait).
+  caf::replies_to<ready_atom, uint64_t>::with<check_status>,
   /// Operator: restart a backend's actor (its supervisor starts it again).
   caf::replies_to<restart_atom, std::string>::with<ok_atom>,
   /// Operator: (backend, true) stops a backend and keeps it down (its
@@ -246,6 +285,10 @@ using coordinator_actor = caf::typed_actor<
   caf::reacts_to<recovered_atom, uint32_t, uint64_t, uint64_t, caf::error>,
   /// From the checker: (ticket, report).
   caf::reacts_to<check_atom, uint64_t, consistency_report>,
+  /// From the checker: (ticket, progress so far).
+  caf::reacts_to<check_atom, uint64_t, check_progress>,
+  /// Internal timer: start a background repair round.
+  caf::reacts_to<repair_atom>,
   /// Internal timer: forget tombstones every backend holds.
   caf::reacts_to<purge_atom>,
   /// Internal timer: run the active health probe of backend #index.
@@ -384,13 +427,25 @@ typename Inspector::result_type inspect(Inspector& f, handoff_status& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, collection_check& x) {
   return f(caf::meta::type_name("collection_check"), x.collection, x.counts, x.missing,
-           x.mismatched, x.examples);
+           x.mismatched, x.repaired, x.examples);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, check_progress& x) {
+  return f(caf::meta::type_name("check_progress"), x.collections_done, x.collections_total,
+           x.ranges, x.ids, x.differences, x.repaired);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, consistency_report& x) {
   return f(caf::meta::type_name("consistency_report"), x.backends, x.not_compared,
            x.collections, x.error);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, check_status& x) {
+  return f(caf::meta::type_name("check_status"), x.id, x.repair, x.background, x.done,
+           x.started_unix_ms, x.finished_unix_ms, x.progress, x.report);
 }
 
 template <class Inspector>

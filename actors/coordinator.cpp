@@ -711,6 +711,7 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, coordinat
   for (uint32_t i = 0; i < st.slots.size(); ++i) schedule_probe(self, i);
   start_replication(self);
   schedule_purge(self);
+  schedule_repair(self);
   using ptr = coordinator_pointer;
   using ok_fn = std::function<void(bool)>;
   using err_fn = std::function<void(caf::error&)>;
@@ -791,6 +792,11 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, coordinat
       return rp;
     },
     [self](check_atom) { return start_check(self); },
+    [self](check_atom, bool repair) { return start_check_job(self, repair, false); },
+    [self](status_atom, uint64_t id) { return check_status_of(self, id); },
+    [self](ready_atom, uint64_t id) { return await_check(self, id); },
+    [self](check_atom, uint64_t ticket, check_progress& p) { on_check_progress(self, ticket, p); },
+    [self](repair_atom) { on_repair_tick(self); },
     [self](restart_atom, const std::string& name) { return restart_backend(self, name); },
     [self](hold_atom, const std::string& name, bool hold) {
       return hold_backend(self, name, hold);

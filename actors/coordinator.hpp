@@ -67,6 +67,20 @@ struct coordinator_config {
   uint32_t recovery_page = 1000;
   /// Deadline of each call a recovery job, check or handoff append makes.
   duration recovery_call_timeout = std::chrono::seconds(30);
+
+  // -- anti-entropy repair (actors/checker.hpp) ----------------------------------
+
+  /// How often a background repair round compares the backends that hold
+  /// the data and copies the newer version of what differs; 0: never.
+  duration repair_interval = std::chrono::minutes(10);
+  /// Id ranges a background round compares per second at most (0: no bound).
+  double repair_rate = 20;
+  /// Entries per compared range.
+  uint32_t repair_page = 1000;
+  /// Check jobs running at once at most (more: overloaded).
+  size_t max_check_jobs = 4;
+  /// Finished check jobs kept for their status endpoint.
+  size_t kept_check_jobs = 16;
 };
 
 coordinator_actor spawn_coordinator(caf::actor_system& sys, coordinator_config cfg);

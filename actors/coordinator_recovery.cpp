@@ -62,7 +62,12 @@ uint64_t purge_limit(coordinator_pointer self) {
                           self->state.cfg.purge_grace)
                           .count());
   auto now = system_micros();
-  return std::min(floor_version(self), now > grace ? now - grace : 0);
+  auto limit = std::min(floor_version(self), now > grace ? now - grace : 0);
+  // With background repair, only tombstones a finished repair round saw
+  // (coordinator_repair.cpp).
+  if (self->state.cfg.repair_interval > duration::zero())
+    limit = std::min(limit, self->state.repaired_below);
+  return limit;
 }
 
 void settle(coordinator_pointer self, slot& s) {
@@ -398,42 +403,7 @@ void on_recovered(coordinator_pointer self, uint32_t i, uint64_t job, uint64_t d
     if (st.slots[j].replica.waiting_for_peer) maybe_recover(self, j);
 }
 
-// -- consistency checks ---------------------------------------------------------------
-
-caf::result<consistency_report> start_check(coordinator_pointer self) {
-  auto& st = self->state;
-  check_plan plan;
-  // Backends catching up or rebuilding differ by design until they are done.
-  for (auto& s : st.slots) {
-    if (s.holds_data()) {
-      plan.names.push_back(s.name);
-      plan.backends.push_back(s.routing.handle());
-    } else {
-      auto state = s.routing.lifecycle() != lifecycle_state::up ? to_string(s.routing.lifecycle())
-                                                                 : to_string(s.replica.state);
-      plan.not_compared.push_back(s.name + ": " + std::string{state});
-    }
-  }
-  if (plan.backends.empty()) {
-    consistency_report report;
-    report.not_compared = std::move(plan.not_compared);
-    report.error = "no backend is up and in sync";
-    return report;
-  }
-  plan.ticket = st.next_ticket++;
-  plan.call_timeout = st.cfg.recovery_call_timeout;
-  auto rp = self->make_response_promise<consistency_report>();
-  st.checks.emplace(plan.ticket, rp);
-  spawn_checker(self->system(), std::move(plan), self);
-  return rp;
-}
-
-void on_check_done(coordinator_pointer self, uint64_t ticket, consistency_report& report) {
-  auto it = self->state.checks.find(ticket);
-  if (it == self->state.checks.end()) return;
-  it->second.deliver(std::move(report));
-  self->state.checks.erase(it);
-}
+// Consistency checks and repair: coordinator_repair.cpp.
 
 // -- tombstones ---------------------------------------------------------------------
 

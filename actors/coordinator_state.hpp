@@ -14,6 +14,7 @@
 #include <caf/all.hpp>
 
 #include <deque>
+#include <map>
 #include <functional>
 #include <memory>
 #include <random>
@@ -30,6 +31,16 @@ using duration = clock_type::duration;
 struct waiting_write {
   std::function<void(caf::expected<uint64_t>)> resume;
   uint64_t ticket = 0; ///< Its deadline (see deadline_queue).
+};
+
+/// A check (or repair) job and who waits for it.
+struct check_job {
+  check_status status;
+  std::vector<caf::typed_response_promise<check_status>> waiting;
+  std::vector<caf::typed_response_promise<consistency_report>> waiting_report;
+  /// The wall clock (in version units) when it started: every tombstone
+  /// below it was compared by this job, if it repaired every backend.
+  uint64_t started_version = 0;
 };
 
 struct coordinator_state {
@@ -67,9 +78,15 @@ struct coordinator_state {
   /// with fewer backends): they miss every write made meanwhile, so their
   /// markers go with the first write.
   std::vector<std::string> left_out;
-  /// Running consistency checks by ticket.
-  std::unordered_map<uint64_t, caf::typed_response_promise<consistency_report>> checks;
-  uint64_t next_ticket = 0;
+  /// Check jobs by id, running and recently finished (coordinator_repair.cpp).
+  std::map<uint64_t, check_job> checks;
+  uint64_t next_ticket = 1;
+  /// With background repair on: tombstones below this were compared across
+  /// every backend by a finished repair round, and only those may be
+  /// purged (a tombstone purged before repair saw it could not be copied to
+  /// a backend that missed the delete, and repair would copy the deleted
+  /// document back). 0 until a round has finished since start.
+  uint64_t repaired_below = 0;
   static inline const char* name = "lifeline.coordinator";
 
   bool handoff() const { return !cfg.handoff_dir.empty(); }
@@ -124,8 +141,20 @@ void on_progress(coordinator_pointer self, uint32_t i, uint64_t job, uint64_t co
                  uint64_t pending, uint64_t replayed);
 void on_recovered(coordinator_pointer self, uint32_t i, uint64_t job, uint64_t drained,
                   caf::error& err);
+// -- coordinator_repair.cpp ---------------------------------------------------------
+
+/// Runs a check job and replies its report when done.
 caf::result<consistency_report> start_check(coordinator_pointer self);
+/// Starts a check job (repair: copy the newer versions); replies its id.
+caf::result<uint64_t> start_check_job(coordinator_pointer self, bool repair, bool background);
+caf::result<check_status> check_status_of(coordinator_pointer self, uint64_t id);
+/// Replies once job `id` is done.
+caf::result<check_status> await_check(coordinator_pointer self, uint64_t id);
+void on_check_progress(coordinator_pointer self, uint64_t ticket, check_progress& p);
 void on_check_done(coordinator_pointer self, uint64_t ticket, consistency_report& report);
+/// Arms the background repair timer (repair_interval; 0: never).
+void schedule_repair(coordinator_pointer self);
+void on_repair_tick(coordinator_pointer self);
 void schedule_purge(coordinator_pointer self);
 void on_purge(coordinator_pointer self);
 void set_replica(coordinator_pointer self, slot& s, replica_state state, std::string_view why);

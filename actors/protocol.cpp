@@ -22,6 +22,18 @@ bool consistency_report::consistent() const {
   return true;
 }
 
+uint64_t consistency_report::differences() const {
+  uint64_t n = 0;
+  for (auto& c : collections) n += c.missing + c.mismatched;
+  return n;
+}
+
+uint64_t consistency_report::repaired() const {
+  uint64_t n = 0;
+  for (auto& c : collections) n += c.repaired;
+  return n;
+}
+
 std::string_view to_string(write_outcome o) {
   switch (o) {
     case write_outcome::applied: return "applied";

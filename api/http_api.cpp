@@ -110,6 +110,70 @@ response read_reply(json_writer& w, const std::string& backend) {
   return resp;
 }
 
+void write_report(json_writer& w, const consistency_report& c) {
+  w.key("consistent").value(c.consistent()).key("differences").number(c.differences())
+    .key("repaired").number(c.repaired()).key("backends").begin_array();
+  for (auto& b : c.backends) w.value(b);
+  w.end_array().key("not_compared").begin_array();
+  for (auto& b : c.not_compared) w.value(b);
+  w.end_array().key("error").value(c.error).key("collections").begin_array();
+  for (auto& col : c.collections) {
+    w.begin_object().key("name").value(col.collection).key("consistent").value(col.consistent())
+      .key("counts").begin_object();
+    for (size_t i = 0; i < col.counts.size() && i < c.backends.size(); ++i)
+      w.key(c.backends[i]).number(col.counts[i]);
+    w.end_object().key("missing").number(col.missing).key("mismatched").number(col.mismatched)
+      .key("repaired").number(col.repaired).key("examples").begin_array();
+    for (auto& e : col.examples) w.value(e);
+    w.end_array().end_object();
+  }
+  w.end_array();
+}
+
+/// A finished check's report, as GET /v1/admin/check has always answered
+/// (plus the job's id).
+response report_reply(const consistency_report& c, uint64_t id) {
+  json_writer w;
+  w.begin_object().key("id").number(id);
+  write_report(w, c);
+  w.end_object();
+  return json_reply(c.error.empty() ? 200 : 503, w.take());
+}
+
+std::string status_path(uint64_t id) { return "/v1/admin/check/" + std::to_string(id); }
+
+/// 202: the job runs; poll its status URL.
+response job_started(uint64_t id) {
+  json_writer w;
+  w.begin_object().key("id").number(id).key("status").value(status_path(id)).end_object();
+  auto r = json_reply(202, w.take());
+  r.headers.emplace_back("Location", status_path(id));
+  return r;
+}
+
+void write_status(json_writer& w, const check_status& s) {
+  auto& p = s.progress;
+  w.begin_object().key("id").number(s.id).key("repair").value(s.repair)
+    .key("trigger").value(s.background ? "background" : "request")
+    .key("state").value(s.done ? "done" : "running")
+    .key("started").value(iso8601(s.started_unix_ms));
+  if (s.done) w.key("finished").value(iso8601(s.finished_unix_ms));
+  w.key("progress").begin_object()
+    .key("collections_done").number(p.collections_done)
+    .key("collections_total").number(p.collections_total)
+    .key("ranges_compared").number(p.ranges)
+    .key("ids_compared").number(p.ids)
+    .key("differences").number(p.differences)
+    .key("repaired").number(p.repaired)
+    .end_object();
+  if (s.done) {
+    w.key("report").begin_object();
+    write_report(w, s.report);
+    w.end_object();
+  }
+  w.end_object();
+}
+
 } // namespace
 
 response problem(unsigned status, std::string_view title, std::string_view detail,
@@ -229,8 +293,10 @@ struct http_api::impl : std::enable_shared_from_this<http_api::impl> {
   }
 
   screened screen(const request& head);
-  void dispatch(endpoint op, api::route& target, bool authenticated, std::string& body,
-                const reply_fn& done);
+  void dispatch(endpoint op, api::route& target, bool authenticated, const std::string& raw_target,
+                std::string& body, const reply_fn& done);
+  /// GET /v1/admin/check: starts a job and waits for it up to check_wait.
+  void check_and_wait(bool repair, const reply_fn& done);
 };
 
 http_api::http_api(coordinator_client& client, prometheus_metrics& metrics, api_config cfg)
@@ -315,7 +381,7 @@ void http_api::serve(screened s, request req, reply_fn done) {
   reply_fn reply = std::move(finish);
   if (s.refusal) return reply(std::move(*s.refusal));
   try {
-    self->dispatch(s.op, *s.target, s.authenticated, req.body, reply);
+    self->dispatch(s.op, *s.target, s.authenticated, req.target, req.body, reply);
   } catch (const bad_request& e) {
     // dispatch() throws only while it parses a body, before it hands
     // `reply` on.
@@ -330,8 +396,8 @@ void http_api::handle(request req, reply_fn done) {
 
 /// The one dispatch: each endpoint parses its body (if any), asks the
 /// coordinator once and turns the reply into HTTP.
-void http_api::impl::dispatch(endpoint op, api::route& target, bool authenticated, std::string& body,
-                              const reply_fn& done) {
+void http_api::impl::dispatch(endpoint op, api::route& target, bool authenticated,
+                              const std::string& raw_target, std::string& body, const reply_fn& done) {
   auto& name = target.collection;
   auto& id = target.id;
   switch (op) {
@@ -365,27 +431,16 @@ void http_api::impl::dispatch(endpoint op, api::route& target, bool authenticate
       return done(std::move(resp));
     }
     case endpoint::admin_check:
-      // Reads every id of every backend: give it longer than a request.
-      return ask_within<consistency_report>(caf::duration{std::chrono::minutes(10)}, done, [](consistency_report& c) {
+      return check_and_wait(parse_check_repair(raw_target, body), done);
+    case endpoint::admin_check_start:
+      return ask<uint64_t>(done, [](uint64_t id) { return job_started(id); }, check_atom::value,
+                           parse_check_repair(raw_target, body));
+    case endpoint::admin_check_status:
+      return ask<check_status>(done, [](check_status& s) {
         json_writer w;
-        w.begin_object().key("consistent").value(c.consistent()).key("backends").begin_array();
-        for (auto& b : c.backends) w.value(b);
-        w.end_array().key("not_compared").begin_array();
-        for (auto& b : c.not_compared) w.value(b);
-        w.end_array().key("error").value(c.error).key("collections").begin_array();
-        for (auto& col : c.collections) {
-          w.begin_object().key("name").value(col.collection).key("consistent").value(col.consistent())
-            .key("counts").begin_object();
-          for (size_t i = 0; i < col.counts.size() && i < c.backends.size(); ++i)
-            w.key(c.backends[i]).number(col.counts[i]);
-          w.end_object().key("missing").number(col.missing).key("mismatched").number(col.mismatched)
-            .key("examples").begin_array();
-          for (auto& e : col.examples) w.value(e);
-          w.end_array().end_object();
-        }
-        w.end_array().end_object();
-        return json_reply(c.error.empty() ? 200 : 503, w.take());
-      }, check_atom::value);
+        write_status(w, s);
+        return json_reply(200, w.take());
+      }, status_atom::value, target.job);
     case endpoint::admin_restart:
       return ask<ok_atom>(done, [backend = target.backend](ok_atom) {
         json_writer w;
@@ -484,6 +539,27 @@ void http_api::impl::dispatch(endpoint op, api::route& target, bool authenticate
       }, remove_atom::value, std::move(name), id);
   }
   done(problem(500, "Internal error", "unknown endpoint"));
+}
+
+void http_api::impl::check_and_wait(bool repair, const reply_fn& done) {
+  // The job runs in the coordinator whatever happens here: if it is not
+  // done within check_wait, the client gets its status URL instead of a
+  // connection cut by a timeout.
+  client.submit([done, repair, to = to_response, t = caf::duration{cfg.timeout},
+                 wait = caf::duration{cfg.check_wait}](caf::event_based_actor* self,
+                                                       const coordinator_actor& c) {
+    self->request(c, t, check_atom::value, repair)
+      .then(
+        [self, c, done, to, wait](uint64_t id) {
+          self->request(c, wait, ready_atom::value, id)
+            .then([done](check_status& s) { done(report_reply(s.report, s.id)); },
+                  [done, to, id](caf::error& e) {
+                    if (e == caf::sec::request_timeout) return done(job_started(id));
+                    done(to(e));
+                  });
+        },
+        [done, to](caf::error& e) { done(to(e)); });
+  });
 }
 
 } // namespace lifeline::api

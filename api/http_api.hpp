@@ -57,6 +57,9 @@ struct api_config {
   size_t max_batch = default_max_batch;
   /// How long the API waits for the coordinator (beyond its own deadline).
   std::chrono::milliseconds timeout{10000};
+  /// GET /v1/admin/check waits this long for its job, then answers 202
+  /// with the job's status URL (below the usual 30-60 s client timeouts).
+  std::chrono::milliseconds check_wait{25000};
   /// Retry-After on 503 replies for failed backends.
   unsigned retry_after_seconds = 5;
   /// Requests served at once (body read, reply not yet sent); past it a

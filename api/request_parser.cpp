@@ -135,7 +135,7 @@ document parse_document(simdjson::dom::object o, std::string id) {
 }
 
 /// The route templates, by route_kind.
-constexpr std::array<std::string_view, 11> templates{{
+constexpr std::array<std::string_view, 12> templates{{
   "/v1/health",
   "/metrics",
   "/v1/collections",
@@ -147,6 +147,7 @@ constexpr std::array<std::string_view, 11> templates{{
   "/v1/admin/backends/{name}/restart",
   "/v1/admin/backends/{name}/stop",
   "/v1/admin/backends/{name}/start",
+  "/v1/admin/check/{id}",
 }};
 
 /// Every (route, method) the API serves and what it asks for; a method
@@ -157,7 +158,7 @@ struct method_row {
   endpoint op;
 };
 
-constexpr std::array<method_row, 15> methods{{
+constexpr std::array<method_row, 17> methods{{
   {route_kind::health, "GET", endpoint::health},
   {route_kind::metrics, "GET", endpoint::metrics},
   {route_kind::collections, "GET", endpoint::list_collections},
@@ -170,6 +171,8 @@ constexpr std::array<method_row, 15> methods{{
   {route_kind::document, "PUT", endpoint::put_document},
   {route_kind::document, "DELETE", endpoint::delete_document},
   {route_kind::admin_check, "GET", endpoint::admin_check},
+  {route_kind::admin_check, "POST", endpoint::admin_check_start},
+  {route_kind::admin_check_job, "GET", endpoint::admin_check_status},
   {route_kind::admin_restart, "POST", endpoint::admin_restart},
   {route_kind::admin_stop, "POST", endpoint::admin_stop},
   {route_kind::admin_start, "POST", endpoint::admin_start},
@@ -198,7 +201,8 @@ bool is_public(route_kind kind) { return kind == route_kind::health || kind == r
 
 bool is_admin(route_kind kind) {
   return kind == route_kind::admin_check || kind == route_kind::admin_restart
-         || kind == route_kind::admin_stop || kind == route_kind::admin_start;
+         || kind == route_kind::admin_stop || kind == route_kind::admin_start
+         || kind == route_kind::admin_check_job;
 }
 
 std::string_view method_label(std::string_view method) {
@@ -239,6 +243,15 @@ std::optional<route> parse_route(std::string_view target) {
       r.kind = route_kind::admin_check;
       return r;
     }
+    if (n == 4 && s[2] == "check") {
+      // Job ids are decimal numbers; anything else names no job (404).
+      auto& id = s[3];
+      if (id.empty() || id.size() > 19 || id.find_first_not_of("0123456789") != std::string::npos)
+        return std::nullopt;
+      r.kind = route_kind::admin_check_job;
+      r.job = std::stoull(id);
+      return r;
+    }
     if (n != 5 || s[2] != "backends") return std::nullopt;
     if (s[4] == "restart") r.kind = route_kind::admin_restart;
     else if (s[4] == "stop") r.kind = route_kind::admin_stop;
@@ -248,6 +261,37 @@ std::optional<route> parse_route(std::string_view target) {
     return r;
   }
   return std::nullopt;
+}
+
+bool parse_check_repair(std::string_view target, std::string_view body) {
+  auto value = [](std::string_view v) {
+    if (v == "true" || v == "1") return true;
+    if (v == "false" || v == "0") return false;
+    fail("repair must be true or false");
+    return false;
+  };
+  bool repair = false;
+  if (auto q = target.find('?'); q != std::string_view::npos) {
+    auto query = target.substr(q + 1);
+    while (!query.empty()) {
+      auto amp = query.find('&');
+      auto pair = query.substr(0, amp);
+      query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+      if (pair.empty()) continue;
+      auto eq = pair.find('=');
+      auto key = pair.substr(0, eq);
+      if (key != "repair") fail("unknown query parameter '" + std::string{key.substr(0, 64)} + "'");
+      repair = eq == std::string_view::npos ? true : value(pair.substr(eq + 1));
+    }
+  }
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return repair;
+  for (auto [k, v] : parse_object(body)) {
+    if (k != "repair") fail("unknown field '" + std::string{k} + "'");
+    bool b = false;
+    if (v.get(b)) fail("repair must be true or false");
+    repair = b;
+  }
+  return repair;
 }
 
 collection_spec parse_collection_body(std::string_view body, std::string name) {

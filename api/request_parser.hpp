@@ -35,6 +35,7 @@ enum class route_kind : uint8_t {
   admin_restart,
   admin_stop,
   admin_start,
+  admin_check_job,
 };
 
 /// What a request asks for: its route and its method, resolved once from
@@ -55,6 +56,8 @@ enum class endpoint : uint8_t {
   admin_restart,
   admin_stop,
   admin_start,
+  admin_check_start,  ///< POST /v1/admin/check: start a check job (202).
+  admin_check_status, ///< GET /v1/admin/check/{id}: a job's progress and report.
 };
 
 struct route {
@@ -62,6 +65,7 @@ struct route {
   std::string collection; ///< Validated collection name, where the route has one.
   std::string id;         ///< Validated document id (route_kind::document).
   std::string backend;    ///< Backend name (admin backend routes).
+  uint64_t job = 0;       ///< Check job id (route_kind::admin_check_job).
 };
 
 /// The route's template, e.g. "/v1/collections/{name}": a closed set, used
@@ -86,6 +90,11 @@ std::string_view method_label(std::string_view method);
 /// (404). Throws bad_request for bad percent-encoding and for names or ids
 /// that break the rules of validate_collection_name / validate_id.
 std::optional<route> parse_route(std::string_view target);
+
+/// Whether a check asks for repair: `repair=true` (or 1, false, 0) in the
+/// target's query, or {"repair": true|false} as the body (may be empty).
+/// Throws bad_request for another value, key or body.
+bool parse_check_repair(std::string_view target, std::string_view body);
 
 /// Bodies; each throws bad_request for a malformed or invalid body.
 /// PUT /v1/collections/{name}: {"dimension": n, "metric": "l2"|"ip"|"cosine"}

@@ -17,6 +17,49 @@ void counting_metrics::rebuild_copied(std::string_view backend, uint64_t n) {
   rebuilt_[std::string{backend}] += n;
 }
 
+void counting_metrics::repair_difference(std::string_view backend, uint64_t n) {
+  std::lock_guard guard{mutex_};
+  repair_differences_[std::string{backend}] += n;
+}
+
+void counting_metrics::repair_copied(std::string_view backend, uint64_t n) {
+  std::lock_guard guard{mutex_};
+  repair_copies_[std::string{backend}] += n;
+}
+
+void counting_metrics::repair_ranges(uint64_t n) {
+  std::lock_guard guard{mutex_};
+  repair_ranges_ += n;
+}
+
+void counting_metrics::repair_round(bool repair, bool background) {
+  std::lock_guard guard{mutex_};
+  ++repair_rounds_[{repair, background}];
+}
+
+uint64_t counting_metrics::repair_differences(std::string_view backend) const {
+  std::lock_guard guard{mutex_};
+  auto it = repair_differences_.find(backend);
+  return it == repair_differences_.end() ? 0 : it->second;
+}
+
+uint64_t counting_metrics::repair_copies(std::string_view backend) const {
+  std::lock_guard guard{mutex_};
+  auto it = repair_copies_.find(backend);
+  return it == repair_copies_.end() ? 0 : it->second;
+}
+
+uint64_t counting_metrics::repair_range_count() const {
+  std::lock_guard guard{mutex_};
+  return repair_ranges_;
+}
+
+uint64_t counting_metrics::repair_rounds(bool repair, bool background) const {
+  std::lock_guard guard{mutex_};
+  auto it = repair_rounds_.find({repair, background});
+  return it == repair_rounds_.end() ? 0 : it->second;
+}
+
 void counting_metrics::rebuild_skipped(std::string_view backend, uint64_t n) {
   std::lock_guard guard{mutex_};
   rebuild_skipped_[std::string{backend}] += n;

@@ -26,6 +26,16 @@ public:
   void rebuild_copied(std::string_view backend, uint64_t n) override;
   void rebuild_skipped(std::string_view backend, uint64_t n) override;
   void shed(operation op, std::string_view backend) override;
+  void repair_difference(std::string_view backend, uint64_t n) override;
+  void repair_copied(std::string_view backend, uint64_t n) override;
+  void repair_ranges(uint64_t n) override;
+  void repair_round(bool repair, bool background) override;
+  /// Repair counters: differences found for / repaired on `backend`.
+  uint64_t repair_differences(std::string_view backend) const;
+  uint64_t repair_copies(std::string_view backend) const;
+  uint64_t repair_range_count() const;
+  /// Rounds started (repair or check, background or on request).
+  uint64_t repair_rounds(bool repair, bool background) const;
 
   uint64_t calls(operation op, std::string_view backend, call_outcome outcome) const;
   /// Calls of any operation on `backend` with `outcome`.
@@ -52,6 +62,10 @@ public:
 
 private:
   mutable std::mutex mutex_;
+  std::map<std::string, uint64_t, std::less<>> repair_differences_;
+  std::map<std::string, uint64_t, std::less<>> repair_copies_;
+  uint64_t repair_ranges_ = 0;
+  std::map<std::pair<bool, bool>, uint64_t> repair_rounds_;
   std::map<std::tuple<operation, std::string, call_outcome>, uint64_t> calls_;
   std::map<std::tuple<operation, std::string, std::string>, uint64_t> fallbacks_;
   std::map<operation, uint64_t> outages_;

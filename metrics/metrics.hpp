@@ -44,6 +44,15 @@ public:
   /// A request not sent to `backend` because it was at its bound of calls
   /// in flight (the request went elsewhere, or was shed).
   virtual void shed(operation /*op*/, std::string_view /*backend*/) {}
+  /// Anti-entropy repair (actors/checker.cpp): `n` ids (or a collection)
+  /// found where `backend` lacks the newest version.
+  virtual void repair_difference(std::string_view /*backend*/, uint64_t /*n*/) {}
+  /// Repair gave `backend` the newest version of `n` ids (or a collection).
+  virtual void repair_copied(std::string_view /*backend*/, uint64_t /*n*/) {}
+  /// `n` id ranges compared by digest.
+  virtual void repair_ranges(uint64_t /*n*/) {}
+  /// A check or repair round started (background: by the repair timer).
+  virtual void repair_round(bool /*repair*/, bool /*background*/) {}
 };
 
 /// Discards everything.

@@ -30,6 +30,26 @@ prometheus_metrics::prometheus_metrics() : registry_(std::make_shared<prometheus
               .Help("Calls from the coordinator to a backend, by operation, backend and outcome "
                     "(success, client_error, failure, timeout, damaged_document).")
               .Register(r);
+  repair_differences_ = &prometheus::BuildCounter()
+                           .Name("lifeline_repair_differences_total")
+                           .Help("Ids (and collections) a check or repair found a backend lacking "
+                                 "the newest version of.")
+                           .Register(r);
+  repair_copied_ = &prometheus::BuildCounter()
+                      .Name("lifeline_repair_repaired_total")
+                      .Help("Ids (and collections) repair gave a backend the newest version of "
+                            "(documents, tombstones, collections).")
+                      .Register(r);
+  repair_ranges_ = &prometheus::BuildCounter()
+                      .Name("lifeline_repair_ranges_total")
+                      .Help("Id ranges checks and repairs compared by version digest.")
+                      .Register(r)
+                      .Add({});
+  repair_rounds_ = &prometheus::BuildCounter()
+                      .Name("lifeline_repair_rounds_total")
+                      .Help("Check jobs started, by kind (check, repair) and trigger "
+                            "(request, background).")
+                      .Register(r);
   latency_ = &prometheus::BuildHistogram()
                 .Name("lifeline_backend_request_duration_seconds")
                 .Help("Latency of calls from the coordinator to a backend.")
@@ -172,6 +192,22 @@ void prometheus_metrics::shed(operation op, std::string_view backend) {
 
 void prometheus_metrics::rebuild_skipped(std::string_view backend, uint64_t n) {
   rebuild_skipped_->Add({{"backend", str(backend)}}).Increment(double(n));
+}
+
+void prometheus_metrics::repair_difference(std::string_view backend, uint64_t n) {
+  repair_differences_->Add({{"backend", str(backend)}}).Increment(double(n));
+}
+
+void prometheus_metrics::repair_copied(std::string_view backend, uint64_t n) {
+  repair_copied_->Add({{"backend", str(backend)}}).Increment(double(n));
+}
+
+void prometheus_metrics::repair_ranges(uint64_t n) { repair_ranges_->Increment(double(n)); }
+
+void prometheus_metrics::repair_round(bool repair, bool background) {
+  repair_rounds_->Add({{"kind", repair ? "repair" : "check"},
+                       {"trigger", background ? "background" : "request"}})
+    .Increment();
 }
 
 std::string prometheus_metrics::render() const {

@@ -40,6 +40,10 @@ public:
   void rebuild_copied(std::string_view backend, uint64_t n) override;
   void rebuild_skipped(std::string_view backend, uint64_t n) override;
   void shed(operation op, std::string_view backend) override;
+  void repair_difference(std::string_view backend, uint64_t n) override;
+  void repair_copied(std::string_view backend, uint64_t n) override;
+  void repair_ranges(uint64_t n) override;
+  void repair_round(bool repair, bool background) override;
 
   /// The registry, for other components to add their own series.
   prometheus::Registry& registry() { return *registry_; }
@@ -62,6 +66,10 @@ private:
   prometheus::Family<prometheus::Counter>* rebuilt_;
   prometheus::Family<prometheus::Counter>* rebuild_skipped_;
   prometheus::Family<prometheus::Counter>* shed_;
+  prometheus::Family<prometheus::Counter>* repair_differences_;
+  prometheus::Family<prometheus::Counter>* repair_copied_;
+  prometheus::Counter* repair_ranges_;
+  prometheus::Family<prometheus::Counter>* repair_rounds_;
   // Series are looked up once and kept: Family::Add hashes its labels.
   std::mutex mutex_;
   std::map<std::tuple<operation, std::string, call_outcome>, prometheus::Counter*> call_series_;

@@ -114,6 +114,11 @@ expected<void, config_error> load_file(const std::string& path, options& opts) {
     else if (key == "attempt_timeout_ms") err = get_ms(node, key, opts.attempt_timeout);
     else if (key == "write_grace_ms") err = get_ms(node, key, opts.write_grace);
     else if (key == "probe_interval_ms") err = get_ms(node, key, opts.probe_interval);
+    else if (key == "repair_interval_ms") {
+      int64_t ms = 0; // 0 turns background repair off
+      err = get_int(node, key, ms, 0, int64_t(7) * 24 * 3600 * 1000);
+      if (!err) opts.repair_interval = std::chrono::milliseconds{ms};
+    } else if (key == "repair_rate") err = get_int(node, key, opts.repair_rate, 0, 1000000);
     else if (key == "probe_timeout_ms") err = get_ms(node, key, opts.probe_timeout);
     else if (key == "breaker_failures") err = get_int(node, key, opts.breaker_failures, 1, 1000);
     else if (key == "breaker_open_ms") err = get_ms(node, key, opts.breaker_open);

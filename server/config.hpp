@@ -48,6 +48,10 @@ struct options {
   std::chrono::milliseconds attempt_timeout{1000};
   std::chrono::milliseconds write_grace{1000};
   std::chrono::milliseconds probe_interval{2000};
+  /// Background anti-entropy repair: a round every interval (0: never),
+  /// comparing at most repair_rate id ranges per second (0: no bound).
+  std::chrono::milliseconds repair_interval{600000};
+  uint32_t repair_rate = 20;
   std::chrono::milliseconds probe_timeout{1000};
   uint32_t breaker_failures = 5;
   std::chrono::milliseconds breaker_open{5000};

@@ -112,16 +112,19 @@ int main(int argc, char** argv) {
                     "How long an open circuit refuses calls before trials");
   serve->add_option("--http-threads", http_threads, "HTTP server threads");
   auto* check = app.add_subcommand(
-    "check", "Compare the backends of a running server (exit 0: consistent, 1: differences)");
-  std::string check_url = "http://127.0.0.1:8080", check_token_file;
-  check->add_option("--url", check_url, "The server's base URL (default http://127.0.0.1:8080)");
-  check->add_option("--token-file", check_token_file, "File holding the bearer token");
+    "check", "Compare the backends of a running server (exit 0: consistent, or every difference "
+             "repaired with --repair; 1: differences; 2: error)");
+  server::check_options check_opts;
+  check->add_option("--url", check_opts.url, "The server's base URL (default http://127.0.0.1:8080)");
+  check->add_option("--token-file", check_opts.token_file, "File holding the bearer token");
+  check->add_flag("--repair", check_opts.repair,
+                  "Copy the newer version of every difference to the backends that lack it");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  if (check->parsed()) return server::run_check(check_url, check_token_file);
+  if (check->parsed()) return server::run_check(check_opts);
 
   server::options opts;
   if (!config_file.empty())
@@ -226,6 +229,8 @@ int main(int argc, char** argv) {
   rc.coordinator.attempt_timeout = opts.attempt_timeout;
   rc.coordinator.write_grace = opts.write_grace;
   rc.coordinator.probe_interval = opts.probe_interval;
+  rc.coordinator.repair_interval = opts.repair_interval;
+  rc.coordinator.repair_rate = opts.repair_rate;
   rc.coordinator.probe_timeout = opts.probe_timeout;
   rc.coordinator.circuit.consecutive_failures = opts.breaker_failures;
   rc.coordinator.circuit.open_duration = opts.breaker_open;

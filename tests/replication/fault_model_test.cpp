@@ -24,6 +24,7 @@
 #include <random>
 #include <set>
 #include <sys/wait.h>
+#include <thread>
 
 using namespace lifeline;
 using namespace lifeline::testing;
@@ -47,6 +48,21 @@ public:
                            << "[[backends]]\nname = \"postgres\"\nkind = \"postgres\"\n"
                            << "priority = 1\nconninfo = \"" << serve_dsn(db_) << "\"\n"
                            << "[[backends]]\nname = \"vectors\"\nkind = \"hnsw\"\npriority = 2\n";
+    // A write cut between its two sends (run_cut_writes): PostgreSQL's one
+    // connection hangs in a write while the vector store applies the next;
+    // nothing may hand that write off to the log before the kill, so the
+    // deadlines and the breaker are far away and the probes rare.
+    std::string cut = "attempt_timeout_ms = 60000\nrequest_timeout_ms = 120000\n"
+                      "write_grace_ms = 60000\nprobe_interval_ms = 60000\nprobe_timeout_ms = 500\n"
+                      "breaker_failures = 1000\n";
+    std::string backends = "[[backends]]\nname = \"postgres\"\nkind = \"postgres\"\npriority = 1\n"
+                           "pool_size = 1\nconninfo = \"" + serve_dsn(db_) + "\"\n"
+                           "[[backends]]\nname = \"vectors\"\nkind = \"hnsw\"\npriority = 2\n";
+    cut_config_ = data_.path() + "/cut.toml";
+    std::ofstream{cut_config_} << cut << "repair_interval_ms = 0\n" << backends;
+    background_config_ = data_.path() + "/background.toml";
+    std::ofstream{background_config_} << cut << "repair_interval_ms = 500\nrepair_rate = 0\n"
+                                       << backends;
   }
 
   ~fault_run() {
@@ -80,12 +96,64 @@ public:
     for (auto* only : {"postgres", "vectors"}) compare_alone(only);
   }
 
+  /// Issue 12: writes cut between their two sends leave the backends
+  /// different with matching markers; the check finds it, and repair (on
+  /// request, then the background round) makes them equal again, with
+  /// every acknowledged write intact.
+  void run_cut_writes(int steps) {
+    start({}, cut_config_);
+    await_in_sync();
+    auto created = call("PUT", "/v1/collections/c", R"({"dimension":4})");
+    REQUIRE(created);
+    REQUIRE(created->status == 201);
+    for (step_ = 0; step_ < steps; ++step_) {
+      auto pick = std::uniform_int_distribution<int>{0, 99}(rng_);
+      if (pick < 70) upsert({random_id()});
+      else remove(random_id());
+    }
+    cut_writes("cut-1", "cut-2");
+    start({}, cut_config_);
+    await_in_sync();
+    auto found = check_job(false);
+    INFO("seed " << seed_ << ": " << found.dump());
+    REQUIRE_FALSE(found.at("consistent").get<bool>());
+    auto differences = found.at("differences").get<uint64_t>();
+    CHECK(differences >= 1);
+    CHECK(found.dump().find("postgres missing") != std::string::npos);
+    auto repaired = check_job(true);
+    INFO("repair: " << repaired.dump());
+    CHECK(repaired.at("repaired").get<uint64_t>() == repaired.at("differences").get<uint64_t>());
+    CHECK(check_job(false).at("consistent").get<bool>());
+
+    // The same cut, repaired by the background round alone.
+    cut_writes("cut-3", "cut-4");
+    start({}, background_config_);
+    await_in_sync();
+    REQUIRE(eventually([&] {
+      auto m = call("GET", "/metrics");
+      return m && metric(m->body, "lifeline_repair_repaired_total", {R"(backend="postgres")"}) >= 1
+             && metric(m->body, "lifeline_repair_rounds_total", {R"(trigger="background")"}) >= 2;
+    }, std::chrono::seconds(120)));
+    CHECK(check_job(false).at("consistent").get<bool>());
+    server_->stop();
+
+    // The cut writes were never acknowledged: settle them, then every
+    // acknowledged write must be on both backends.
+    start();
+    await_in_sync();
+    settle_ambiguous();
+    await_in_sync();
+    compare_through_check();
+    server_->stop();
+    for (auto* only : {"postgres", "vectors"}) compare_alone(only);
+  }
+
 private:
   // -- the server --------------------------------------------------------------
 
-  void start(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args{"--config", config_, "--data-dir", data_.path(), "--log-level",
-                                  "warn"};
+  void start(std::vector<std::string> extra = {}, std::string config = {}) {
+    std::vector<std::string> args{"--config", config.empty() ? config_ : config, "--data-dir",
+                                  data_.path(), "--log-level", "warn"};
     args.insert(args.end(), extra.begin(), extra.end());
     server_ = std::make_unique<server_process>(args);
     client_ = std::make_unique<http_client>(local_client(server_->port()));
@@ -107,6 +175,80 @@ private:
       return h && h->status == 200 && h->body.find(R"("status":"ok")") != std::string::npos
              && h->body.find(R"("pending":0,)") != std::string::npos;
     }));
+  }
+
+  /// The sum of a metric's series whose labels contain every one of `labels`.
+  static double metric(const std::string& text, const std::string& name,
+                       std::vector<std::string> labels) {
+    double sum = 0;
+    size_t at = 0;
+    while (at < text.size()) {
+      auto end = text.find('\n', at);
+      if (end == std::string::npos) end = text.size();
+      auto line = text.substr(at, end - at);
+      at = end + 1;
+      if (line.rfind(name + "{", 0) != 0) continue;
+      bool all = true;
+      for (auto& l : labels) all = all && line.find(l) != std::string::npos;
+      if (all) sum += std::stod(line.substr(line.rfind(' ') + 1));
+    }
+    return sum;
+  }
+
+  /// Runs a check job (POST, then polls its status URL); its report.
+  json check_job(bool repair) {
+    auto r = call("POST", std::string{"/v1/admin/check"} + (repair ? "?repair=true" : ""));
+    REQUIRE(r);
+    REQUIRE(r->status == 202);
+    auto url = json::parse(r->body).at("status").get<std::string>();
+    json status;
+    REQUIRE(eventually([&] {
+      auto s = call("GET", url);
+      if (!s || s->status != 200) return false;
+      status = json::parse(s->body);
+      return status.at("state") == "done";
+    }, std::chrono::seconds(120)));
+    return status.at("report");
+  }
+
+  /// Two writes through a server whose PostgreSQL is frozen: the first
+  /// hangs in PostgreSQL's one connection, the second waits behind it; the
+  /// vector store applies both. The server is killed -9 before either is
+  /// handed off, and PostgreSQL resumes. Both are ambiguous (never
+  /// acknowledged); at least the second is on the vector store only.
+  void cut_writes(const std::string& first, const std::string& second) {
+    auto upserts = [&] {
+      auto m = call("GET", "/metrics");
+      return m ? metric(m->body, "lifeline_backend_requests_total",
+                        {R"(backend="vectors")", R"(operation="upsert")", R"(outcome="success")"})
+               : -1.0;
+    };
+    auto before = upserts();
+    REQUIRE(before >= 0);
+    REQUIRE(pg_control("pause") == 0);
+    pg_fault_ = "pause";
+    auto port = server_->port();
+    auto write = [port](std::string id, std::string body) {
+      return std::thread([port, id, body] {
+        try {
+          local_client(port).request("PUT", "/v1/collections/c/documents/" + id, body);
+        } catch (const std::exception&) {
+          // The server is killed under it: no reply is expected.
+        }
+      });
+    };
+    auto w1 = write(first, document_json(first, "cut " + first).dump());
+    REQUIRE(eventually([&] { return upserts() >= before + 1; }));
+    auto w2 = write(second, document_json(second, "cut " + second).dump());
+    REQUIRE(eventually([&] { return upserts() >= before + 2; }));
+    server_->kill();
+    w1.join();
+    w2.join();
+    ambiguous_.insert(first);
+    ambiguous_.insert(second);
+    REQUIRE(pg_control("resume") == 0);
+    pg_fault_.clear();
+    event("writes " + first + " and " + second + " cut between their sends by kill -9");
   }
 
   // -- faults --------------------------------------------------------------------
@@ -300,6 +442,8 @@ private:
   temp_dir data_;
   scratch_database db_;
   std::string config_;
+  std::string cut_config_;        ///< run_cut_writes: PostgreSQL with one connection.
+  std::string background_config_; ///< The same with a background repair every 500 ms.
   std::unique_ptr<server_process> server_;
   std::unique_ptr<http_client> client_;
   std::map<std::string, model_doc> model_;
@@ -334,6 +478,11 @@ TEST_CASE("faults: seed 4: backends converge on every acknowledged write", "[fau
 
 TEST_CASE("faults: seed 5: backends converge on every acknowledged write", "[faults]") {
   fault_run{5}.run(500);
+}
+
+TEST_CASE("faults: repair: writes cut between two sends by kill -9 are found and repaired",
+          "[faults][repair]") {
+  fault_run{7}.run_cut_writes(100);
 }
 
 TEST_CASE("faults: the seed in LIFELINE_FAULT_SEED", "[.faults-env]") {

@@ -92,3 +92,15 @@ TEST_CASE("config: the stop's drain and grace", "[config]") {
   CHECK(error_of("shutdown_drain_ms = 0\n").find("shutdown_drain_ms") != std::string::npos);
   CHECK(error_of("shutdown_grace_ms = \"later\"\n").find("shutdown_grace_ms") != std::string::npos);
 }
+
+TEST_CASE("config: repair interval and rate (0 turns background repair off)", "[config][repair]") {
+  options defaults;
+  CHECK(defaults.repair_interval == std::chrono::minutes(10));
+  CHECK(defaults.repair_rate == 20);
+  options opts;
+  REQUIRE(load("repair_interval_ms = 0\nrepair_rate = 5\n", opts));
+  CHECK(opts.repair_interval == std::chrono::milliseconds(0));
+  CHECK(opts.repair_rate == 5);
+  CHECK(error_of("repair_interval_ms = -1\n").find("repair_interval_ms") != std::string::npos);
+  CHECK(error_of("repair_rate = \"fast\"\n").find("repair_rate") != std::string::npos);
+}
