@@ -154,6 +154,7 @@ struct replica_slot {
   uint64_t job = 0;              ///< Current recovery job (stale reports differ).
   bool job_running = false;
   bool deciding = false;         ///< Asking it for its marker.
+  bool checking_hints = false;   ///< A recovery failed: asking its log whether it was lost.
   bool needs_rebuild = false;    ///< It missed a write with no hint, or diverged.
   bool waiting_for_peer = false; ///< Needs a rebuild; no peer is in sync.
   bool settled = true;           ///< Its first recovery is decided (ready_atom).

@@ -386,9 +386,9 @@ void store_hint(coordinator_pointer self, size_t i, const handoff_entry& entry,
             auto it = st.cfg.handoff_limit_of.find(s.name);
             auto limit = it != st.cfg.handoff_limit_of.end() ? it->second
                                                              : st.cfg.handoff_limit_bytes;
-            log().warn("backend {}: its handoff log passed handoff_limit_mb ({} MiB) and was "
+            log().warn("backend {}: its handoff log passed handoff_limit_mb ({} bytes) and was "
                        "dropped ({} writes); it will be rebuilt from a peer when it is back",
-                       s.name, limit >> 20, dropped);
+                       s.name, limit, dropped);
           }
           r.over_limit = true;
           return rebuild_instead(self, i, "its handoff log passed handoff_limit_mb: rebuild needed",
@@ -427,7 +427,9 @@ void maybe_recover(coordinator_pointer self, size_t i) {
   if (!st.handoff() || !r.hints_loaded || !r.marker_loaded || r.hints_broken
       || !all_markers_loaded(self))
     return;
-  if (s.routing.flags().has(health_flag::not_up) || r.job_running || r.deciding) return;
+  if (s.routing.flags().has(health_flag::not_up) || r.job_running || r.deciding
+      || r.checking_hints)
+    return;
   if (r.in_sync() && !r.needs_rebuild) return;
   r.deciding = true;
   auto job = r.job;
@@ -496,7 +498,22 @@ void on_recovered(coordinator_pointer self, uint32_t i, uint64_t job, uint64_t d
     }
     log().warn("backend {}: recovery stopped ({}); retrying", s.name, describe(err));
     s.last_error = "recovery: " + describe(err);
-    return settle(self, s);
+    settle(self, s);
+    // Its log may have been found damaged (and set aside) while it was
+    // replayed: no replay starts again until that is known.
+    r.checking_hints = true;
+    self->request(r.hints, st.cfg.recovery_call_timeout, status_atom::value)
+      .then(
+        [self, i](handoff_status& status) {
+          auto& s = self->state.slots[i];
+          s.replica.checking_hints = false;
+          if (!status.lost.empty()) return hints_lost(self, i, status.lost);
+          // Else retried with the next probe (no tight loop if it fails again).
+        },
+        [self, i](caf::error&) {
+          self->state.slots[i].replica.checking_hints = false; // retried with the next probe
+        });
+    return;
   }
   if (r.job_outdated()) {
     // It missed a write that could not be kept while the job ran.

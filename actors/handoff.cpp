@@ -79,19 +79,30 @@ void check_disk(handoff_state& st) {
                st.options.backend, free_bytes >> 20);
 }
 
-void open_log(handoff_state& st) {
-  if (st.options.before_load) st.options.before_load();
+handoff_log_options log_options(const handoff_state& st) {
   handoff_log_options lo;
   lo.segment_bytes = st.options.segment_bytes;
-  auto opened = handoff_log::open(st.directory, lo);
-  if (!opened) {
-    // Set the unusable log aside (for a post-mortem) and start afresh. The
-    // hints in it are lost: status tells the coordinator, which clears the
-    // replica marker, so the backend is rebuilt from a peer instead.
-    auto moved = set_aside(st.directory);
-    st.lost = opened.error().message + "; set aside in " + st.directory + " as "
+  return lo;
+}
+
+/// Sets the unusable log aside (for a post-mortem): the hints in it are
+/// lost. The next status tells the coordinator, which clears the replica
+/// marker, so the backend is rebuilt from a peer instead.
+void lose_log(handoff_state& st, const std::string& why) {
+  st.log.reset();
+  st.pages.clear();
+  auto moved = set_aside(st.directory);
+  auto lost = why + "; set aside in " + st.directory + " as "
               + (moved.empty() ? std::string{"(nothing could be renamed)"} : moved);
-    opened = handoff_log::open(st.directory, lo);
+  st.lost += (st.lost.empty() ? "" : "; ") + lost;
+}
+
+void open_log(handoff_state& st) {
+  if (st.options.before_load) st.options.before_load();
+  auto opened = handoff_log::open(st.directory, log_options(st));
+  if (!opened) {
+    lose_log(st, opened.error().message);
+    opened = handoff_log::open(st.directory, log_options(st));
     if (!opened) {
       st.open_error = opened.error().message;
       return;
@@ -121,7 +132,10 @@ handoff_actor::behavior_type handoff(handoff_pointer self, std::string directory
     [self](status_atom) -> caf::result<handoff_status> {
       auto& st = self->state;
       if (!st.log) return not_open(st);
-      return handoff_status{st.log->pending(), st.lost};
+      // A loss is reported once: the coordinator acts on it.
+      auto lost = std::move(st.lost);
+      st.lost.clear();
+      return handoff_status{st.log->pending(), std::move(lost)};
     },
     [self](append_atom, const std::vector<handoff_entry>& entries)
       -> caf::result<uint64_t, uint64_t, uint64_t> {
@@ -147,6 +161,16 @@ handoff_actor::behavior_type handoff(handoff_pointer self, std::string directory
       auto& st = self->state;
       if (!st.log) return not_open(st);
       auto batch = st.log->peek(max_entries, size_t{8} << 20);
+      if (!batch && batch.error().kind == errc::corrupt_response) {
+        // Damaged since it was opened (it was intact then): the same as
+        // damage found at open. A fresh log takes the appends from now on.
+        lose_log(st, batch.error().message);
+        auto fresh = handoff_log::open(st.directory, log_options(st));
+        if (!fresh) st.open_error = fresh.error().message;
+        else st.log = std::move(*fresh);
+        return caf::error{errc::corrupt_response, "handoff log " + st.directory
+                                                    + " is damaged: " + batch.error().message};
+      }
       if (!batch) return io_failure(batch.error());
       st.pages.insert(batch->end_offset);
       return handoff_page{std::move(*batch), st.appended_total};

@@ -509,3 +509,54 @@ TEST_CASE_METHOD(replicated, "replication: a run without a backend and without w
   CHECK(health_of("secondary").replica == replica_state::in_sync);
   CHECK(metrics->rebuilt("secondary") == rebuilt_before);
 }
+
+TEST_CASE_METHOD(replicated, "replication: a handoff log damaged while it is open is set aside "
+                             "when replayed and the backend is rebuilt", "[replication]") {
+  seed_data();
+  secondary->inject(fault::unavailable);
+  std::vector<write_receipt> acked;
+  for (int i = 0; i < 3; ++i) {
+    auto r = upsert(doc("x" + std::to_string(i), float(i)));
+    REQUIRE(r);
+    acked.push_back(*r);
+  }
+  {
+    // Damage under the open log (bit rot), records after it intact.
+    std::fstream f{hints_dir("secondary") + "/hints-0.log",
+                   std::ios::in | std::ios::out | std::ios::binary};
+    f.seekp(12);
+    f.put('\x7f');
+  }
+  secondary->clear();
+  advance(10s);
+  advance(10s);
+  CHECK(metrics->handoff_resets("secondary", "damaged") == 1);
+  CHECK(health_of("secondary").replica == replica_state::in_sync);
+  for (size_t i = 0; i < acked.size(); ++i) {
+    auto got = get_from("secondary", "x" + std::to_string(i));
+    REQUIRE(got);
+    CHECK(got->version == acked[i].version);
+  }
+  CHECK(check().consistent());
+}
+
+TEST_CASE("replication: free disk below the watermark is flagged", "[replication]") {
+  replicated f{1000, [](runtime_config& cfg) {
+                 cfg.coordinator.disk_free_warn_bytes = UINT64_MAX; // always below
+               }};
+  f.seed_data();
+  CHECK(f.metrics->handoff_disk("secondary").second); // checked when the log opened
+  f.secondary->inject(fault::unavailable);
+  REQUIRE(f.upsert(doc("x", 1)));
+  auto [free_bytes, low] = f.metrics->handoff_disk("secondary");
+  CHECK(free_bytes > 0);
+  CHECK(low);
+}
+
+TEST_CASE("replication: free disk above the watermark is not flagged", "[replication]") {
+  replicated f{1000, [](runtime_config& cfg) { cfg.coordinator.disk_free_warn_bytes = 1; }};
+  f.seed_data();
+  auto [free_bytes, low] = f.metrics->handoff_disk("secondary");
+  CHECK(free_bytes > 0);
+  CHECK_FALSE(low);
+}
