@@ -19,9 +19,9 @@ struct backend_entry {
   std::string name;
   std::string kind;
   int priority = 0; ///< Lower serves first.
+  backend_settings settings;
   /// Overrides options::handoff_limit_mb for this backend.
   std::optional<uint64_t> handoff_limit_mb;
-  backend_settings settings;
 };
 
 struct options {
