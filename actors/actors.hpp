@@ -304,6 +304,10 @@ using coordinator_actor = caf::typed_actor<
 /// when last in sync is kept by the durable_state actor.)
 struct handoff_status {
   uint64_t pending = 0;
+  /// Set if the log found at open could not be used (damaged: the message
+  /// names the file and byte) and was set aside: the hints in it are lost,
+  /// so the backend must be rebuilt from a peer.
+  std::string lost;
 };
 
 /// A page of the log for a recovery job, with the number of entries ever
@@ -316,9 +320,11 @@ struct handoff_page {
 /// One backend's durable handoff log, on its own thread (every call syncs).
 using handoff_actor = caf::typed_actor<
   caf::replies_to<status_atom>::with<handoff_status>,
-  /// Store entries durably. Replies the entries ever appended and the
-  /// number pending.
-  caf::replies_to<append_atom, std::vector<handoff_entry>>::with<uint64_t, uint64_t>,
+  /// Store entries durably. Replies the entries ever appended, the number
+  /// pending and the number dropped: if non-zero, the log went over its
+  /// limit and was discarded whole, these entries included (the backend
+  /// must be rebuilt from a peer).
+  caf::replies_to<append_atom, std::vector<handoff_entry>>::with<uint64_t, uint64_t, uint64_t>,
   /// The next page, at most n entries, not consumed.
   caf::replies_to<peek_atom, uint32_t>::with<handoff_page>,
   /// Mark a page replayed: (end_offset, entries); replies pending.
@@ -421,7 +427,7 @@ typename Inspector::result_type inspect(Inspector& f, handoff_page& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, handoff_status& x) {
-  return f(caf::meta::type_name("handoff_status"), x.pending);
+  return f(caf::meta::type_name("handoff_status"), x.pending, x.lost);
 }
 
 template <class Inspector>

@@ -139,8 +139,11 @@ private:
 struct replica_slot {
   replica_state state = replica_state::in_sync;
   handoff_actor hints;
-  bool hints_loaded = false;
+  bool hints_loaded = false;     ///< Its handoff log is open (status answered).
+  bool hints_loading = false;    ///< Its log took longer than handoff_load_timeout to open.
   bool hints_broken = false;     ///< Its handoff log cannot be used.
+  bool marker_loaded = false;    ///< Its stored marker has been read.
+  bool over_limit = false;       ///< Its log was dropped over its limit (warned once).
   /// The marker it held when last in sync ("" = unknown: rebuild it).
   std::string marker;
   /// The marker the running job stores (adopt or rebuild).
@@ -151,6 +154,7 @@ struct replica_slot {
   uint64_t job = 0;              ///< Current recovery job (stale reports differ).
   bool job_running = false;
   bool deciding = false;         ///< Asking it for its marker.
+  bool checking_hints = false;   ///< A recovery failed: asking its log whether it was lost.
   bool needs_rebuild = false;    ///< It missed a write with no hint, or diverged.
   bool waiting_for_peer = false; ///< Needs a rebuild; no peer is in sync.
   bool settled = true;           ///< Its first recovery is decided (ready_atom).
@@ -226,7 +230,7 @@ struct slot {
   /// Reachable for a write of `op` (see write_blockers).
   bool reachable_for_write(operation op) const { return !flags(op).any_of(write_blockers); }
   /// Up and holding every acknowledged write: compared by a consistency
-  /// check, and needed before tombstones may be purged anywhere.
+  /// check, and needed before its own tombstones may be purged.
   bool holds_data() const { return !flags().any_of(data_blockers); }
   /// A backend to rebuild another one from: holds the data and can scan.
   bool rebuild_peer() const { return !flags(operation::scan).any_of(data_blockers); }

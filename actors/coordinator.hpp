@@ -9,6 +9,7 @@
 #include <caf/fwd.hpp>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -81,6 +82,26 @@ struct coordinator_config {
   size_t max_check_jobs = 4;
   /// Finished check jobs kept for their status endpoint.
   size_t kept_check_jobs = 16;
+
+  // -- handoff logs (actors/handoff.hpp) ------------------------------------------
+
+  /// Bytes of entries a backend's handoff log may hold (not yet replayed);
+  /// past it the log is dropped and the backend is rebuilt from a peer when
+  /// it is back (writes are still acknowledged). 0: no limit.
+  uint64_t handoff_limit_bytes = uint64_t{4096} << 20;
+  /// Per-backend overrides of handoff_limit_bytes, by name.
+  std::map<std::string, uint64_t> handoff_limit_of;
+  /// Size of a handoff log's segment files (replayed ones are deleted).
+  uint64_t handoff_segment_bytes = uint64_t{16} << 20;
+  /// Below this many free bytes on a handoff log's disk: a warning and
+  /// lifeline_handoff_disk_low. 0: no watermark.
+  uint64_t disk_free_warn_bytes = uint64_t{1024} << 20;
+  /// How long a handoff log may take to load before the coordinator says so
+  /// and stops holding start-up for it. It keeps waiting: the backend serves
+  /// no reads until its log is loaded and replayed, then recovers.
+  duration handoff_load_timeout = std::chrono::seconds(30);
+  /// Tests only: runs on a handoff log's thread before it loads (backend name).
+  std::function<void(const std::string&)> before_hints_load;
 };
 
 coordinator_actor spawn_coordinator(caf::actor_system& sys, coordinator_config cfg);

@@ -42,8 +42,6 @@ void finish(coordinator_pointer self, check_job& job, consistency_report report)
   s.report = std::move(report);
   auto& r = s.report;
   auto& st = self->state;
-  if (s.repair && r.error.empty() && r.not_compared.empty() && r.repaired() == r.differences())
-    st.repaired_below = std::max(st.repaired_below, job.started_version);
   if (!r.error.empty())
     log().warn("check job {}: failed after {} ranges: {}", s.id, s.progress.ranges, r.error);
   else if (r.differences() > 0 || s.background)
@@ -81,7 +79,6 @@ caf::expected<uint64_t> launch(coordinator_pointer self, bool repair, bool backg
   job.status.repair = repair;
   job.status.background = background;
   job.status.started_unix_ms = unix_ms();
-  job.started_version = system_micros();
   metrics(self).repair_round(repair, background);
   if (plan.backends.empty()) {
     consistency_report report;

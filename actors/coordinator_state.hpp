@@ -38,9 +38,6 @@ struct check_job {
   check_status status;
   std::vector<caf::typed_response_promise<check_status>> waiting;
   std::vector<caf::typed_response_promise<consistency_report>> waiting_report;
-  /// The wall clock (in version units) when it started: every tombstone
-  /// below it was compared by this job, if it repaired every backend.
-  uint64_t started_version = 0;
 };
 
 struct coordinator_state {
@@ -81,12 +78,6 @@ struct coordinator_state {
   /// Check jobs by id, running and recently finished (coordinator_repair.cpp).
   std::map<uint64_t, check_job> checks;
   uint64_t next_ticket = 1;
-  /// With background repair on: tombstones below this were compared across
-  /// every backend by a finished repair round, and only those may be
-  /// purged (a tombstone purged before repair saw it could not be copied to
-  /// a backend that missed the delete, and repair would copy the deleted
-  /// document back). 0 until a round has finished since start.
-  uint64_t repaired_below = 0;
   static inline const char* name = "lifeline.coordinator";
 
   bool handoff() const { return !cfg.handoff_dir.empty(); }

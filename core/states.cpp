@@ -48,6 +48,7 @@ std::string_view to_string(handoff_event e) {
     case handoff_event::appended: return "appended";
     case handoff_event::replayed: return "replayed";
     case handoff_event::failed: return "failed";
+    case handoff_event::dropped: return "dropped";
   }
   return "unknown";
 }

@@ -60,6 +60,7 @@ enum class handoff_event : uint8_t {
   appended = 0, ///< A missed write was stored for the backend.
   replayed = 1, ///< A stored write was applied to the backend.
   failed = 2,   ///< Storing a missed write failed: the write was not acknowledged.
+  dropped = 3,  ///< Discarded with the whole log (over handoff_limit_mb): rebuilt instead.
 };
 
 std::string_view to_string(handoff_event e);

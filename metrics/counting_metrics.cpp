@@ -88,6 +88,29 @@ uint64_t counting_metrics::replica_transitions(std::string_view backend, replica
   return it == replica_transitions_.end() ? 0 : it->second;
 }
 
+void counting_metrics::handoff_reset(std::string_view backend, std::string_view reason) {
+  std::lock_guard guard{mutex_};
+  ++handoff_resets_[{std::string{backend}, std::string{reason}}];
+}
+
+void counting_metrics::handoff_disk(std::string_view backend, uint64_t free_bytes, bool low) {
+  std::lock_guard guard{mutex_};
+  handoff_disk_[std::string{backend}] = {free_bytes, low};
+}
+
+uint64_t counting_metrics::handoff_resets(std::string_view backend,
+                                          std::string_view reason) const {
+  std::lock_guard guard{mutex_};
+  auto it = handoff_resets_.find({std::string{backend}, std::string{reason}});
+  return it == handoff_resets_.end() ? 0 : it->second;
+}
+
+std::pair<uint64_t, bool> counting_metrics::handoff_disk(std::string_view backend) const {
+  std::lock_guard guard{mutex_};
+  auto it = handoff_disk_.find(backend);
+  return it == handoff_disk_.end() ? std::pair<uint64_t, bool>{0, false} : it->second;
+}
+
 uint64_t counting_metrics::handoff(std::string_view backend, handoff_event event) const {
   std::lock_guard guard{mutex_};
   auto it = handoff_.find({std::string{backend}, event});

@@ -23,6 +23,8 @@ public:
   void in_flight(operation op, int delta) override;
   void replica(std::string_view backend, replica_state state) override;
   void handoff(std::string_view backend, handoff_event event, uint64_t n) override;
+  void handoff_reset(std::string_view backend, std::string_view reason) override;
+  void handoff_disk(std::string_view backend, uint64_t free_bytes, bool low) override;
   void rebuild_copied(std::string_view backend, uint64_t n) override;
   void rebuild_skipped(std::string_view backend, uint64_t n) override;
   void shed(operation op, std::string_view backend) override;
@@ -53,6 +55,10 @@ public:
   /// How many times `backend` entered replica `state`.
   uint64_t replica_transitions(std::string_view backend, replica_state state) const;
   uint64_t handoff(std::string_view backend, handoff_event event) const;
+  /// Times `backend`'s handoff log was discarded for `reason`.
+  uint64_t handoff_resets(std::string_view backend, std::string_view reason) const;
+  /// The last free-disk report for `backend`'s handoff log (0, false: none).
+  std::pair<uint64_t, bool> handoff_disk(std::string_view backend) const;
   /// Documents copied to `backend` by rebuilds.
   uint64_t rebuilt(std::string_view backend) const;
   /// Documents rebuilds of `backend` skipped (refused or damaged).
@@ -76,6 +82,8 @@ private:
   std::map<std::pair<std::string, circuit_state>, uint64_t> circuit_transitions_;
   std::map<std::pair<std::string, replica_state>, uint64_t> replica_transitions_;
   std::map<std::pair<std::string, handoff_event>, uint64_t> handoff_;
+  std::map<std::pair<std::string, std::string>, uint64_t> handoff_resets_;
+  std::map<std::string, std::pair<uint64_t, bool>, std::less<>> handoff_disk_;
   std::map<std::string, uint64_t> rebuilt_;
   std::map<std::string, uint64_t> rebuild_skipped_;
   std::map<std::pair<operation, std::string>, uint64_t> shed_;

@@ -36,6 +36,12 @@ public:
   virtual void handoff(std::string_view /*backend*/, handoff_event /*event*/, uint64_t /*n*/) {}
   /// Entries in the backend's handoff log now.
   virtual void handoff_pending(std::string_view /*backend*/, uint64_t /*pending*/) {}
+  /// The backend's handoff log was discarded, and the backend marked for a
+  /// rebuild: `reason` is "limit" (over handoff_limit_mb) or "damaged".
+  virtual void handoff_reset(std::string_view /*backend*/, std::string_view /*reason*/) {}
+  /// Free bytes on the disk of the backend's handoff log, and whether they
+  /// are below the warning watermark (disk_free_warn_mb).
+  virtual void handoff_disk(std::string_view /*backend*/, uint64_t /*free_bytes*/, bool /*low*/) {}
   /// A rebuild copied `n` more documents to `backend`.
   virtual void rebuild_copied(std::string_view /*backend*/, uint64_t /*n*/) {}
   /// A rebuild of `backend` skipped `n` documents of its peer: the backend

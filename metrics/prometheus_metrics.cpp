@@ -87,12 +87,29 @@ prometheus_metrics::prometheus_metrics() : registry_(std::make_shared<prometheus
   handoff_ = &prometheus::BuildCounter()
                 .Name("lifeline_handoff_entries_total")
                 .Help("Missed writes stored for a backend (appended), applied to it later "
-                      "(replayed), or that could not be stored (failed: not acknowledged).")
+                      "(replayed), that could not be stored (failed: not acknowledged), or "
+                      "discarded with a log over handoff_limit_mb (dropped: rebuilt instead).")
                 .Register(r);
   handoff_pending_ = &prometheus::BuildGauge()
                         .Name("lifeline_handoff_pending")
                         .Help("Entries in a backend's handoff log not yet replayed to it.")
                         .Register(r);
+  handoff_resets_ = &prometheus::BuildCounter()
+                       .Name("lifeline_handoff_log_resets_total")
+                       .Help("Handoff logs discarded, their backend marked for a rebuild from a "
+                             "peer: reason=limit (over handoff_limit_mb) or damaged (set aside "
+                             "as *.damaged).")
+                       .Register(r);
+  handoff_disk_free_ = &prometheus::BuildGauge()
+                          .Name("lifeline_handoff_disk_free_bytes")
+                          .Help("Free bytes on the disk of a backend's handoff log (as of its "
+                                "last append or open).")
+                          .Register(r);
+  handoff_disk_low_ = &prometheus::BuildGauge()
+                         .Name("lifeline_handoff_disk_low")
+                         .Help("1 while the free bytes on the disk of a backend's handoff log are "
+                               "below disk_free_warn_mb.")
+                         .Register(r);
   rebuilt_ = &prometheus::BuildCounter()
                 .Name("lifeline_rebuild_documents_total")
                 .Help("Documents copied to a backend from a healthy peer by rebuilds.")
@@ -180,6 +197,15 @@ void prometheus_metrics::handoff(std::string_view backend, handoff_event event, 
 
 void prometheus_metrics::handoff_pending(std::string_view backend, uint64_t pending) {
   handoff_pending_->Add({{"backend", str(backend)}}).Set(double(pending));
+}
+
+void prometheus_metrics::handoff_reset(std::string_view backend, std::string_view reason) {
+  handoff_resets_->Add({{"backend", str(backend)}, {"reason", str(reason)}}).Increment();
+}
+
+void prometheus_metrics::handoff_disk(std::string_view backend, uint64_t free_bytes, bool low) {
+  handoff_disk_free_->Add({{"backend", str(backend)}}).Set(double(free_bytes));
+  handoff_disk_low_->Add({{"backend", str(backend)}}).Set(low ? 1 : 0);
 }
 
 void prometheus_metrics::rebuild_copied(std::string_view backend, uint64_t n) {

@@ -37,6 +37,8 @@ public:
   void replica(std::string_view backend, replica_state state) override;
   void handoff(std::string_view backend, handoff_event event, uint64_t n) override;
   void handoff_pending(std::string_view backend, uint64_t pending) override;
+  void handoff_reset(std::string_view backend, std::string_view reason) override;
+  void handoff_disk(std::string_view backend, uint64_t free_bytes, bool low) override;
   void rebuild_copied(std::string_view backend, uint64_t n) override;
   void rebuild_skipped(std::string_view backend, uint64_t n) override;
   void shed(operation op, std::string_view backend) override;
@@ -63,6 +65,9 @@ private:
   prometheus::Family<prometheus::Gauge>* replica_;
   prometheus::Family<prometheus::Counter>* handoff_;
   prometheus::Family<prometheus::Gauge>* handoff_pending_;
+  prometheus::Family<prometheus::Counter>* handoff_resets_;
+  prometheus::Family<prometheus::Gauge>* handoff_disk_free_;
+  prometheus::Family<prometheus::Gauge>* handoff_disk_low_;
   prometheus::Family<prometheus::Counter>* rebuilt_;
   prometheus::Family<prometheus::Counter>* rebuild_skipped_;
   prometheus::Family<prometheus::Counter>* shed_;

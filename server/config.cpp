@@ -95,6 +95,10 @@ expected<void, config_error> load_file(const std::string& path, options& opts) {
         if (auto ok = parse_listen(text, opts); !ok) err = ok.error();
     } else if (key == "data_dir") err = get_string(node, key, opts.data_dir);
     else if (key == "handoff_dir") err = get_string(node, key, opts.handoff_dir);
+    else if (key == "handoff_limit_mb") err = get_int(node, key, opts.handoff_limit_mb, 0, int64_t(1) << 30);
+    else if (key == "handoff_segment_mb") err = get_int(node, key, opts.handoff_segment_mb, 1, 4096);
+    else if (key == "disk_free_warn_mb") err = get_int(node, key, opts.disk_free_warn_mb, 0, int64_t(1) << 30);
+    else if (key == "handoff_load_timeout_ms") err = get_ms(node, key, opts.handoff_load_timeout);
     else if (key == "log_level") err = get_string(node, key, opts.log_level);
     else if (key == "log_format") err = get_string(node, key, opts.log_format);
     else if (key == "body_limit_bytes") err = get_int(node, key, opts.body_limit, 1024, int64_t(1) << 31);
@@ -138,6 +142,11 @@ expected<void, config_error> load_file(const std::string& path, options& opts) {
           if (bkey == "name") berr = get_string(bv, "backends.name", b.name);
           else if (bkey == "kind") berr = get_string(bv, "backends.kind", b.kind);
           else if (bkey == "priority") berr = get_int(bv, "backends.priority", b.priority, 0, 1000000);
+          else if (bkey == "handoff_limit_mb") {
+            uint64_t mb = 0;
+            berr = get_int(bv, "backends.handoff_limit_mb", mb, 0, int64_t(1) << 30);
+            b.handoff_limit_mb = mb;
+          }
           else b.settings[bkey] = setting_text(bv);
           if (berr) return bad(path + ": " + berr->message);
         }

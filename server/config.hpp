@@ -8,6 +8,8 @@
 #include "backends/registry.hpp"
 
 #include <chrono>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,8 @@ struct backend_entry {
   std::string kind;
   int priority = 0; ///< Lower serves first.
   backend_settings settings;
+  /// Overrides options::handoff_limit_mb for this backend.
+  std::optional<uint64_t> handoff_limit_mb;
 };
 
 struct options {
@@ -26,6 +30,13 @@ struct options {
   std::string data_dir = "data";
   /// Handoff logs and the version ceiling; empty means <data_dir>/handoff.
   std::string handoff_dir;
+  /// A backend's handoff log past this is dropped (it is rebuilt from a
+  /// peer instead); 0: no limit.
+  uint64_t handoff_limit_mb = 4096;
+  uint64_t handoff_segment_mb = 16;
+  /// Free space on the handoff disk below which a warning is logged; 0: none.
+  uint64_t disk_free_warn_mb = 1024;
+  std::chrono::milliseconds handoff_load_timeout{30000};
   std::string log_level = "info";
   std::string log_format = "text"; ///< text | json
   std::string token;               ///< Bearer token (from a file or LIFELINE_TOKEN).

@@ -235,6 +235,12 @@ int main(int argc, char** argv) {
   rc.coordinator.circuit.consecutive_failures = opts.breaker_failures;
   rc.coordinator.circuit.open_duration = opts.breaker_open;
   rc.coordinator.handoff_dir = opts.handoff_dir;
+  rc.coordinator.handoff_limit_bytes = opts.handoff_limit_mb << 20;
+  for (auto& [b, make] : makers)
+    if (b.handoff_limit_mb) rc.coordinator.handoff_limit_of[b.name] = *b.handoff_limit_mb << 20;
+  rc.coordinator.handoff_segment_bytes = opts.handoff_segment_mb << 20;
+  rc.coordinator.disk_free_warn_bytes = opts.disk_free_warn_mb << 20;
+  rc.coordinator.handoff_load_timeout = opts.handoff_load_timeout;
   rc.metrics = metrics;
   auto rt = spawn_runtime(sys, std::move(rc));
   // Ready once every backend has reported and replayed its handoff log

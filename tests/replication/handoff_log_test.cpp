@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -215,4 +216,161 @@ TEST_CASE("version lease: strictly increasing, below a stored ceiling, also acro
   CHECK(*next > last);
   std::ofstream{dir.path() + "/bad"} << "not a number";
   CHECK_FALSE(read_version_ceiling(dir.path() + "/bad"));
+}
+
+// -- segments: replayed entries are reclaimed as replay goes ---------------------
+
+namespace {
+
+std::vector<std::string> segment_files(const std::string& dir) {
+  std::vector<std::string> names;
+  for (auto& e : std::filesystem::directory_iterator{dir}) {
+    auto name = e.path().filename().string();
+    if (name.rfind("hints-", 0) == 0) names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+/// A log whose every append after the first starts a new segment.
+std::unique_ptr<handoff_log> open_small(const std::string& dir) {
+  handoff_log_options o;
+  o.segment_bytes = 1;
+  auto log = handoff_log::open(dir, o);
+  REQUIRE(log);
+  return std::move(*log);
+}
+
+} // namespace
+
+TEST_CASE("handoff log: replayed segments are deleted as replay goes, not only at the end",
+          "[handoff]") {
+  temp_dir dir;
+  {
+    auto log = open_small(dir.path());
+    for (uint64_t v = 1; v <= 4; ++v) REQUIRE(log->append({upsert_entry("d" + std::to_string(v), v)}));
+    CHECK(log->pending() == 4);
+    CHECK(segment_files(dir.path())
+          == std::vector<std::string>{"hints-0.log", "hints-1.log", "hints-2.log", "hints-3.log"});
+    auto one_segment = log->size_bytes() / 4;
+    // A page ends with its segment; consuming it deletes that segment.
+    auto page = log->peek(10, 1 << 20);
+    REQUIRE(page);
+    CHECK(page->entries == std::vector<handoff_entry>{upsert_entry("d1", 1)});
+    REQUIRE(log->consume(page->end_offset, 1));
+    CHECK(segment_files(dir.path())
+          == std::vector<std::string>{"hints-1.log", "hints-2.log", "hints-3.log"});
+    CHECK(log->pending() == 3);
+    CHECK(log->size_bytes() == 3 * one_segment);
+  }
+  // The cursor and the segments survive a reopen.
+  auto log = open_small(dir.path());
+  CHECK(log->pending() == 3);
+  std::vector<handoff_entry> replayed;
+  for (;;) {
+    auto page = log->peek(10, 1 << 20);
+    REQUIRE(page);
+    if (page->entries.empty()) break;
+    replayed.insert(replayed.end(), page->entries.begin(), page->entries.end());
+    REQUIRE(log->consume(page->end_offset, page->entries.size()));
+    CHECK(segment_files(dir.path()).size() == (replayed.size() < 3 ? 3 - replayed.size() : 1));
+  }
+  CHECK(replayed
+        == std::vector<handoff_entry>{upsert_entry("d2", 2), upsert_entry("d3", 3),
+                                      upsert_entry("d4", 4)});
+  CHECK(log->pending() == 0);
+  CHECK(log->size_bytes() == 0);
+  CHECK(segment_files(dir.path()) == std::vector<std::string>{"hints-4.log"});
+}
+
+TEST_CASE("handoff log: a log written by the previous version (one file) still replays",
+          "[handoff]") {
+  // The previous version wrote one file, hints-<generation>.log, in the same
+  // record format, and a cursor "<generation> <offset>". Such a log is made
+  // here byte for byte: the records of one file, renamed to a generation
+  // that is not 0, with a cursor past its first record.
+  temp_dir made, old;
+  uint64_t first_record_end = 0;
+  {
+    handoff_log_options one_file;
+    one_file.segment_bytes = uint64_t{1} << 40;
+    auto log = handoff_log::open(made.path(), one_file);
+    REQUIRE(log);
+    REQUIRE((*log)->append({upsert_entry("a", 1), upsert_entry("b", 2), remove_entry("a", 3)}));
+    first_record_end = (*log)->peek(1, 1 << 20)->end_offset;
+  }
+  std::filesystem::copy_file(made.path() + "/hints-0.log", old.path() + "/hints-7.log");
+  std::ofstream{old.path() + "/cursor"} << "7 " << first_record_end;
+  auto log = open_log(old.path());
+  CHECK(log->pending() == 2);
+  auto page = log->peek(10, 1 << 20);
+  REQUIRE(page);
+  CHECK(page->entries == std::vector<handoff_entry>{upsert_entry("b", 2), remove_entry("a", 3)});
+  REQUIRE(log->consume(page->end_offset, 2));
+  CHECK(log->pending() == 0);
+  CHECK(segment_files(old.path()) == std::vector<std::string>{"hints-8.log"});
+  // Appends go on in the new layout.
+  REQUIRE(log->append({upsert_entry("c", 4)}));
+  CHECK(open_log(old.path())->peek(10, 1 << 20)->entries
+        == std::vector<handoff_entry>{upsert_entry("c", 4)});
+}
+
+TEST_CASE("handoff log: a cut end of a segment that is not the last is damage, not a torn tail",
+          "[handoff]") {
+  temp_dir dir;
+  {
+    auto log = open_small(dir.path());
+    for (uint64_t v = 1; v <= 3; ++v) REQUIRE(log->append({upsert_entry("d", v)}));
+  }
+  auto middle = dir.path() + "/hints-1.log";
+  std::filesystem::resize_file(middle, std::filesystem::file_size(middle) - 3);
+  auto log = handoff_log::open(dir.path());
+  REQUIRE_FALSE(log);
+  CHECK(log.error().kind == errc::corrupt_response);
+  CHECK(log.error().message.find(middle + " is corrupt at byte 0") != std::string::npos);
+}
+
+TEST_CASE("handoff log: a missing segment is damage", "[handoff]") {
+  temp_dir dir;
+  {
+    auto log = open_small(dir.path());
+    for (uint64_t v = 1; v <= 3; ++v) REQUIRE(log->append({upsert_entry("d", v)}));
+  }
+  std::filesystem::remove(dir.path() + "/hints-1.log");
+  auto log = handoff_log::open(dir.path());
+  REQUIRE_FALSE(log);
+  CHECK(log.error().kind == errc::corrupt_response);
+  CHECK(log.error().message.find("hints-1.log is missing") != std::string::npos);
+}
+
+TEST_CASE("handoff log: a torn end of the last segment is cut, the segments before it kept",
+          "[handoff]") {
+  temp_dir dir;
+  {
+    auto log = open_small(dir.path());
+    for (uint64_t v = 1; v <= 3; ++v) REQUIRE(log->append({upsert_entry("d", v)}));
+  }
+  auto last = dir.path() + "/hints-2.log";
+  std::filesystem::resize_file(last, std::filesystem::file_size(last) - 3);
+  auto log = open_small(dir.path());
+  CHECK(log->pending() == 2);
+}
+
+TEST_CASE("handoff log: drop_all discards every segment", "[handoff]") {
+  temp_dir dir;
+  auto log = open_small(dir.path());
+  for (uint64_t v = 1; v <= 3; ++v) REQUIRE(log->append({upsert_entry("d", v)}));
+  auto page = log->peek(10, 1 << 20);
+  REQUIRE(log->consume(page->end_offset, 1));
+  auto dropped = log->drop_all();
+  REQUIRE(dropped);
+  CHECK(*dropped == 2);
+  CHECK(log->pending() == 0);
+  CHECK(log->size_bytes() == 0);
+  CHECK(log->peek(10, 1 << 20)->entries.empty());
+  CHECK(segment_files(dir.path()).size() == 1);
+  REQUIRE(log->append({upsert_entry("e", 9)}));
+  auto reopened = open_small(dir.path());
+  CHECK(reopened->pending() == 1);
+  CHECK(reopened->peek(10, 1 << 20)->entries == std::vector<handoff_entry>{upsert_entry("e", 9)});
 }

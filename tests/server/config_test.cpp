@@ -104,3 +104,33 @@ TEST_CASE("config: repair interval and rate (0 turns background repair off)", "[
   CHECK(error_of("repair_interval_ms = -1\n").find("repair_interval_ms") != std::string::npos);
   CHECK(error_of("repair_rate = \"fast\"\n").find("repair_rate") != std::string::npos);
 }
+
+TEST_CASE("config: handoff limits, a top-level default and a per-backend override",
+          "[config]") {
+  options opts;
+  REQUIRE(load(R"(
+handoff_limit_mb = 512
+handoff_segment_mb = 8
+disk_free_warn_mb = 2048
+handoff_load_timeout_ms = 90000
+[[backends]]
+name = "a"
+kind = "memory"
+handoff_limit_mb = 64
+[[backends]]
+name = "b"
+kind = "memory"
+)",
+               opts));
+  CHECK(opts.handoff_limit_mb == 512);
+  CHECK(opts.handoff_segment_mb == 8);
+  CHECK(opts.disk_free_warn_mb == 2048);
+  CHECK(opts.handoff_load_timeout == std::chrono::milliseconds(90000));
+  REQUIRE(opts.backends.size() == 2);
+  CHECK(opts.backends[0].handoff_limit_mb == std::optional<uint64_t>{64});
+  CHECK_FALSE(opts.backends[1].handoff_limit_mb);
+  CHECK(opts.backends[0].settings.count("handoff_limit_mb") == 0); // not the kind's setting
+  CHECK(error_of("handoff_limit_mb = -1").find("handoff_limit_mb") != std::string::npos);
+  CHECK(error_of("[[backends]]\nname = \"a\"\nkind = \"memory\"\nhandoff_limit_mb = \"x\"")
+          .find("backends.handoff_limit_mb") != std::string::npos);
+}
