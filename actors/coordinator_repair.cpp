@@ -41,7 +41,6 @@ void finish(coordinator_pointer self, check_job& job, consistency_report report)
   s.finished_unix_ms = unix_ms();
   s.report = std::move(report);
   auto& r = s.report;
-  auto& st = self->state;
   if (!r.error.empty())
     log().warn("check job {}: failed after {} ranges: {}", s.id, s.progress.ranges, r.error);
   else if (r.differences() > 0 || s.background)
