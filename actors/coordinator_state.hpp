@@ -1,7 +1,10 @@
 // The coordinator's private state, shared by its source files:
 // coordinator.cpp (routing: reads with fallback, writes fanned out),
-// coordinator_versions.cpp (write versions below a stored ceiling) and
-// coordinator_recovery.cpp (handoff, catch-up, rebuild, checks, purges).
+// coordinator_versions.cpp (write versions below a stored ceiling),
+// coordinator_handoff.cpp (the handoff logs and the hints kept in them),
+// coordinator_recovery.cpp (catch-up, adoption, rebuild),
+// coordinator_purge.cpp (tombstone purges) and coordinator_repair.cpp
+// (consistency checks and repair).
 // Included by those only: it pulls in caf/all.hpp.
 #pragma once
 
@@ -99,12 +102,23 @@ uint64_t arm(coordinator_pointer self, duration timeout, deadline_queue::callbac
 /// Delivers pending ready_atom replies once every backend has settled.
 void deliver_ready(coordinator_pointer self);
 
-// -- coordinator_recovery.cpp -------------------------------------------------------
+// -- coordinator_handoff.cpp --------------------------------------------------------
 
 /// Opens the handoff logs and the version file (with a handoff directory).
 void start_replication(coordinator_pointer self);
 /// Spawns slot #i's handoff log (with a handoff directory).
 void attach_hints(coordinator_pointer self, size_t i);
+/// Slot #i's handoff log was found damaged and set aside: its hints are
+/// lost, so its marker goes and it is rebuilt from a peer.
+void hints_lost(coordinator_pointer self, size_t i, const std::string& why);
+/// Stores `entry` (a write another backend applied) durably in slot #i's
+/// handoff log, then calls `done` with an empty string or why it failed. If
+/// it fails, the backend lacks a write others hold: it will be rebuilt.
+void store_hint(coordinator_pointer self, size_t i, const handoff_entry& entry,
+                std::function<void(std::string)> done);
+/// The first write without the left-out backends: they must be rebuilt.
+/// Calls `done` once their markers are forgotten.
+void forget_left_out(coordinator_pointer self, std::function<void()> done);
 // -- coordinator_versions.cpp --------------------------------------------------------
 
 /// Reads the stored version ceiling and stores the first one ahead.
@@ -116,14 +130,15 @@ void with_version(coordinator_pointer self, duration timeout,
                   std::function<void(caf::expected<uint64_t>)> then);
 /// Internal timer: store the next ceiling before the current one runs out.
 void on_ceiling_tick(coordinator_pointer self);
-/// Stores `entry` (a write another backend applied) durably in slot #i's
-/// handoff log, then calls `done` with an empty string or why it failed. If
-/// it fails, the backend lacks a write others hold: it will be rebuilt.
-void store_hint(coordinator_pointer self, size_t i, const handoff_entry& entry,
-                std::function<void(std::string)> done);
-/// The first write without the left-out backends: they must be rebuilt.
-/// Calls `done` once their markers are forgotten.
-void forget_left_out(coordinator_pointer self, std::function<void()> done);
+// -- coordinator_recovery.cpp -------------------------------------------------------
+
+/// Every backend's stored marker is known (or its log is broken).
+bool all_markers_loaded(coordinator_pointer self);
+/// Every write in flight has a version above this one.
+uint64_t floor_version(coordinator_pointer self);
+/// Slot `s` has settled for start-up: ready_atom no longer waits for it.
+void settle(coordinator_pointer self, slot& s);
+void set_replica(coordinator_pointer self, slot& s, replica_state state, std::string_view why);
 /// Starts bringing slot #i back in sync if it is up and not in sync.
 void maybe_recover(coordinator_pointer self, size_t i);
 /// A backend came up (again): check its marker before it serves reads.
@@ -146,8 +161,9 @@ void on_check_done(coordinator_pointer self, uint64_t ticket, consistency_report
 /// Arms the background repair timer (repair_interval; 0: never).
 void schedule_repair(coordinator_pointer self);
 void on_repair_tick(coordinator_pointer self);
+// -- coordinator_purge.cpp ----------------------------------------------------------
+
 void schedule_purge(coordinator_pointer self);
 void on_purge(coordinator_pointer self);
-void set_replica(coordinator_pointer self, slot& s, replica_state state, std::string_view why);
 
 } // namespace lifeline::detail

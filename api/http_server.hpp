@@ -58,7 +58,7 @@ public:
   void run(std::chrono::milliseconds drain = std::chrono::milliseconds(30000));
   void stop();
 
-  struct impl; // public for the sessions in http_server.cpp
+  struct impl; // public for the sessions in http_session.cpp
 
 private:
   std::unique_ptr<impl> impl_;
