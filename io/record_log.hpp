@@ -16,7 +16,7 @@
 // open() cuts a torn tail off (and reports it) and refuses a damaged log
 // with a `corrupt` error naming the byte, leaving the file as it is; its
 // owner decides what damage leads to (the vector store sets the file aside
-// and has itself rebuilt, backends/hnsw_backend.cpp).
+// and has itself rebuilt, backends/hnsw_backend_load.cpp).
 // No CAF in here.
 #pragma once
 
