@@ -11,6 +11,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace lifeline {
@@ -37,6 +38,7 @@ using recovery_pointer = caf::stateful_actor<recovery_state>*;
 
 void replay(recovery_pointer self);
 void copy_page(recovery_pointer self);
+void delete_stale_page(recovery_pointer self);
 
 void finish(recovery_pointer self, uint64_t drained, caf::error err) {
   auto& st = self->state;
@@ -198,6 +200,34 @@ void next_collection(recovery_pointer self) {
   copy_page(self);
 }
 
+/// Deletes `doomed` (ids and the target's versions) from the target. An id
+/// the peer holds as a tombstone newer than the target's copy is deleted at
+/// the tombstone's version, so both hold the same tombstone (deleted at the
+/// floor instead, the two would differ and every check until a repair round
+/// would report it). Any other id is deleted at the floor: below every write
+/// in flight, so a write that lands during the rebuild is not undone.
+void delete_stale(recovery_pointer self, std::vector<version_entry> doomed,
+                  std::vector<version_entry> peer_tombstones, bool last) {
+  auto& st = self->state;
+  std::unordered_map<std::string, uint64_t> tombstone;
+  for (auto& e : peer_tombstones)
+    if (e.deleted) tombstone[e.id] = e.version;
+  auto stale = std::make_shared<size_t>(doomed.size());
+  for (auto& d : doomed) {
+    auto it = tombstone.find(d.id);
+    auto version = it != tombstone.end() && it->second > d.version && it->second <= st.plan.floor
+                     ? it->second
+                     : st.plan.floor;
+    self->request(st.plan.target, st.plan.call_timeout, remove_atom::value,
+                  st.collections[st.current].name, d.id, version)
+      .then(
+        [self, stale, last](bool) {
+          if (--*stale == 0) last ? next_collection(self) : delete_stale_page(self);
+        },
+        fail_with(self));
+  }
+}
+
 void delete_stale_page(recovery_pointer self) {
   auto& st = self->state;
   auto& name = st.collections[st.current].name;
@@ -206,22 +236,23 @@ void delete_stale_page(recovery_pointer self) {
     .then(
       [self](std::vector<document>& docs) {
         auto& st = self->state;
-        auto stale = std::make_shared<size_t>(0);
         bool last = docs.size() < st.plan.page;
+        auto from = st.after;
         if (!docs.empty()) st.after = docs.back().id;
-        std::vector<std::string> doomed;
+        std::vector<version_entry> doomed;
         for (auto& d : docs)
-          if (!st.copied.count(d.id)) doomed.push_back(std::move(d.id));
+          if (!st.copied.count(d.id)) doomed.push_back({std::move(d.id), d.version, false});
         if (doomed.empty()) return last ? next_collection(self) : delete_stale_page(self);
-        *stale = doomed.size();
-        for (auto& id : doomed)
-          self->request(st.plan.target, st.plan.call_timeout, remove_atom::value,
-                        st.collections[st.current].name, id, st.plan.floor)
-            .then(
-              [self, stale, last](bool) {
-                if (--*stale == 0) last ? next_collection(self) : delete_stale_page(self);
-              },
-              fail_with(self));
+        // The peer's tombstones in this page's range of ids (a peer that
+        // cannot list them: every id is deleted at the floor).
+        range_request range{st.collections[st.current].name, from, doomed.back().id,
+                            std::max<uint32_t>(st.plan.page, 1000) * 4};
+        self->request(st.plan.peer, st.plan.call_timeout, versions_atom::value, range)
+          .then(
+            [self, doomed, last](std::vector<version_entry>& peer) {
+              delete_stale(self, doomed, std::move(peer), last);
+            },
+            [self, doomed, last](caf::error&) { delete_stale(self, doomed, {}, last); });
       },
       fail_with(self));
 }

@@ -411,6 +411,35 @@ TEST_CASE("replication: a handoff log past its limit is dropped, writes stay ack
   CHECK(f.check().consistent());
 }
 
+TEST_CASE("replication: a rebuild deletes what its peer deleted at the peer's tombstone "
+          "version, so the check finds the two equal", "[replication]") {
+  replicated f{1000, [](runtime_config& cfg) {
+                 cfg.coordinator.handoff_limit_bytes = 0;
+                 cfg.coordinator.handoff_limit_of["secondary"] = 300;
+               }};
+  f.seed_data();
+  f.crash("secondary");
+  REQUIRE(f.remove("a")); // "a" stays live on the secondary, which is down
+  for (int i = 0; i < 12; ++i) REQUIRE(f.upsert(doc("x" + std::to_string(i), float(i))));
+  REQUIRE(f.health_of("secondary").replica == replica_state::rebuilding);
+  f.advance(100ms);
+  f.advance(10s);
+  REQUIRE(f.health_of("secondary").replica == replica_state::in_sync);
+  auto version_of = [&](const std::string& name) {
+    auto& store = (name == "primary" ? f.primary : f.secondary)->inner();
+    range_request one{"c", "", "a", 10};
+    auto entries = store.versions(one);
+    REQUIRE(entries);
+    for (auto& e : *entries)
+      if (e.id == "a") return std::make_pair(e.deleted, e.version);
+    FAIL("no version of a on " << name);
+    return std::make_pair(false, uint64_t(0));
+  };
+  CHECK(version_of("secondary") == version_of("primary"));
+  CHECK(version_of("secondary").first);
+  CHECK(f.check().consistent());
+}
+
 TEST_CASE_METHOD(replicated, "replication: a handoff log damaged mid-log is set aside and every "
                              "acknowledged write reaches the backend through a rebuild",
                  "[replication]") {

@@ -5,6 +5,11 @@
 // must hold exactly the model's documents and versions, compared by the
 // server's own check and by reading each backend alone.
 //
+// Issue 12 adds runs of the faults it bounds: writes cut between their two
+// sends (repair), a handoff log past handoff_limit_mb (cap), and damage in
+// the middle of a log, with valid records after it, in the handoff log and
+// in the vector store's write-ahead log (damage).
+//
 // Writes whose outcome the client cannot know (the server died, or answered
 // 503) are "ambiguous": they may or may not have taken effect. Each such
 // document is written once more, successfully, before the comparison, so the
@@ -18,6 +23,8 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -80,11 +87,7 @@ public:
     REQUIRE(created->status == 201);
     for (step_ = 0; step_ < steps; ++step_) {
       maybe_fault();
-      auto pick = std::uniform_int_distribution<int>{0, 99}(rng_);
-      if (pick < 55) upsert({random_id()});
-      else if (pick < 65) upsert(random_ids(2 + int(rng_() % 4)));
-      else if (pick < 85) remove(random_id());
-      else read(random_id());
+      random_operation();
     }
     end_faults();
     WARN("seed " << seed_ << ": " << steps << " operations, " << ambiguous_.size()
@@ -148,7 +151,173 @@ public:
     for (auto* only : {"postgres", "vectors"}) compare_alone(only);
   }
 
+  /// Issue 12: PostgreSQL's handoff log passes its handoff_limit_mb (1 MiB
+  /// here) while PostgreSQL is down: the log is dropped, writes stay
+  /// acknowledged, the server is killed -9 while PostgreSQL is still down,
+  /// and when it is back the rebuild copies every acknowledged write.
+  void run_past_cap(int steps) {
+    config_ = data_.path() + "/cap.toml";
+    std::ofstream{config_} << "attempt_timeout_ms = 300\nrequest_timeout_ms = 1500\n"
+                           << "probe_interval_ms = 200\nprobe_timeout_ms = 500\n"
+                           << "breaker_failures = 2\nbreaker_open_ms = 500\n"
+                           << "[[backends]]\nname = \"postgres\"\nkind = \"postgres\"\n"
+                           << "priority = 1\nhandoff_limit_mb = 1\nconninfo = \""
+                           << serve_dsn(db_) << "\"\n"
+                           << "[[backends]]\nname = \"vectors\"\nkind = \"hnsw\"\npriority = 2\n";
+    begin();
+    for (step_ = 0; step_ < steps; ++step_) random_operation();
+    REQUIRE(pg_control("kill") == 0);
+    pg_fault_ = "kill";
+    event("PostgreSQL killed; writes of about 8 KiB until its log passes 1 MiB");
+    auto resets = [&] {
+      auto m = call("GET", "/metrics");
+      return m ? metric(m->body, "lifeline_handoff_log_resets_total",
+                        {R"(backend="postgres")", R"(reason="limit")"})
+               : 0.0;
+    };
+    // 1 MiB holds about 130 such writes: 400 pass it with a wide margin.
+    int big = 0;
+    for (; big < 400 && resets() < 1; ++big, ++step_) {
+      upsert({random_id()}, 8192);
+      random_operation();
+    }
+    INFO("seed " << seed_ << ": " << big << " large writes; faults:" << events_);
+    // (Health's last_error says so too, until a probe's error replaces it.)
+    REQUIRE(resets() >= 1);
+    event("the log passed the cap after " + std::to_string(big) + " large writes");
+    for (int i = 0; i < steps; ++i, ++step_) random_operation();
+    event("kill -9 the server (PostgreSQL still down), start it again");
+    server_->kill();
+    start();
+    for (int i = 0; i < steps; ++i, ++step_) random_operation();
+    end_faults();
+    finish();
+  }
+
+  /// Issue 12: damage in the middle of a log, with valid records after it,
+  /// while the server is killed: first PostgreSQL's handoff log (PostgreSQL
+  /// down), then the vector store's write-ahead log. Each is set aside as
+  /// *.damaged and its backend rebuilt from the other, with every
+  /// acknowledged write.
+  void run_damaged_logs(int steps) {
+    begin();
+    for (step_ = 0; step_ < steps; ++step_) random_operation();
+    REQUIRE(pg_control("kill") == 0);
+    pg_fault_ = "kill";
+    event("PostgreSQL killed");
+    for (int i = 0; i < steps; ++i, ++step_) random_operation();
+    // At least two records in the log, so that valid ones follow the damage.
+    for (int i = 0; i < 4; ++i, ++step_)
+      REQUIRE(eventually([&] { return upsert({random_id()}); }));
+    server_->kill();
+    auto hints = data_.path() + "/handoff/postgres";
+    event("kill -9 the server; " + damage_mid_log(largest_segment(hints)));
+    end_faults();
+    start();
+    await_in_sync();
+    CHECK(has_damaged(hints));
+    auto m = call("GET", "/metrics");
+    REQUIRE(m);
+    CHECK(metric(m->body, "lifeline_handoff_log_resets_total",
+                 {R"(backend="postgres")", R"(reason="damaged")"}) >= 1);
+
+    for (int i = 0; i < steps; ++i, ++step_) random_operation();
+    for (int i = 0; i < 4; ++i, ++step_)
+      REQUIRE(eventually([&] { return upsert({random_id()}); }));
+    server_->kill();
+    auto store = data_.path() + "/vectors";
+    event("kill -9 the server; " + damage_mid_log(store + "/wal"));
+    start();
+    await_in_sync();
+    CHECK(has_damaged(store));
+    for (int i = 0; i < steps; ++i, ++step_) random_operation();
+    finish();
+  }
+
 private:
+  /// Starts the server and creates the collection.
+  void begin() {
+    start();
+    await_in_sync();
+    auto created = call("PUT", "/v1/collections/c", R"({"dimension":4})");
+    REQUIRE(created);
+    REQUIRE(created->status == 201);
+  }
+
+  /// Settles the ambiguous writes and compares every backend with the model.
+  void finish() {
+    WARN("seed " << seed_ << ": " << step_ << " operations, " << ambiguous_.size()
+                 << " documents with an unknown outcome to settle; faults:" << events_);
+    await_in_sync();
+    settle_ambiguous();
+    await_in_sync();
+    compare_through_check();
+    server_->stop();
+    for (auto* only : {"postgres", "vectors"}) compare_alone(only);
+  }
+
+  // -- damaged logs ----------------------------------------------------------------
+
+  /// Offsets of the intact records of a log file ([u32 length][u32 CRC]
+  /// [payload], io/record_log.hpp; a zero length ends them).
+  static std::vector<size_t> record_offsets(const std::string& bytes) {
+    std::vector<size_t> offsets;
+    size_t at = 0;
+    while (at + 8 <= bytes.size()) {
+      uint32_t len = 0;
+      std::memcpy(&len, bytes.data() + at, 4);
+      if (len == 0 || len > bytes.size() - at - 8) break;
+      offsets.push_back(at);
+      at += 8 + len;
+    }
+    return offsets;
+  }
+
+  static std::string read_bytes(const std::string& path) {
+    std::ifstream in{path, std::ios::binary};
+    return {std::istreambuf_iterator<char>{in}, {}};
+  }
+
+  /// The hints-<n>.log segment with the most records.
+  static std::string largest_segment(const std::string& directory) {
+    std::string best;
+    size_t most = 0;
+    for (auto& e : std::filesystem::directory_iterator{directory}) {
+      auto name = e.path().filename().string();
+      if (name.rfind("hints-", 0) != 0 || !name.ends_with(".log")) continue;
+      auto n = record_offsets(read_bytes(e.path().string())).size();
+      if (n > most) most = n, best = e.path().string();
+    }
+    INFO("no handoff segment with records in " << directory);
+    REQUIRE(most > 0);
+    return best;
+  }
+
+  /// Flips a payload byte of a record in the middle of `path`, so that
+  /// valid records follow the damage (damage, not a torn tail).
+  std::string damage_mid_log(const std::string& path) {
+    auto offsets = record_offsets(read_bytes(path));
+    INFO(path << " holds " << offsets.size() << " records");
+    REQUIRE(offsets.size() >= 2);
+    auto victim = offsets[(offsets.size() - 1) / 2];
+    std::fstream f{path, std::ios::in | std::ios::out | std::ios::binary};
+    f.seekg(std::streamoff(victim + 8));
+    char c = 0;
+    f.get(c);
+    f.seekp(std::streamoff(victim + 8));
+    f.put(char(c ^ 0x5a));
+    REQUIRE(f.good());
+    return "damaged record " + std::to_string((offsets.size() - 1) / 2) + " of "
+           + std::to_string(offsets.size()) + " in " + path;
+  }
+
+  /// Whether something in `directory` was set aside as damaged.
+  static bool has_damaged(const std::string& directory) {
+    for (auto& e : std::filesystem::directory_iterator{directory})
+      if (e.path().filename().string().ends_with(".damaged")) return true;
+    return false;
+  }
+
   // -- the server --------------------------------------------------------------
 
   void start(std::vector<std::string> extra = {}, std::string config = {}) {
@@ -312,6 +481,14 @@ private:
 
   // -- operations and the model ----------------------------------------------------
 
+  void random_operation() {
+    auto pick = std::uniform_int_distribution<int>{0, 99}(rng_);
+    if (pick < 55) upsert({random_id()});
+    else if (pick < 65) upsert(random_ids(2 + int(rng_() % 4)));
+    else if (pick < 85) remove(random_id());
+    else read(random_id());
+  }
+
   std::string random_id() { return "doc-" + std::to_string(rng_() % 60); }
 
   std::vector<std::string> random_ids(int n) {
@@ -326,8 +503,9 @@ private:
   }
 
   /// Returns true if the write was acknowledged.
-  bool upsert(const std::vector<std::string>& ids) {
+  bool upsert(const std::vector<std::string>& ids, size_t padding = 0) {
     auto content = "seed " + std::to_string(seed_) + " write " + std::to_string(++writes_);
+    content += std::string(padding, char('a' + writes_ % 26));
     json batch = json::array();
     for (auto& id : ids) batch.push_back(document_json(id, content));
     auto r = ids.size() == 1
@@ -483,6 +661,26 @@ TEST_CASE("faults: seed 5: backends converge on every acknowledged write", "[fau
 TEST_CASE("faults: repair: writes cut between two sends by kill -9 are found and repaired",
           "[faults][repair]") {
   fault_run{7}.run_cut_writes(100);
+}
+
+TEST_CASE("faults: cap: seed 8: a handoff log past handoff_limit_mb is dropped and its backend "
+          "rebuilt with every acknowledged write", "[faults]") {
+  fault_run{8}.run_past_cap(60);
+}
+
+TEST_CASE("faults: cap: seed 10: a handoff log past handoff_limit_mb is dropped and its backend "
+          "rebuilt with every acknowledged write", "[faults]") {
+  fault_run{10}.run_past_cap(60);
+}
+
+TEST_CASE("faults: damage: seed 9: a handoff log and a vector store log damaged mid-log are set "
+          "aside and rebuilt with every acknowledged write", "[faults]") {
+  fault_run{9}.run_damaged_logs(60);
+}
+
+TEST_CASE("faults: damage: seed 11: a handoff log and a vector store log damaged mid-log are set "
+          "aside and rebuilt with every acknowledged write", "[faults]") {
+  fault_run{11}.run_damaged_logs(60);
 }
 
 TEST_CASE("faults: the seed in LIFELINE_FAULT_SEED", "[.faults-env]") {
