@@ -1,5 +1,7 @@
 // The coordinator's private state, shared by its source files:
-// coordinator.cpp (routing: reads with fallback, writes fanned out),
+// coordinator.cpp (the handler list and the call bookkeeping),
+// coordinator_reads.cpp (reads with fallback), coordinator_writes.cpp
+// (writes fanned out), coordinator_health.cpp (probes, lifecycle, health),
 // coordinator_versions.cpp (write versions below a stored ceiling),
 // coordinator_handoff.cpp (the handoff logs and the hints kept in them),
 // coordinator_recovery.cpp (catch-up, adoption, rebuild),
@@ -90,6 +92,9 @@ using coordinator_pointer = coordinator_actor::stateful_pointer<coordinator_stat
 
 inline time_point now(coordinator_pointer self) { return self->clock().now(); }
 inline metrics_sink& metrics(coordinator_pointer self) { return *self->state.cfg.metrics; }
+
+// -- coordinator.cpp ----------------------------------------------------------------
+
 int64_t unix_ms();
 
 /// Logs and counts a circuit transition since the last call.
@@ -99,8 +104,59 @@ void sync_circuit(coordinator_pointer self, slot& s, std::string_view cause = {}
 void refresh(coordinator_pointer self);
 /// Arms a deadline (see deadline_queue.hpp).
 uint64_t arm(coordinator_pointer self, duration timeout, deadline_queue::callback on_expire);
+/// A slot for backend `name`, with its in-flight bound from `cfg`.
+slot make_slot(std::string name, const coordinator_config& cfg);
+/// Every backend that could serve `op` is at its bound of calls in flight.
+caf::error overloaded(coordinator_pointer self, operation op);
+/// Why `s` cannot serve `op` right now (for the outage error), from its
+/// flags as of the last refresh.
+std::string why_not(const slot& s, operation op);
+/// The outage error for `op` (logs the start of an outage once).
+caf::error outage(coordinator_pointer self, operation op);
+/// A request was served: logs the end of an outage once.
+void served_ok(coordinator_pointer self);
+/// How a call's error counts for the backend's circuit.
+call_result classify(const caf::error& err);
+/// How a call's error counts in the metrics.
+call_outcome outcome_of(const caf::error& err);
+/// Feeds the outcome of one call on slot #i into its circuit and metrics.
+void record(coordinator_pointer self, size_t i, operation op, permit p, const caf::error& err,
+            duration latency);
+/// The error of a call that missed its deadline of `timeout`.
+caf::error missed_deadline(duration timeout);
+// -- coordinator_reads.cpp ----------------------------------------------------------
+
+caf::result<served<std::vector<collection_spec>>> list_collections(coordinator_pointer self);
+caf::result<served<collection_stats>> stats_of(coordinator_pointer self, std::string& name);
+caf::result<served<document>> get_document(coordinator_pointer self, std::string& c,
+                                           std::string& id);
+caf::result<served<std::vector<search_hit>>> search_documents(coordinator_pointer self,
+                                                              search_query& q);
+// -- coordinator_writes.cpp ---------------------------------------------------------
+
+caf::result<write_receipt> create_collection(coordinator_pointer self, collection_spec& spec);
+caf::result<write_receipt> drop_collection(coordinator_pointer self, std::string& name);
+/// Takes `c` and `docs` (moved from).
+caf::result<write_receipt> upsert_documents(coordinator_pointer self, std::string& c,
+                                            std::vector<document>& docs);
+caf::result<write_receipt> remove_document(coordinator_pointer self, std::string& c,
+                                           std::string& id);
+// -- coordinator_health.cpp ---------------------------------------------------------
+
+/// Sends slot #i's next probe_atom after a jittered probe interval.
+void schedule_probe(coordinator_pointer self, uint32_t i);
+/// Runs slot #i's active health probe (unless one is in flight).
+void run_probe(coordinator_pointer self, uint32_t i);
+/// A supervisor reported a backend's lifecycle transition.
+void on_lifecycle(coordinator_pointer self, lifecycle_event& ev);
+/// Start-up has settled: every backend reported, and caught up if it is up.
+bool all_reported(coordinator_pointer self);
+health_report health(coordinator_pointer self);
 /// Delivers pending ready_atom replies once every backend has settled.
 void deliver_ready(coordinator_pointer self);
+caf::result<ok_atom> restart_backend(coordinator_pointer self, const std::string& name);
+/// Operator: stop a backend and keep it down (hold), or start it again.
+caf::result<ok_atom> hold_backend(coordinator_pointer self, const std::string& name, bool hold);
 
 // -- coordinator_handoff.cpp --------------------------------------------------------
 
