@@ -66,8 +66,14 @@ void postgres_watchdog::run() {
     // Wait for the first deadline not yet fired (or for a new earlier one).
     auto next = watched_.begin();
     while (next != watched_.end() && next->second.fired) ++next;
-    if (next == watched_.end()) changed_.wait(guard);
-    else changed_.wait_until(guard, next->first);
+    if (next == watched_.end()) {
+      changed_.wait(guard);
+    } else {
+      // A copy: wait_until reads its deadline again after waking, and the
+      // entry may have been released (erased) while the lock was free.
+      auto until = next->first;
+      changed_.wait_until(guard, until);
+    }
   }
 }
 
