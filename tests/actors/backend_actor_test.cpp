@@ -11,6 +11,8 @@
 #include "support/eventually.hpp"
 #include "support/faulty_backend.hpp"
 
+#include "support/scoped_ask.hpp"
+
 #include <caf/all.hpp>
 #include <catch2/catch.hpp>
 
@@ -21,15 +23,6 @@ using namespace lifeline::testing;
 using namespace std::chrono_literals;
 
 namespace {
-
-/// Sends a request from a scoped actor and waits for its reply (bounded).
-template <class Reply, class Handle, class... Ts>
-caf::expected<Reply> ask(caf::scoped_actor& self, const Handle& h, Ts&&... xs) {
-  caf::expected<Reply> out = caf::make_error(caf::sec::request_timeout);
-  self->request(h, std::chrono::seconds(60), std::forward<Ts>(xs)...)
-    .receive([&](Reply& r) { out = std::move(r); }, [&](caf::error& e) { out = std::move(e); });
-  return out;
-}
 
 /// The reply to a request sent earlier with `send` (a value or an error), or
 /// nullopt if none came within `bound`.

@@ -10,6 +10,8 @@
 #include "support/faulty_backend.hpp"
 #include "support/temp_dir.hpp"
 
+#include "support/scoped_ask.hpp"
+
 #include <caf/all.hpp>
 #include <catch2/catch.hpp>
 
@@ -21,14 +23,6 @@ using namespace lifeline::testing;
 using namespace std::chrono_literals;
 
 namespace {
-
-template <class Reply, class Handle, class... Ts>
-caf::expected<Reply> ask(caf::scoped_actor& self, const Handle& h, Ts&&... xs) {
-  caf::expected<Reply> out = caf::make_error(caf::sec::request_timeout);
-  self->request(h, std::chrono::seconds(60), std::forward<Ts>(xs)...)
-    .receive([&](Reply& r) { out = std::move(r); }, [&](caf::error& e) { out = std::move(e); });
-  return out;
-}
 
 /// Holds loads back until released (released on destruction too, so a
 /// failing test never leaves a thread blocked).

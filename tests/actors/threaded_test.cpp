@@ -8,6 +8,8 @@
 #include "metrics/counting_metrics.hpp"
 #include "support/faulty_backend.hpp"
 
+#include "support/scoped_ask.hpp"
+
 #include <caf/all.hpp>
 #include <catch2/catch.hpp>
 
@@ -16,15 +18,6 @@ using namespace lifeline::testing;
 using namespace std::chrono_literals;
 
 namespace {
-
-/// Sends a request from a scoped actor and waits for its reply (bounded).
-template <class Reply, class Handle, class... Ts>
-caf::expected<Reply> ask(caf::scoped_actor& self, const Handle& h, Ts&&... xs) {
-  caf::expected<Reply> out = caf::make_error(caf::sec::request_timeout);
-  self->request(h, std::chrono::seconds(60), std::forward<Ts>(xs)...)
-    .receive([&](Reply& r) { out = std::move(r); }, [&](caf::error& e) { out = std::move(e); });
-  return out;
-}
 
 } // namespace
 

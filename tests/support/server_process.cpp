@@ -5,6 +5,8 @@
 #include <csignal>
 #include <cstdio>
 #include <sys/resource.h>
+#include <poll.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -61,14 +63,20 @@ std::optional<int> server_process::stop_within(std::chrono::seconds bound) {
   ::kill(pid_, SIGTERM);
   auto until = std::chrono::steady_clock::now() + bound;
   int status = 0;
-  // Polls: waitpid has no timeout. A bounded wait, not a stand-in for one.
+  // waitpid has no timeout: wait for the exit on a pidfd, bounded by poll.
+  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
   while (::waitpid(pid_, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() >= until) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      until - std::chrono::steady_clock::now());
+    if (fd < 0 || left.count() <= 0) {
+      if (fd >= 0) ::close(fd);
       kill();
       return std::nullopt;
     }
-    ::usleep(10000);
+    pollfd p{fd, POLLIN, 0};
+    ::poll(&p, 1, static_cast<int>(left.count()));
   }
+  if (fd >= 0) ::close(fd);
   pid_ = -1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
