@@ -21,10 +21,13 @@
 #include <caf/typed_actor.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace lifeline {
+
+class backend; // backends/backend.hpp
 
 // -- atoms (CAF 0.17: at most 10 characters) --------------------------------
 
@@ -114,6 +117,9 @@ struct lifecycle_event {
   uint32_t preferred = 0;           ///< backend::preferred().bits().
   uint32_t restarts = 0;            ///< Restarts since the process started.
   backend_actor handle;             ///< Valid only while state == up.
+  /// The store itself, for direct reads (routing_snapshot.hpp), while up and
+  /// in this process only: it is not serialized, so a remote backend has none.
+  std::shared_ptr<lifeline::backend> store;
 };
 
 /// One backend as the coordinator sees it right now.

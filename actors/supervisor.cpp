@@ -19,6 +19,8 @@ struct supervisor_state {
   restart_policy policy;
   backend_actor current;       ///< The running backend actor, if any.
   backend_actor candidate;     ///< A failed backend's fresh instance being probed.
+  std::shared_ptr<backend> current_store;   ///< current's store (direct reads).
+  std::shared_ptr<backend> candidate_store; ///< candidate's store.
   lifecycle_event status;      ///< As last reported.
   bool stopping = false;
   /// Held down by an operator: stopped, and nothing starts it (no restart,
@@ -38,6 +40,7 @@ void report(supervisor_pointer self, lifecycle_state state, std::string reason) 
   st.status.state = state;
   st.status.reason = std::move(reason);
   st.status.handle = state == lifecycle_state::up ? st.current : backend_actor{};
+  st.status.store = state == lifecycle_state::up ? st.current_store : nullptr;
   // One line per transition; a restart is a transition even when the last
   // state was `restarting` too.
   if (previous != state || state == lifecycle_state::restarting) {
@@ -51,8 +54,14 @@ void report(supervisor_pointer self, lifecycle_state state, std::string reason) 
   if (st.coordinator) self->send(st.coordinator, lifecycle_atom::value, st.status);
 }
 
+/// A backend instance and its actor.
+struct made_backend {
+  backend_actor actor;
+  std::shared_ptr<backend> store;
+};
+
 /// Builds a backend instance and its actor; an error if the factory fails.
-expected<backend_actor> make_backend(supervisor_pointer self) {
+expected<made_backend> make_backend(supervisor_pointer self) {
   auto& st = self->state;
   try {
     auto store = st.cfg.factory();
@@ -60,7 +69,8 @@ expected<backend_actor> make_backend(supervisor_pointer self) {
     st.status.kind = (*store)->kind();
     st.status.capabilities = (*store)->capabilities().bits();
     st.status.preferred = (*store)->preferred().bits();
-    return spawn_backend_actor(self->system(), std::move(*store), st.cfg.actor);
+    std::shared_ptr<backend> made = std::move(*store);
+    return made_backend{spawn_backend_actor(self->system(), made, st.cfg.actor), made};
   } catch (const std::exception& e) {
     return make_backend_error(errc::backend_error, std::string{"backend factory threw: "} + e.what());
   }
@@ -82,7 +92,8 @@ void start(supervisor_pointer self) {
     schedule_restart(self, made.error().message);
     return;
   }
-  st.current = *made;
+  st.current = made->actor;
+  st.current_store = made->store;
   self->monitor(st.current);
   report(self, lifecycle_state::up, {});
 }
@@ -119,8 +130,9 @@ void probe_failed_backend(supervisor_pointer self) {
     arm_timer(self, st.policy.config().failed_probe_interval);
     return;
   }
-  auto candidate = *made;
+  auto candidate = made->actor;
   st.candidate = candidate;
+  st.candidate_store = made->store;
   self->request(candidate, st.cfg.probe_timeout, probe_atom::value)
     .then(
       [self, candidate](ok_atom) {
@@ -132,6 +144,7 @@ void probe_failed_backend(supervisor_pointer self) {
         st.candidate = backend_actor{};
         st.policy.reset();
         st.current = candidate;
+        st.current_store = std::move(st.candidate_store);
         self->monitor(st.current);
         ++st.status.restarts;
         st.cfg.metrics->restart(st.cfg.name);
@@ -162,6 +175,7 @@ void hold(supervisor_pointer self) {
   }
   auto stopped = std::move(st.current);
   st.current = backend_actor{};
+  st.current_store = nullptr;
   // The coordinator hears of it first, then the actor goes. Not a crash:
   // no down message, so no restart.
   report(self, lifecycle_state::stopped, "stopped by an operator");
@@ -202,6 +216,7 @@ supervisor_actor::behavior_type supervisor(supervisor_pointer self, supervisor_c
     auto& st = self->state;
     if (!st.current || msg.source != st.current.address()) return; // stale
     st.current = backend_actor{};
+    st.current_store = nullptr;
     if (st.stopping || st.held) return;
     schedule_restart(self, "backend actor died: " + describe(msg.reason));
   });
@@ -212,6 +227,7 @@ supervisor_actor::behavior_type supervisor(supervisor_pointer self, supervisor_c
     if (st.candidate) self->send_exit(st.candidate, msg.reason); // a probe in flight
     st.current = backend_actor{};
     st.candidate = backend_actor{};
+    st.current_store = st.candidate_store = nullptr;
     report(self, lifecycle_state::stopped, {});
     self->quit(msg.reason);
   });

@@ -9,6 +9,7 @@
 #include "core/types.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -107,6 +108,33 @@ public:
 
   /// Cheap liveness check against the underlying store.
   virtual expected<void> probe() = 0;
+
+  // -- direct reads (the hot path, no actor and no worker thread) -----------------
+  //
+  // The coordinator publishes which backend serves each read right now
+  // (actors/routing_snapshot.hpp); callers then read from that backend
+  // directly, through these calls, instead of through its actor's workers.
+
+  /// Called once with the answer. It runs on the backend's own event loop,
+  /// or on the caller's thread before the call returns for a store that
+  /// answers in place; it must not block.
+  template <class T>
+  using completion = std::function<void(expected<T>)>;
+
+  /// True if get_async and search_async never block the caller: they answer
+  /// in place from memory or from the backend's own event loop. Only such
+  /// backends are called directly on the hot path.
+  virtual bool direct_reads() const { return !blocking(); }
+  /// get() without blocking the caller (see direct_reads()). The default
+  /// answers in place by calling get().
+  virtual void get_async(const std::string& collection, const std::string& id,
+                         completion<document> done) {
+    done(get(collection, id));
+  }
+  /// search() without blocking the caller; the default answers in place.
+  virtual void search_async(const search_query& query, completion<std::vector<search_hit>> done) {
+    done(search(query));
+  }
 };
 
 } // namespace lifeline
