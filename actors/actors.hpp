@@ -61,6 +61,7 @@ using ceiling_atom = caf::atom_constant<caf::atom("ceiling")>;
 using versions_atom = caf::atom_constant<caf::atom("versions")>;
 using digest_atom = caf::atom_constant<caf::atom("digest")>;
 using repair_atom = caf::atom_constant<caf::atom("repair")>;
+using routes_atom = caf::atom_constant<caf::atom("routes")>;
 
 // -- the backend actor --------------------------------------------------------
 
@@ -120,6 +121,15 @@ struct lifecycle_event {
   /// The store itself, for direct reads (routing_snapshot.hpp), while up and
   /// in this process only: it is not serialized, so a remote backend has none.
   std::shared_ptr<lifeline::backend> store;
+};
+
+/// A read that the direct path (direct_reads.hpp) hands to the coordinator.
+struct read_escalation {
+  uint64_t tried = 0;     ///< Bit i: slot i was already tried directly.
+  int32_t failed = -1;    ///< The slot whose failure `err` is, or -1.
+  caf::error err;         ///< Its failure (corrupt_document: its copy is damaged).
+  int64_t latency_ns = 0; ///< How long that slot took to fail.
+  bool hedge = false;     ///< The first call still runs: this is a hedge.
 };
 
 /// One backend as the coordinator sees it right now.
@@ -259,6 +269,11 @@ using coordinator_actor = caf::typed_actor<
   caf::replies_to<stats_atom, std::string>::with<served<collection_stats>>,
   caf::replies_to<get_atom, std::string, std::string>::with<served<document>>,
   caf::replies_to<search_atom, search_query>::with<served<std::vector<search_hit>>>,
+  /// A read the direct path (direct_reads.hpp) hands over: it failed, was
+  /// slow, or could not be taken directly. Routed as usual, without the
+  /// backends it already tried.
+  caf::replies_to<get_atom, std::string, std::string, read_escalation>::with<served<document>>,
+  caf::replies_to<search_atom, search_query, read_escalation>::with<served<std::vector<search_hit>>>,
   /// Every backend's lifecycle, circuit and last error.
   caf::replies_to<health_atom>::with<health_report>,
   /// Replies once every backend has reported its first lifecycle state
@@ -295,6 +310,8 @@ using coordinator_actor = caf::typed_actor<
   caf::reacts_to<check_atom, uint64_t, check_progress>,
   /// Internal timer: start a background repair round.
   caf::reacts_to<repair_atom>,
+  /// Internal timer: take the direct reads' outcomes, publish routes again.
+  caf::reacts_to<routes_atom>,
   /// Internal timer: forget tombstones every backend holds.
   caf::reacts_to<purge_atom>,
   /// Internal timer: run the active health probe of backend #index.
@@ -458,6 +475,12 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, check_status& x) {
   return f(caf::meta::type_name("check_status"), x.id, x.repair, x.background, x.done,
            x.started_unix_ms, x.finished_unix_ms, x.progress, x.report);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, read_escalation& x) {
+  return f(caf::meta::type_name("read_escalation"), x.tried, x.failed, x.err, x.latency_ns,
+           x.hedge);
 }
 
 template <class Inspector>

@@ -203,6 +203,8 @@ struct slot {
   circuit_state reported = circuit_state::closed; ///< Last circuit state logged.
   routing_slot routing;
   replica_slot replica;
+  /// The store, while up and in this process, for direct reads.
+  std::shared_ptr<lifeline::backend> store;
 
   slot(std::string name, circuit_breaker_config circuit, uint32_t max_calls)
     : name(std::move(name)), routing(circuit, max_calls) {}

@@ -32,6 +32,7 @@ void sync_circuit(coordinator_pointer self, slot& s, std::string_view cause) {
   s.reported = state;
   s.since_unix_ms = unix_ms();
   metrics(self).circuit(s.name, state);
+  publish_routes(self);
 }
 
 void refresh(coordinator_pointer self) {
@@ -203,6 +204,7 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, coordinat
   start_replication(self);
   schedule_purge(self);
   schedule_repair(self);
+  on_routes_tick(self);
   return {
     [self](create_atom, collection_spec& spec) { return create_collection(self, spec); },
     [self](drop_atom, std::string& name) { return drop_collection(self, name); },
@@ -214,6 +216,13 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, coordinat
     [self](stats_atom, std::string& name) { return stats_of(self, name); },
     [self](get_atom, std::string& c, std::string& id) { return get_document(self, c, id); },
     [self](search_atom, search_query& q) { return search_documents(self, q); },
+    [self](get_atom, std::string& c, std::string& id, read_escalation& from) {
+      return get_handed_over(self, c, id, from);
+    },
+    [self](search_atom, search_query& q, read_escalation& from) {
+      return search_handed_over(self, q, from);
+    },
+    [self](routes_atom) { on_routes_tick(self); },
     [self](health_atom) { return health(self); },
     [self](ready_atom) -> caf::result<health_report> {
       if (all_reported(self)) return health(self);

@@ -17,6 +17,8 @@
 
 namespace lifeline {
 
+class routing_board; // routing_snapshot.hpp
+
 class metrics_sink;
 
 struct coordinator_config {
@@ -47,6 +49,11 @@ struct coordinator_config {
   /// Per-backend overrides of backend_max_in_flight, by name.
   std::map<std::string, uint32_t> max_in_flight_of;
   std::shared_ptr<metrics_sink> metrics;
+  /// Where the routing snapshot for direct reads is published
+  /// (routing_snapshot.hpp); null: none is published.
+  std::shared_ptr<routing_board> routes;
+  /// How often the direct reads' outcomes are taken in.
+  duration routes_interval = std::chrono::milliseconds(20);
   /// Seed for the probe jitter; 0 picks a random one.
   uint64_t seed = 0;
 

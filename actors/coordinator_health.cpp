@@ -75,12 +75,15 @@ void on_lifecycle(coordinator_pointer self, lifecycle_event& ev) {
     // A fresh backend actor starts with a clean record.
     s.routing.came_up(ev.handle, capabilities::from_bits(ev.capabilities),
                       capabilities::from_bits(ev.preferred));
+    s.store = ev.store;
     sync_circuit(self, s, "backend (re)started");
     on_backend_up(self, index);
   } else {
     s.routing.left_up(ev.state);
+    s.store = nullptr;
     if (!ev.reason.empty()) s.last_error = ev.reason;
   }
+  publish_routes(self);
 }
 
 /// Every backend has reported its first lifecycle state and, if it is up,
@@ -147,6 +150,7 @@ caf::result<ok_atom> hold_backend(coordinator_pointer self, const std::string& n
     // stops it. The supervisor replies once it has acted; it reports the
     // transition (stopped, or up) to us as always.
     s.routing.hold(hold);
+    publish_routes(self);
     return self->delegate(s.routing.supervisor(), hold_atom::value, hold);
   }
   return caf::error{errc::not_found, "no backend named '" + name + "'"};

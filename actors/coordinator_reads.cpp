@@ -126,10 +126,16 @@ void try_read(coordinator_pointer self, std::shared_ptr<read_job<T, Send>> job) 
 }
 
 template <class T, class Send>
-caf::result<served<T>> read(coordinator_pointer self, operation op, Send send) {
+caf::result<served<T>> read(coordinator_pointer self, operation op, Send send,
+                            const read_escalation& from = {}) {
   auto job = std::make_shared<read_job<T, Send>>(read_job<T, Send>{
     op, self->template make_response_promise<served<T>>(),
     now(self) + self->state.cfg.request_timeout, std::move(send)});
+  // A read handed over by the direct path: what it tried is skipped, and a
+  // damaged copy it found is remembered (see try_read).
+  job->tried = from.tried;
+  job->last_failed = from.failed;
+  if (is(from.err, errc::corrupt_document)) job->damaged = from.err;
   metrics(self).in_flight(op, +1);
   try_read(self, job);
   return job->rp;
@@ -153,19 +159,23 @@ caf::result<served<collection_stats>> stats_of(coordinator_pointer self, std::st
 }
 
 caf::result<served<document>> get_document(coordinator_pointer self, std::string& c,
-                                           std::string& id) {
-  return read<document>(self, operation::get, [c, id](coordinator_pointer self, backend_actor h) {
-    return self->request(h, caf::infinite, get_atom::value, c, id);
-  });
+                                           std::string& id, const read_escalation& from) {
+  return read<document>(
+    self, operation::get,
+    [c, id](coordinator_pointer self, backend_actor h) {
+      return self->request(h, caf::infinite, get_atom::value, c, id);
+    },
+    from);
 }
 
-caf::result<served<std::vector<search_hit>>> search_documents(coordinator_pointer self,
-                                                              search_query& q) {
-  return read<std::vector<search_hit>>(self, operation::search,
-                                       [q](coordinator_pointer self, backend_actor h) {
-                                         return self->request(h, caf::infinite,
-                                                              search_atom::value, q);
-                                       });
+caf::result<served<std::vector<search_hit>>>
+search_documents(coordinator_pointer self, search_query& q, const read_escalation& from) {
+  return read<std::vector<search_hit>>(
+    self, operation::search,
+    [q](coordinator_pointer self, backend_actor h) {
+      return self->request(h, caf::infinite, search_atom::value, q);
+    },
+    from);
 }
 
 } // namespace lifeline::detail

@@ -132,6 +132,7 @@ void set_replica(coordinator_pointer self, slot& s, replica_state state, std::st
   s.replica.state = state;
   s.since_unix_ms = unix_ms();
   metrics(self).replica(s.name, state);
+  publish_routes(self); // before any write this change is for is acknowledged
 }
 
 void maybe_recover(coordinator_pointer self, size_t i) {

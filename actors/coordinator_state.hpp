@@ -83,6 +83,9 @@ struct coordinator_state {
   /// Check jobs by id, running and recently finished (coordinator_repair.cpp).
   std::map<uint64_t, check_job> checks;
   uint64_t next_ticket = 1;
+  /// What the last published routing snapshot said (coordinator_direct.cpp).
+  std::vector<uint64_t> routes_signature;
+  uint64_t routes_generation = 0;
   static inline const char* name = "lifeline.coordinator";
 
   bool handoff() const { return !cfg.handoff_dir.empty(); }
@@ -128,10 +131,11 @@ caf::error missed_deadline(duration timeout);
 
 caf::result<served<std::vector<collection_spec>>> list_collections(coordinator_pointer self);
 caf::result<served<collection_stats>> stats_of(coordinator_pointer self, std::string& name);
+/// `from`: what a read handed over by the direct path already tried.
 caf::result<served<document>> get_document(coordinator_pointer self, std::string& c,
-                                           std::string& id);
-caf::result<served<std::vector<search_hit>>> search_documents(coordinator_pointer self,
-                                                              search_query& q);
+                                           std::string& id, const read_escalation& from = {});
+caf::result<served<std::vector<search_hit>>>
+search_documents(coordinator_pointer self, search_query& q, const read_escalation& from = {});
 // -- coordinator_writes.cpp ---------------------------------------------------------
 
 caf::result<write_receipt> create_collection(coordinator_pointer self, collection_spec& spec);
@@ -217,6 +221,28 @@ void on_check_done(coordinator_pointer self, uint64_t ticket, consistency_report
 /// Arms the background repair timer (repair_interval; 0: never).
 void schedule_repair(coordinator_pointer self);
 void on_repair_tick(coordinator_pointer self);
+// -- coordinator_direct.cpp ---------------------------------------------------------
+
+/// The candidates for a read of `op`, in the order try_read uses.
+std::vector<size_t> read_order(coordinator_pointer self, operation op);
+/// When a read of `op` sent to slot #i should be hedged; nullopt: never.
+std::optional<duration> hedge_delay(coordinator_pointer self, size_t i, operation op);
+/// One successful call's latency, for the latency tracker.
+void observe_latency(coordinator_pointer self, size_t i, operation op, duration d);
+
+/// Publishes the routing snapshot (routing_snapshot.hpp) if what it would
+/// say changed. Called wherever health, circuits or replica states change,
+/// and on the routes timer.
+void publish_routes(coordinator_pointer self);
+/// The routes timer: takes the direct reads' outcomes, publishes again.
+void on_routes_tick(coordinator_pointer self);
+/// A read handed over by the direct path: records the failure it carries,
+/// then routes it as usual without the backends it tried.
+caf::result<served<document>> get_handed_over(coordinator_pointer self, std::string& c,
+                                              std::string& id, read_escalation& from);
+caf::result<served<std::vector<search_hit>>>
+search_handed_over(coordinator_pointer self, search_query& q, read_escalation& from);
+
 // -- coordinator_purge.cpp ----------------------------------------------------------
 
 void schedule_purge(coordinator_pointer self);

@@ -52,6 +52,9 @@ struct runtime_config {
 struct runtime {
   coordinator_actor coordinator;
   std::vector<supervisor_actor> supervisors;
+  /// The coordinator's routing snapshot, for direct reads
+  /// (actors/direct_reads.hpp: the fast way to get and search).
+  std::shared_ptr<routing_board> routes;
 
   runtime() = default;
   runtime(runtime&&) = default;
@@ -60,6 +63,7 @@ struct runtime {
       stop();
       coordinator = std::move(other.coordinator);
       supervisors = std::move(other.supervisors);
+      routes = std::move(other.routes);
     }
     return *this;
   }

@@ -2,6 +2,7 @@
 
 #include "actors/errors.hpp"
 #include "api/coordinator_client.hpp"
+#include "actors/direct_reads.hpp"
 #include "api/json_writer.hpp"
 #include "api/request_parser.hpp"
 #include "core/validation.hpp"
@@ -196,6 +197,7 @@ response problem(unsigned status, std::string_view title, std::string_view detai
 struct http_api::impl : std::enable_shared_from_this<http_api::impl> {
   using reply_fn = http_api::reply_fn;
   coordinator_client& client;
+  direct_reads* reads = nullptr; ///< Gets and searches, when set.
   prometheus_metrics& metrics;
   api_config cfg;
   error_reply to_response;
@@ -249,6 +251,16 @@ struct http_api::impl : std::enable_shared_from_this<http_api::impl> {
     });
   }
 
+  /// The callback of a direct get or search (actors/direct_reads.hpp).
+  template <class T>
+  static direct_reads::reply<T> direct_reply(reply_fn done, std::function<response(served<T>&)> ok,
+                                             error_reply to) {
+    return [done = std::move(done), ok = std::move(ok), to](caf::expected<served<T>> r) {
+      if (r) done(ok(*r));
+      else done(to(r.error()));
+    };
+  }
+
   /// Constant time in the token: compares every byte, whatever differs.
   static bool token_matches(const std::string& got, const std::string& token) {
     if (token.empty()) return false;
@@ -299,8 +311,11 @@ struct http_api::impl : std::enable_shared_from_this<http_api::impl> {
   void check_and_wait(bool repair, const reply_fn& done);
 };
 
-http_api::http_api(coordinator_client& client, prometheus_metrics& metrics, api_config cfg)
-  : impl_(std::make_shared<impl>(client, metrics, std::move(cfg))) {}
+http_api::http_api(coordinator_client& client, prometheus_metrics& metrics, api_config cfg,
+                   direct_reads* reads)
+  : impl_(std::make_shared<impl>(client, metrics, std::move(cfg))) {
+  impl_->reads = reads;
+}
 
 http_api::~http_api() = default;
 
@@ -492,16 +507,22 @@ void http_api::impl::dispatch(endpoint op, api::route& target, bool authenticate
         w.begin_object().key("name").value(name);
         return write_reply(w, rc);
       }, drop_atom::value, name);
-    case endpoint::search:
-      return ask<served<std::vector<search_hit>>>(done, [](served<std::vector<search_hit>>& s) {
-        json_writer w;
-        w.begin_object().key("results").begin_array();
-        for (auto& h : s.value)
-          w.begin_object().key("id").value(h.id).key("distance").number(h.distance)
-            .key("content").value(h.content).key("metadata").raw(h.metadata).end_object();
-        w.end_array().end_object();
-        return read_reply(w, s.backend);
-      }, search_atom::value, parse_search_body(body, std::move(name)));
+    case endpoint::search: {
+      std::function<response(served<std::vector<search_hit>>&)> ok =
+        [](served<std::vector<search_hit>>& s) {
+          json_writer w;
+          w.begin_object().key("results").begin_array();
+          for (auto& h : s.value)
+            w.begin_object().key("id").value(h.id).key("distance").number(h.distance)
+              .key("content").value(h.content).key("metadata").raw(h.metadata).end_object();
+          w.end_array().end_object();
+          return read_reply(w, s.backend);
+        };
+      auto q = parse_search_body(body, std::move(name));
+      // Directly from the coordinator's routing snapshot when there is one.
+      if (reads) return reads->search(std::move(q), direct_reply(done, std::move(ok), to_response));
+      return ask<served<std::vector<search_hit>>>(done, std::move(ok), search_atom::value, std::move(q));
+    }
     case endpoint::upsert_batch: {
       auto batch = parse_batch_body(body, cfg.max_batch);
       auto count = batch.size();
@@ -511,14 +532,17 @@ void http_api::impl::dispatch(endpoint op, api::route& target, bool authenticate
         return write_reply(w, rc);
       }, upsert_atom::value, std::move(name), std::move(batch));
     }
-    case endpoint::get_document:
-      return ask<served<document>>(done, [](served<document>& s) {
+    case endpoint::get_document: {
+      std::function<response(served<document>&)> ok = [](served<document>& s) {
         json_writer w;
         w.begin_object().key("id").value(s.value.id).key("vector").floats(s.value.vector)
           .key("content").value(s.value.content).key("metadata").raw(s.value.metadata)
           .key("version").number(s.value.version).end_object();
         return read_reply(w, s.backend);
-      }, get_atom::value, std::move(name), std::move(id));
+      };
+      if (reads) return reads->get(std::move(name), std::move(id), direct_reply(done, std::move(ok), to_response));
+      return ask<served<document>>(done, std::move(ok), get_atom::value, std::move(name), std::move(id));
+    }
     case endpoint::put_document: {
       std::vector<document> one;
       one.push_back(parse_document_body(body, id));

@@ -18,6 +18,7 @@
 
 namespace lifeline {
 class coordinator_client;
+class direct_reads;
 class prometheus_metrics;
 } // namespace lifeline
 
@@ -98,7 +99,11 @@ class http_api {
 public:
   using reply_fn = std::function<void(response)>;
 
-  http_api(coordinator_client& client, prometheus_metrics& metrics, api_config cfg);
+  /// `reads`, if given, serves gets and searches directly from the
+  /// coordinator's routing snapshot (actors/direct_reads.hpp); it must
+  /// outlive every request served. Without it they go to the coordinator.
+  http_api(coordinator_client& client, prometheus_metrics& metrics, api_config cfg,
+           direct_reads* reads = nullptr);
   ~http_api();
 
   /// Decides from the head alone (req.body is not looked at): unknown route,

@@ -2,6 +2,7 @@
 // HTTP server in one process.
 #include "actors/runtime.hpp"
 #include "api/coordinator_client.hpp"
+#include "actors/direct_reads.hpp"
 #include "api/http_api.hpp"
 #include "api/http_server.hpp"
 #include "core/log.hpp"
@@ -275,7 +276,12 @@ int main(int argc, char** argv) {
     acfg.max_in_flight = opts.max_in_flight;
     acfg.max_batch = opts.max_batch;
     acfg.timeout = opts.request_timeout + 1s;
-    api::http_api http{client, *metrics, acfg};
+    // Gets and searches follow the coordinator's routing snapshot directly
+    // (no mailbox on the way); what it does not settle goes to the
+    // coordinator through the client's bridge.
+    direct_reads reads{rt.routes, [&client](direct_reads::job j) { client.submit(std::move(j)); },
+                       acfg.timeout};
+    api::http_api http{client, *metrics, acfg, &reads};
     api::server_config scfg;
     scfg.host = opts.host;
     scfg.port = opts.port;
@@ -304,6 +310,7 @@ int main(int argc, char** argv) {
       // short (its signal set is gone, so it would kill the process).
       std::signal(SIGTERM, SIG_IGN);
       std::signal(SIGINT, SIG_IGN);
+      reads.stop();
       client.stop();
       log().info("stop: stopped serving; stopping the backends ({} ms at most)",
                  opts.shutdown_grace.count());

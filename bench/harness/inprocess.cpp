@@ -1,5 +1,6 @@
 #include "harness/inprocess.hpp"
 
+#include "actors/direct_reads.hpp"
 #include "actors/runtime.hpp"
 #include "api/coordinator_client.hpp"
 #include "backends/registry.hpp"
@@ -37,6 +38,20 @@ struct inprocess_service::impl {
   std::unique_ptr<caf::actor_system> sys;
   runtime rt;
   std::unique_ptr<coordinator_client> client;
+  /// Gets and searches as an embedder makes them: from the coordinator's
+  /// routing snapshot, straight to the backend.
+  std::unique_ptr<direct_reads> reads;
+
+  /// Waits for a direct read's answer.
+  template <class T, class Start, class OnOk>
+  reply read(Start start, OnOk on_ok) {
+    auto done = std::make_shared<std::promise<reply>>();
+    auto f = done->get_future();
+    start([done, on_ok](caf::expected<served<T>> r) {
+      done->set_value(r ? on_ok(*r) : reply{status_of(r.error()), 0});
+    });
+    return f.get();
+  }
 
   template <class Reply, class OnOk, class... Ts>
   reply ask(OnOk on_ok, Ts... xs) {
@@ -59,16 +74,18 @@ public:
     : svc_(svc), collection_(std::move(collection)), data_(data) {}
 
   reply get(const std::string& id) override {
-    return svc_.ask<served<document>>(
-      [](served<document>& s) { return reply{200, served_from(s.backend)}; }, get_atom::value,
-      collection_, id);
+    return svc_.read<document>(
+      [&](direct_reads::reply<document> cb) { svc_.reads->get(collection_, id, std::move(cb)); },
+      [](served<document>& s) { return reply{200, served_from(s.backend)}; });
   }
 
   reply search(std::span<const float> q, uint32_t k) override {
     search_query query{collection_, {q.begin(), q.end()}, k, 0};
-    return svc_.ask<served<std::vector<search_hit>>>(
-      [](served<std::vector<search_hit>>& s) { return reply{200, served_from(s.backend)}; },
-      search_atom::value, query);
+    return svc_.read<std::vector<search_hit>>(
+      [&](direct_reads::reply<std::vector<search_hit>> cb) {
+        svc_.reads->search(std::move(query), std::move(cb));
+      },
+      [](served<std::vector<search_hit>>& s) { return reply{200, served_from(s.backend)}; });
   }
 
   reply upsert(size_t first, size_t count, const std::string& content) override {
@@ -112,9 +129,13 @@ inprocess_service::inprocess_service(const std::string& conninfo, const std::str
   if (!d.rt.await_ready(*d.sys, std::chrono::minutes(10)))
     throw std::runtime_error("the backends did not report in time");
   d.client = std::make_unique<coordinator_client>(*d.sys, d.rt.coordinator);
+  d.reads = std::make_unique<direct_reads>(
+    d.rt.routes, [c = d.client.get()](direct_reads::job j) { c->submit(std::move(j)); },
+    std::chrono::milliseconds(30000));
 }
 
 inprocess_service::~inprocess_service() {
+  impl_->reads.reset();
   impl_->client.reset();
   impl_->rt.stop();
 }

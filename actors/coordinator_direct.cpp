@@ -1,0 +1,131 @@
+// The coordinator's side of direct reads (direct_reads.hpp): it publishes
+// the routing snapshot, takes back the outcomes of the reads that followed
+// it, and routes the reads the direct path hands over. The snapshot names a
+// backend for an operation only when the coordinator would send that read
+// there with a plain call: the first backend in its read order is in sync,
+// up, its circuit closed (no trial to take), and it answers without
+// blocking. Anything else, and every failure, is decided here as before.
+#include "actors/coordinator_state.hpp"
+#include "actors/routing_snapshot.hpp"
+#include "backends/backend.hpp"
+
+namespace lifeline::detail {
+
+namespace {
+
+constexpr operation direct_ops[] = {operation::get, operation::search};
+
+/// The first backend a read of `op` would go to now, if it can be called
+/// directly; nullopt otherwise.
+std::optional<direct_route> first_route(coordinator_pointer self, operation op) {
+  auto& st = self->state;
+  auto order = read_order(self, op);
+  if (order.empty()) return std::nullopt;
+  auto& s = st.slots[order.front()];
+  if (!s.store || !s.store->direct_reads()) return std::nullopt;
+  if (s.routing.circuit() != circuit_state::closed) return std::nullopt;
+  direct_route r;
+  r.slot = static_cast<uint32_t>(order.front());
+  r.name = s.name;
+  r.store = s.store;
+  r.max_calls = s.routing.max_calls();
+  // With another backend left, a read gives up on this one after the
+  // attempt timeout; with none, it waits as long as the request may.
+  r.give_up_after = order.size() > 1 ? st.cfg.attempt_timeout : st.cfg.request_timeout;
+  if (order.size() > 1)
+    if (auto d = hedge_delay(self, order.front(), op)) r.hedge_after = *d;
+  return r;
+}
+
+/// Rounds a hedge delay to a few steps per octave, so that a p95 that moves
+/// a little does not publish a snapshot each time.
+uint64_t bucket(std::chrono::nanoseconds d) {
+  if (d.count() <= 0) return 0;
+  auto us = static_cast<uint64_t>(d.count() / 1000 + 1);
+  uint64_t b = 0;
+  while (us > 1) {
+    us = us * 3 / 4;
+    ++b;
+  }
+  return b + 1;
+}
+
+} // namespace
+
+std::vector<size_t> read_order(coordinator_pointer self, operation op) {
+  auto& slots = self->state.slots;
+  std::vector<size_t> order;
+  for (bool preferred_pass : {true, false})
+    for (size_t i = 0; i < slots.size(); ++i)
+      if (slots[i].routing.preferred().has(op) == preferred_pass && slots[i].serves_reads(op))
+        order.push_back(i);
+  return order;
+}
+
+std::optional<duration> hedge_delay(coordinator_pointer, size_t, operation) {
+  return std::nullopt;
+}
+
+void observe_latency(coordinator_pointer, size_t, operation, duration) {}
+
+void publish_routes(coordinator_pointer self) {
+  auto& st = self->state;
+  if (!st.cfg.routes) return;
+  auto snap = std::make_shared<routing_snapshot>();
+  std::vector<uint64_t> sig;
+  for (auto op : direct_ops) {
+    auto r = first_route(self, op);
+    auto& list = op == operation::search ? snap->search : snap->get;
+    if (r) {
+      sig.insert(sig.end(), {uint64_t{r->slot} + 1, reinterpret_cast<uintptr_t>(r->store.get()),
+                             bucket(r->hedge_after), uint64_t(r->give_up_after.count()),
+                             r->max_calls});
+      list.push_back(std::move(*r));
+    } else {
+      sig.push_back(0);
+    }
+  }
+  if (sig == st.routes_signature) return;
+  st.routes_signature = std::move(sig);
+  snap->generation = ++st.routes_generation;
+  st.cfg.routes->publish(std::move(snap));
+}
+
+void on_routes_tick(coordinator_pointer self) {
+  auto& st = self->state;
+  if (!st.cfg.routes) return;
+  for (auto& o : st.cfg.routes->drain()) {
+    if (o.slot >= st.slots.size()) continue;
+    // The read was admitted by a closed circuit when it was routed.
+    record(self, o.slot, o.op, permit{true, false}, o.err, o.latency);
+    if (!o.err) observe_latency(self, o.slot, o.op, o.latency);
+  }
+  refresh(self); // time-based transitions, and publishes what changed
+  publish_routes(self);
+  self->delayed_send(self, st.cfg.routes_interval, routes_atom::value);
+}
+
+namespace {
+
+void take_failure(coordinator_pointer self, operation op, const read_escalation& from) {
+  auto& st = self->state;
+  if (from.failed < 0 || static_cast<size_t>(from.failed) >= st.slots.size() || !from.err) return;
+  record(self, static_cast<size_t>(from.failed), op, permit{true, false}, from.err,
+         std::chrono::nanoseconds{from.latency_ns});
+}
+
+} // namespace
+
+caf::result<served<document>> get_handed_over(coordinator_pointer self, std::string& c,
+                                              std::string& id, read_escalation& from) {
+  take_failure(self, operation::get, from);
+  return get_document(self, c, id, from);
+}
+
+caf::result<served<std::vector<search_hit>>>
+search_handed_over(coordinator_pointer self, search_query& q, read_escalation& from) {
+  take_failure(self, operation::search, from);
+  return search_documents(self, q, from);
+}
+
+} // namespace lifeline::detail
