@@ -4,16 +4,22 @@
 //
 //   build/bin/lifeline-bench-coordinator [--requests N] [--repeat R]
 #include "actors/backend_actor.hpp"
+#include "actors/direct_reads.hpp"
 #include "actors/runtime.hpp"
 #include "backends/memory_backend.hpp"
 
 #include <caf/all.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <thread>
+#include <vector>
+
+#include <sys/resource.h>
 
 using namespace lifeline;
 using namespace std::chrono_literals;
@@ -100,6 +106,47 @@ double run_loop(caf::actor_system& sys, Handle target, uint64_t total, uint64_t 
   return double(total) / secs;
 }
 
+double cpu_seconds(int who) {
+  rusage u{};
+  getrusage(who, &u);
+  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec)
+         + double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+/// What one batch of reads cost: the rate, and the CPU spent outside the
+/// reading threads (the coordinator taking in outcomes, timers) per read.
+struct thread_run {
+  double per_second = 0;
+  double other_cpu_us_per_read = 0;
+};
+
+/// `threads` threads each run `total / threads` reads one after another;
+/// `read(i, done)` must call done() once the read is answered (in place
+/// for an in-memory store).
+template <class Read>
+thread_run run_threads(int threads, uint64_t total, Read read) {
+  std::atomic<double> reader_cpu{0};
+  auto self_before = cpu_seconds(RUSAGE_SELF);
+  auto start = clock_type::now();
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t)
+    ts.emplace_back([&, t] {
+      auto before = cpu_seconds(RUSAGE_THREAD);
+      for (uint64_t i = t; i < total; i += threads) {
+        std::atomic<bool> answered{false};
+        read(i, [&] { answered.store(true, std::memory_order_release); });
+        while (!answered.load(std::memory_order_acquire)) std::this_thread::yield();
+      }
+      double mine = cpu_seconds(RUSAGE_THREAD) - before;
+      double cur = reader_cpu.load();
+      while (!reader_cpu.compare_exchange_weak(cur, cur + mine)) {}
+    });
+  for (auto& t : ts) t.join();
+  auto secs = std::chrono::duration<double>(clock_type::now() - start).count();
+  auto other = cpu_seconds(RUSAGE_SELF) - self_before - reader_cpu.load();
+  return {double(total) / secs, std::max(0.0, other) * 1e6 / double(total)};
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -158,6 +205,39 @@ int main(int argc, char** argv) {
     row("backend actor, pool of 2 detached workers", pool_d);
     row("coordinator -> backend actor (memory default)", coord_s);
     row("coordinator -> pool of 2 detached workers", coord_d);
+  }
+  // Direct reads (actors/direct_reads.hpp): the caller's thread follows the
+  // coordinator's routing snapshot to the store; no mailbox on the way. The
+  // baseline is the store called by the same threads.
+  {
+    caf::scoped_actor self{sys};
+    direct_reads reads{rt.routes, [](direct_reads::job) {}, std::chrono::milliseconds(5000)};
+    std::printf("\ndirect reads vs the store called by the same threads, %llu reads, best of %d\n",
+                (unsigned long long) total, repeat);
+    std::printf("%-52s %9s %12s %8s %18s\n", "path", "threads", "requests/s", "ratio",
+                "other CPU us/read");
+    for (int threads : {1, 2}) {
+      thread_run raw, direct;
+      for (int r = 0; r < repeat; ++r) {
+        auto a = run_threads(threads, total, [&](uint64_t i, auto done) {
+          auto d = store->get("bench", "doc-" + std::to_string(i % 1000));
+          (void) d;
+          done();
+        });
+        if (a.per_second > raw.per_second) raw = a;
+        auto b = run_threads(threads, total, [&](uint64_t i, auto done) {
+          reads.get("bench", "doc-" + std::to_string(i % 1000),
+                    [done](caf::expected<served<document>>) { done(); });
+        });
+        if (b.per_second > direct.per_second) direct = b;
+      }
+      auto row = [&](const char* name, const thread_run& v) {
+        std::printf("%-52s %9d %12.0f %8.2f %18.2f\n", name, threads, v.per_second,
+                    v.per_second / raw.per_second, v.other_cpu_us_per_read);
+      };
+      row("memory_backend::get on the caller's thread", raw);
+      row("direct read (routing snapshot, outcome batched)", direct);
+    }
   }
   rt.stop();
   rtd.stop();
