@@ -351,9 +351,13 @@ int main(int argc, char** argv) {
         http_search = with_client_cpu(only("search", http), cpu0, o.baseline_seconds);
         ingested.http = target_ingest(http, data, ingest, 10'000'000, true);
       }
+      // The in-process service takes over the stopped server's data
+      // directory: its vector store is then in sync at once, instead of
+      // being rebuilt from PostgreSQL while the in-process rows run.
+      bool take_over = server != nullptr;
       server.reset(); // one coordinator at a time on these databases
       {
-        auto dir = o.data_dir + "/inprocess";
+        auto dir = take_over ? o.data_dir : o.data_dir + "/inprocess";
         inprocess_service svc{o.postgres, dir};
         in_get = only("get", [&] { return svc.make_target(collection, data); });
         in_search = only("search", [&] { return svc.make_target(collection, data); });
