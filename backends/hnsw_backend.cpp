@@ -44,32 +44,75 @@ hnsw_backend::~hnsw_backend() {
 
 // -- the write pipeline and the load state --------------------------------------------
 
-expected<uint64_t> hnsw_backend::log_record(const std::string& payload) {
+namespace {
+
+bool commute(const write_keys& a, const write_keys& b) {
+  if (a.barrier || b.barrier) return false;
+  if (a.collection != b.collection) return true;
+  // Both sorted: any id in common?
+  auto i = a.ids.begin();
+  auto j = b.ids.begin();
+  while (i != a.ids.end() && j != b.ids.end()) {
+    if (*i < *j) ++i;
+    else if (*j < *i) ++j;
+    else return false;
+  }
+  return true;
+}
+
+write_keys keys_of(const std::string& collection, std::vector<std::string> ids) {
+  std::sort(ids.begin(), ids.end());
+  return {collection, std::move(ids), false};
+}
+
+write_keys barrier() { return {{}, {}, true}; }
+
+} // namespace
+
+expected<uint64_t> hnsw_backend::log_record(const std::string& payload, write_keys keys) {
   auto ticket = log_->append(payload);
   if (!ticket) return ticket.error();
   ++lsn_;
-  last_ticket_ = *ticket;
+  std::lock_guard guard{apply_mutex_};
+  unapplied_.emplace(*ticket, std::move(keys));
   return *ticket;
 }
 
 expected<void> hnsw_backend::apply_in_order(uint64_t ticket, const std::function<void()>& apply) {
   std::unique_lock guard{apply_mutex_};
-  // The records before this one are synced (a sync covers every record
-  // before its own), so their writers are applying them or about to.
-  applied_cv_.wait(guard, [&] { return applied_ + 1 >= ticket; });
+  // The records before this one are synced too (a sync covers every record
+  // before its own), so their writers are applying them or about to. Wait
+  // for those this one does not commute with: then applying this one now
+  // leaves the state a replay in log order would.
+  applied_cv_.wait(guard, [&] {
+    auto& mine = unapplied_.at(ticket);
+    for (auto it = unapplied_.begin(); it != unapplied_.end() && it->first < ticket; ++it)
+      if (!commute(it->second, mine)) return false;
+    return true;
+  });
+  guard.unlock();
+  std::string failure;
   try {
     apply();
   } catch (const std::exception& e) {
-    applied_ = ticket;
-    applied_cv_.notify_all();
-    guard.unlock();
-    // Logged but not applied: memory and log differ until a reload.
-    fail_store(std::string{"a logged write could not be applied: "} + e.what());
-    return backend_error{errc::backend_error, std::string{"cannot apply the write: "} + e.what()};
+    failure = e.what();
   }
-  applied_ = ticket;
+  guard.lock();
+  unapplied_.erase(ticket);
   applied_cv_.notify_all();
+  guard.unlock();
+  if (!failure.empty()) {
+    // Logged but not applied: memory and log differ until a reload.
+    fail_store("a logged write could not be applied: " + failure);
+    return backend_error{errc::backend_error, "cannot apply the write: " + failure};
+  }
   return {};
+}
+
+void hnsw_backend::abandon(uint64_t ticket) {
+  std::lock_guard guard{apply_mutex_};
+  unapplied_.erase(ticket);
+  applied_cv_.notify_all();
 }
 
 expected<void> hnsw_backend::sync_record(uint64_t ticket) {
@@ -85,7 +128,7 @@ expected<void> hnsw_backend::sync_record(uint64_t ticket) {
 expected<void> hnsw_backend::settle_all() {
   if (auto ok = log_->sync_all(); !ok) return ok;
   std::unique_lock guard{apply_mutex_};
-  applied_cv_.wait(guard, [&] { return applied_ >= last_ticket_; });
+  applied_cv_.wait(guard, [&] { return unapplied_.empty(); });
   return {};
 }
 
@@ -130,8 +173,11 @@ expected<hnsw_backend::collection_ptr> hnsw_backend::find(const std::string& nam
 // Each write runs under writes_: it decides against the current state and
 // logs its record (log order is ticket order). Then, without the lock, it
 // waits for the record's sync (group commit: writers waiting together share
-// one fdatasync), and only then applies it to memory, in ticket order
-// (apply_in_order). So nothing is visible before it is on disk: a write
+// one fdatasync), and only then applies it to memory: after every earlier
+// record it does not commute with (apply_in_order). Upserts and removes of
+// distinct ids commute, so concurrent batches insert in parallel
+// (collection::upsert); creates, drops and purges are ordered with
+// everything. So nothing is visible before it is on disk: a write
 // whose sync failed is never applied, never read and never in a snapshot
 // (the log is poisoned then, the probe reports it and the write is refused).
 // Records decided against a state that lacks writes still waiting for their
@@ -158,9 +204,12 @@ expected<bool> hnsw_backend::create_collection(const collection_spec& spec) {
   }
   // Everything that can fail happens before the record is logged.
   auto created = std::make_shared<collection>(spec, cfg_.index);
-  auto ticket = log_record(encode_create(lsn_ + 1, spec));
+  auto ticket = log_record(encode_create(lsn_ + 1, spec), barrier());
   if (!ticket) return ticket.error();
-  if (auto synced = sync_record(*ticket); !synced) return synced.error();
+  if (auto synced = sync_record(*ticket); !synced) {
+    abandon(*ticket);
+    return synced.error();
+  }
   auto applied = apply_in_order(*ticket, [&] {
     std::unique_lock guard{collections_mutex_};
     collections_.emplace(spec.name, std::move(created));
@@ -173,9 +222,12 @@ expected<void> hnsw_backend::drop_collection(const std::string& name) {
   if (auto ok = ready(); !ok) return ok;
   std::unique_lock w{writes_};
   if (auto c = find(name); !c) return c.error();
-  auto ticket = log_record(encode_drop(lsn_ + 1, name));
+  auto ticket = log_record(encode_drop(lsn_ + 1, name), barrier());
   if (!ticket) return ticket.error();
-  if (auto synced = sync_record(*ticket); !synced) return synced;
+  if (auto synced = sync_record(*ticket); !synced) {
+    abandon(*ticket);
+    return synced;
+  }
   return apply_in_order(*ticket, [&] {
     std::unique_lock guard{collections_mutex_};
     collections_.erase(name);
@@ -207,11 +259,18 @@ expected<void> hnsw_backend::upsert(const std::string& name, const std::vector<d
   } catch (const std::exception& e) {
     return backend_error{errc::backend_error, std::string{"cannot grow the index: "} + e.what()};
   }
-  auto ticket = log_record(rec);
+  std::vector<std::string> ids;
+  ids.reserve(kept);
+  for (size_t i = 0; i < docs.size(); ++i)
+    if (keep[i]) ids.push_back(docs[i].id);
+  auto ticket = log_record(rec, keys_of(name, std::move(ids)));
   if (!ticket) return ticket.error();
   w.unlock();
   if (log_->size_bytes() > cfg_.snapshot_log_bytes) maintenance_cv_.notify_one();
-  if (auto synced = sync_record(*ticket); !synced) return synced;
+  if (auto synced = sync_record(*ticket); !synced) {
+    abandon(*ticket);
+    return synced;
+  }
   return apply_in_order(*ticket, [&] {
     if (kept == docs.size()) return (*c)->upsert(docs);
     std::vector<document> newer;
@@ -235,10 +294,13 @@ expected<bool> hnsw_backend::remove(const std::string& name, const std::string& 
     if (auto ok = log_->sync_all(); !ok) return ok.error();
     return false;
   }
-  auto ticket = log_record(encode_remove(lsn_ + 1, name, id, version));
+  auto ticket = log_record(encode_remove(lsn_ + 1, name, id, version), keys_of(name, {id}));
   if (!ticket) return ticket.error();
   w.unlock();
-  if (auto ok = sync_record(*ticket); !ok) return ok.error();
+  if (auto ok = sync_record(*ticket); !ok) {
+    abandon(*ticket);
+    return ok.error();
+  }
   bool removed = false;
   auto applied = apply_in_order(*ticket, [&] { removed = (*c)->remove(id, version); });
   if (!applied) return applied.error();
@@ -262,10 +324,13 @@ expected<uint64_t> hnsw_backend::purge_tombstones(uint64_t up_to) {
     if (auto ok = log_->sync_all(); !ok) return ok.error();
     return uint64_t{0};
   }
-  auto ticket = log_record(encode_purge(lsn_ + 1, up_to));
+  auto ticket = log_record(encode_purge(lsn_ + 1, up_to), barrier());
   if (!ticket) return ticket.error();
   w.unlock();
-  if (auto ok = sync_record(*ticket); !ok) return ok.error();
+  if (auto ok = sync_record(*ticket); !ok) {
+    abandon(*ticket);
+    return ok.error();
+  }
   uint64_t purged = 0;
   auto applied = apply_in_order(*ticket, [&] {
     for (auto& c : all) purged += c->purge_tombstones(up_to);

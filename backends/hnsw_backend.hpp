@@ -21,8 +21,19 @@
 #include <shared_mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace lifeline {
+
+namespace hnsw {
+/// What a logged record touches, for the apply order: records whose writes
+/// commute (distinct ids) are applied in parallel, the others in log order.
+struct write_keys {
+  std::string collection;
+  std::vector<std::string> ids; ///< Sorted.
+  bool barrier = false;         ///< Creates, drops, purges: ordered with everything.
+};
+} // namespace hnsw
 
 struct hnsw_config {
   /// Where the log and the snapshots live (created if missing).
@@ -129,9 +140,12 @@ private:
   /// "<unix ms>.damaged" directory, forgets the replica marker and leaves
   /// the store empty; an error if that cannot be done.
   expected<void> set_aside_damaged_log(const std::string& wal, const io::log_scan& scan);
-  /// Runs `apply` once every record before `ticket` has been applied:
-  /// memory changes in log order. A throwing apply fails the store.
+  /// Runs `apply` once every earlier record it does not commute with has
+  /// been applied (and after its own sync): memory changes as a replay of
+  /// the log in order would change it. A throwing apply fails the store.
   expected<void> apply_in_order(uint64_t ticket, const std::function<void()>& apply);
+  /// The record with `ticket` will not be applied (its sync failed).
+  void abandon(uint64_t ticket);
   /// log_->sync(ticket), logging the first failure (the log is poisoned
   /// from then on).
   expected<void> sync_record(uint64_t ticket);
@@ -142,9 +156,9 @@ private:
   void fail_store(const std::string& why);
   expected<void> apply_record(std::string_view payload, uint64_t snapshot_lsn);
   /// Appends a record built for the next record number; on success the
-  /// number is taken and the ticket returned for log_->sync(). The caller
-  /// holds writes_.
-  expected<uint64_t> log_record(const std::string& payload);
+  /// number is taken, the record joins the ones waiting to be applied and
+  /// the ticket is returned for log_->sync(). The caller holds writes_.
+  expected<uint64_t> log_record(const std::string& payload, hnsw::write_keys keys);
   expected<void> ready() const;
   expected<collection_ptr> find(const std::string& name) const;
   void maintenance_loop();
@@ -159,17 +173,14 @@ private:
 
   mutable std::shared_mutex collections_mutex_;
   std::map<std::string, collection_ptr> collections_;
-  /// One write at a time: log order is apply order.
+  /// One write decided and logged at a time: log order is decision order.
   std::mutex writes_;
   uint64_t lsn_ = 0;
-  /// Ticket of the last record logged (under writes_).
-  uint64_t last_ticket_ = 0;
   std::unique_ptr<hnsw::write_ahead_log> log_;
-  /// Records are applied in ticket order once synced: applied_ is the
-  /// ticket of the last record applied.
+  /// Records logged and not applied yet, by ticket (under apply_mutex_).
   std::mutex apply_mutex_;
   std::condition_variable applied_cv_;
-  uint64_t applied_ = 0;
+  std::map<uint64_t, hnsw::write_keys> unapplied_;
   std::string damage_; ///< Set by the loader only.
   std::atomic<bool> log_failure_reported_{false};
   /// One maintenance pass at a time; its back-off state.

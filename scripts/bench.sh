@@ -4,5 +4,8 @@
 #   bash scripts/bench.sh lifeline-bench-postgres --connections 4 --seconds 5
 name=${1:?usage: scripts/bench.sh BENCHMARK [ARGS...]}
 shift
+# Benchmarks build hnswlib's distance code for this CPU (LIFELINE_NATIVE=OFF
+# in the environment measures the portable build instead).
+export LIFELINE_NATIVE="${LIFELINE_NATIVE:-ON}"
 source "$(dirname "$0")/prepare.sh"
 "build/bin/$name" "$@"

@@ -9,5 +9,7 @@ export CCACHE_BASEDIR="$PWD"
 # too, and a clone in another folder would miss every entry.
 export CCACHE_NOHASHDIR=true
 jobs=$(nproc 2>/dev/null || echo 2)
-cmake -S . -B build -DCMAKE_BUILD_TYPE="${LIFELINE_BUILD_TYPE:-RelWithDebInfo}" >/dev/null
+# LIFELINE_NATIVE=ON: hnswlib's distance code for this CPU (scripts/bench.sh).
+cmake -S . -B build -DCMAKE_BUILD_TYPE="${LIFELINE_BUILD_TYPE:-RelWithDebInfo}" \
+  -DLIFELINE_NATIVE="${LIFELINE_NATIVE:-OFF}" >/dev/null
 cmake --build build -j "$jobs"

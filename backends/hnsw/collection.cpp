@@ -7,6 +7,8 @@
 #include <hnswlib/hnswlib.h>
 
 #include <algorithm>
+#include <atomic>
+#include <unordered_map>
 #include <mutex>
 #include <queue>
 
@@ -25,13 +27,19 @@ std::unique_ptr<hnswlib::SpaceInterface<float>> make_space(const collection_spec
 
 /// hnswlib's searchKnn with the search breadth as an argument: its own reads
 /// the index's ef_, which cannot change per request while others search.
+template <class Visible>
 std::priority_queue<std::pair<float, hnswlib::labeltype>>
-search_knn(const hnswlib::HierarchicalNSW<float>& h, const float* query, size_t k, size_t ef) {
+search_knn(const hnswlib::HierarchicalNSW<float>& h, const float* query, size_t k, size_t ef,
+           Visible&& visible) {
   std::priority_queue<std::pair<float, hnswlib::labeltype>> result;
-  if (h.cur_element_count == 0) return result;
-  auto curr = h.enterpoint_node_;
+  // Inserts run beside searches (under the collection's shared lock): read
+  // the entry point once, and descend from its own level (hnswlib sets the
+  // level of an element before it becomes the entry point, and the entry
+  // point before maxlevel_, so maxlevel_ may be ahead of the node read).
+  auto curr = std::atomic_ref<const hnswlib::tableint>{h.enterpoint_node_}.load(std::memory_order_acquire);
+  if (curr == hnswlib::tableint(-1)) return result; // empty, or its first insert under way
   float best = h.fstdistfunc_(query, h.getDataByInternalId(curr), h.dist_func_param_);
-  for (int level = h.maxlevel_; level > 0; --level) {
+  for (int level = h.element_levels_[curr]; level > 0; --level) {
     bool changed = true;
     while (changed) {
       changed = false;
@@ -51,11 +59,17 @@ search_knn(const hnswlib::HierarchicalNSW<float>& h, const float* query, size_t 
   auto breadth = std::max(ef, k);
   auto top = h.num_deleted_ ? h.searchBaseLayerST<true>(curr, query, breadth)
                             : h.searchBaseLayerST<false>(curr, query, breadth);
-  while (top.size() > k) top.pop();
-  while (!top.empty()) {
-    result.emplace(top.top().first, h.getExternalLabel(top.top().second));
-    top.pop();
+  // The k nearest visible ones: a label being inserted is in the graph
+  // before its document is published (then `visible` says no).
+  std::vector<std::pair<float, hnswlib::labeltype>> found;
+  found.reserve(top.size());
+  for (; !top.empty(); top.pop()) {
+    auto label = h.getExternalLabel(top.top().second);
+    if (visible(label)) found.emplace_back(top.top().first, label);
   }
+  // `found` runs farthest first: keep its last k.
+  for (size_t i = found.size() > k ? found.size() - k : 0; i < found.size(); ++i)
+    result.push(found[i]);
   return result;
 }
 
@@ -73,7 +87,7 @@ std::unique_ptr<collection::index_type> collection::make_index(size_t capacity) 
 }
 
 void collection::ensure_capacity(size_t more) {
-  auto needed = index_->cur_element_count + more;
+  auto needed = index_->cur_element_count + unadded_.load() + more;
   if (needed <= index_->max_elements_) return;
   // Grow geometrically: the copy is paid rarely.
   index_->resizeIndex(std::max(needed, index_->max_elements_ * 2));
@@ -89,31 +103,99 @@ void collection::add(const std::vector<float>& v, uint64_t label) {
   }
 }
 
+std::vector<float> collection::vector_of(uint64_t label) const {
+  // hnswlib's getDataByLabel reads label_lookup_ without a lock, and an
+  // insert running beside this read may grow it: look the label up under
+  // the mutex addPoint changes it under.
+  hnswlib::tableint internal;
+  {
+    std::lock_guard guard{index_->cur_element_count_guard_};
+    internal = index_->label_lookup_.at(label);
+  }
+  auto* p = reinterpret_cast<const float*>(index_->getDataByInternalId(internal));
+  return {p, p + spec_.dimension};
+}
+
 std::optional<uint64_t> collection::stored_version(const std::string& id) const {
   if (auto it = docs_.find(id); it != docs_.end()) return it->second.version;
   if (auto t = tombstones_.find(id); t != tombstones_.end()) return t->second;
   return std::nullopt;
 }
 
+// An upsert in three steps, so that writes of distinct ids insert in
+// parallel (hnswlib's addPoint is safe for concurrent inserts of distinct
+// labels) while readers go on:
+//   1. decide, under the exclusive lock (brief): which documents apply, a
+//      new label each, room in the index (a resize needs the exclusive lock);
+//   2. insert each vector under the shared lock, one document per hold, so a
+//      waiting exclusive step (a delete, a publish, a resize) waits for one
+//      insertion only; the new labels are not visible yet (search skips them);
+//   3. publish, under the exclusive lock (brief): the documents, the old
+//      labels of replaced ids marked deleted, tombstones dropped.
+// The store never applies two writes of one id at once (its apply order,
+// hnsw_backend.cpp); step 3 re-checks versions all the same.
 void collection::upsert(const std::vector<document>& docs, bool force) {
+  struct insertion {
+    const document* doc;
+    uint64_t label;
+    uint64_t generation = 0; ///< Of the index it went into (a rebuild swaps it).
+  };
+  std::vector<insertion> todo;
+  {
+    std::unique_lock guard{lock_};
+    reserved_ -= std::min(reserved_, docs.size());
+    // Of several occurrences of an id in the batch, the one applied one
+    // after the other would leave: the last of the newest.
+    std::unordered_map<std::string_view, size_t> seen;
+    for (auto& d : docs) {
+      if (auto it = seen.find(d.id); it != seen.end()) {
+        if (force || d.version >= todo[it->second].doc->version) todo[it->second].doc = &d;
+        continue;
+      }
+      if (!force)
+        if (auto stored = stored_version(d.id); stored && d.version < *stored) continue;
+      seen.emplace(d.id, todo.size());
+      todo.push_back(insertion{&d, next_label_++});
+    }
+    ensure_capacity(reserved_ + todo.size());
+    unadded_ += todo.size();
+  }
+  size_t added = 0;
+  try {
+    for (auto& ins : todo) {
+      std::shared_lock guard{lock_};
+      add(ins.doc->vector, ins.label);
+      ins.generation = generation_;
+      --unadded_;
+      ++added;
+    }
+  } catch (...) {
+    unadded_ -= todo.size() - added;
+    throw;
+  }
   std::unique_lock guard{lock_};
-  reserved_ -= std::min(reserved_, docs.size());
-  ensure_capacity(reserved_ + docs.size());
-  for (auto& d : docs) {
+  for (auto& ins : todo) {
+    auto& d = *ins.doc;
+    if (ins.generation != generation_) {
+      // A rebuild swapped the index after this insertion: insert again.
+      ensure_capacity(1);
+      add(d.vector, ins.label);
+    }
     if (!force)
-      if (auto stored = stored_version(d.id); stored && d.version < *stored) continue;
+      if (auto stored = stored_version(d.id); stored && d.version < *stored) {
+        index_->markDelete(ins.label); // a newer write got there first
+        continue;
+      }
     tombstones_.erase(d.id);
-    auto label = next_label_++;
-    add(d.vector, label);
     auto it = docs_.find(d.id);
     if (it != docs_.end()) {
       index_->markDelete(it->second.label);
       ids_.erase(it->second.label);
-      it->second = entry{label, d.content, d.metadata, d.version};
+      it->second = entry{ins.label, d.content, d.metadata, d.version};
     } else {
-      docs_.emplace(d.id, entry{label, d.content, d.metadata, d.version});
+      docs_.emplace(d.id, entry{ins.label, d.content, d.metadata, d.version});
     }
-    ids_.emplace(label, d.id);
+    ids_.emplace(ins.label, d.id);
     if (rebuilding_) touched_.insert(d.id);
   }
 }
@@ -189,8 +271,7 @@ std::vector<document> collection::scan(const std::string& after, uint32_t limit,
   for (auto it = docs_.upper_bound(after); it != docs_.end() && out.size() < limit; ++it) {
     auto& e = it->second;
     if (with_payload)
-      out.push_back(document{it->first, index_->getDataByLabel<float>(e.label), e.content,
-                             e.metadata, e.version});
+      out.push_back(document{it->first, vector_of(e.label), e.content, e.metadata, e.version});
     else
       out.push_back(document{it->first, {}, {}, {}, e.version});
   }
@@ -249,7 +330,7 @@ expected<document> collection::get(const std::string& id) const {
   if (it == docs_.end())
     return backend_error{errc::not_found, "document '" + id + "' does not exist"};
   auto& e = it->second;
-  return document{id, index_->getDataByLabel<float>(e.label), e.content, e.metadata, e.version};
+  return document{id, vector_of(e.label), e.content, e.metadata, e.version};
 }
 
 std::vector<search_hit> collection::search(const std::vector<float>& query, uint32_t k,
@@ -257,7 +338,8 @@ std::vector<search_hit> collection::search(const std::vector<float>& query, uint
   auto q = query;
   if (spec_.metric == metric::cosine) normalize(q);
   std::shared_lock guard{lock_};
-  auto found = search_knn(*index_, q.data(), k, ef != 0 ? ef : params_.default_ef);
+  auto found = search_knn(*index_, q.data(), k, ef != 0 ? ef : params_.default_ef,
+                          [&](uint64_t label) { return ids_.count(label) != 0; });
   std::vector<search_hit> hits(found.size());
   for (size_t i = found.size(); i-- > 0;) { // the queue pops farthest first
     auto [dist, label] = found.top();
@@ -338,12 +420,15 @@ void collection::rebuild() {
   take_touched(rest);
   for (auto& [label, v] : rest) add(label, v);
   // Keep the room reserved for writes logged but not applied yet.
-  if (fresh->cur_element_count + reserved_ > fresh->max_elements_)
-    fresh->resizeIndex(fresh->cur_element_count + reserved_);
+  // ...and for insertions decided but not made yet (they go into the index
+  // current when they run; those made into the old one are made again).
+  if (fresh->cur_element_count + reserved_ + unadded_ > fresh->max_elements_)
+    fresh->resizeIndex(fresh->cur_element_count + reserved_ + unadded_);
   // Labels in the copy that are no longer live (removed or replaced).
   for (auto label : added)
     if (ids_.count(label) == 0) fresh->markDelete(label);
   index_ = std::move(fresh);
+  ++generation_;
   rebuilding_ = false;
   touched_.clear();
 }

@@ -6,7 +6,9 @@
 // document::version; the decision depends only on this collection's state,
 // so replaying the log re-decides every write the same way. Readers run in
 // parallel under a shared lock (hnswlib's search takes no locks of its own);
-// each write holds the exclusive lock only while it touches the index. No
+// so do insertions of new labels (hnswlib's addPoint locks per node), and a
+// label becomes visible only once its document is published under the
+// exclusive lock, which deletes, publishes and resizes hold briefly. No
 // CAF in here.
 #pragma once
 
@@ -14,6 +16,7 @@
 #include "core/types.hpp"
 #include "backends/hnsw/rw_lock.hpp"
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <optional>
@@ -50,7 +53,7 @@ public:
 
   const collection_spec& spec() const { return spec_; }
 
-  // -- writes: the store runs one at a time -------------------------------------
+  // -- writes: the store runs them in parallel when their ids differ -------------
 
   /// Inserts or replaces (validated) documents, in order, each only if its
   /// version is >= the one stored for its id (live or tombstone); older ones
@@ -122,6 +125,8 @@ private:
   std::unique_ptr<index_type> make_index(size_t capacity) const;
   void ensure_capacity(size_t more);
   void add(const std::vector<float>& v, uint64_t label);
+  /// The stored vector of a label in the index (lock held, shared is enough).
+  std::vector<float> vector_of(uint64_t label) const;
   /// The version stored for `id`, live or tombstone (lock held).
   std::optional<uint64_t> stored_version(const std::string& id) const;
   /// Feeds the entries of (after, up_to] to `f` in id order until it
@@ -145,6 +150,11 @@ private:
   uint64_t next_label_ = 0;
   /// Insertions reserve() made room for that upsert() has not used yet.
   size_t reserved_ = 0;
+  /// Labels upsert() took and has not inserted yet (inserts run under the
+  /// shared lock, so this one is atomic); their room is taken.
+  std::atomic<size_t> unadded_{0};
+  /// Counts the rebuilds that swapped the index in.
+  uint64_t generation_ = 0;
   /// While a rebuild runs: ids written since it copied the live set.
   bool rebuilding_ = false;
   std::unordered_set<std::string> touched_;

@@ -74,6 +74,8 @@ std::string password() {
 
 } // namespace
 
+std::string postgres_password() { return password(); }
+
 rate raw_libpqxx_get(const std::string& conninfo, const std::string& collection, size_t docs,
                      int threads, double seconds) {
   auto full = conninfo + " password='" + password() + "'";

@@ -15,6 +15,9 @@ struct rate {
   std::string note;
 };
 
+/// The PostgreSQL password of scripts/pg.sh (LIFELINE_PG_PASSWORD_FILE or
+/// LIFELINE_PG_PASSWORD), "" if neither is set.
+std::string postgres_password();
 /// Get-by-id through plain libpqxx: a prepared SELECT on Lifeline's own
 /// table, one connection per thread.
 rate raw_libpqxx_get(const std::string& conninfo, const std::string& collection, size_t docs,

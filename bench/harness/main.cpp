@@ -7,6 +7,7 @@
 #include "harness/baselines.hpp"
 #include "harness/dataset.hpp"
 #include "harness/http.hpp"
+#include "harness/ingest.hpp"
 #include "harness/inprocess.hpp"
 #include "harness/overload.hpp"
 #include "harness/report.hpp"
@@ -333,17 +334,42 @@ int main(int argc, char** argv) {
       auto pgb = pgbench_select(c, o.baseline_seconds);
       auto raw_search = raw_hnswlib_search(data, o.k, c, o.baseline_seconds);
       rate http_get, http_search, in_get, in_search;
+      // HTTP rows: the client's own CPU, as it shares the cores with the server.
+      auto with_client_cpu = [&](rate r, double cpu0, double wall) {
+        char note[48];
+        std::snprintf(note, sizeof note, "client CPU %.2f cores ", (process_cpu_seconds() - cpu0) / wall);
+        r.note = note + r.note;
+        return r;
+      };
+      ingest_config ingest{50, c, o.baseline_seconds};
+      ingest_rows ingested;
       if (!url.empty()) {
-        http_get = only("get", [&] { return http_target(url, token, collection, data); });
-        http_search = only("search", [&] { return http_target(url, token, collection, data); });
+        auto http = [&] { return http_target(url, token, collection, data); };
+        auto cpu0 = process_cpu_seconds();
+        http_get = with_client_cpu(only("get", http), cpu0, o.baseline_seconds);
+        cpu0 = process_cpu_seconds();
+        http_search = with_client_cpu(only("search", http), cpu0, o.baseline_seconds);
+        ingested.http = target_ingest(http, data, ingest, 10'000'000, true);
       }
+      // The in-process service takes over the stopped server's data
+      // directory: its vector store is then in sync at once, instead of
+      // being rebuilt from PostgreSQL while the in-process rows run.
+      bool take_over = server != nullptr;
       server.reset(); // one coordinator at a time on these databases
       {
-        auto dir = o.data_dir + "/inprocess";
+        auto dir = take_over ? o.data_dir : o.data_dir + "/inprocess";
         inprocess_service svc{o.postgres, dir};
         in_get = only("get", [&] { return svc.make_target(collection, data); });
         in_search = only("search", [&] { return svc.make_target(collection, data); });
+        ingested.inprocess = target_ingest([&] { return svc.make_target(collection, data); }, data,
+                                           ingest, 20'000'000, false);
       }
+      int raw_threads = 2; // the raw baseline: 2 threads (the machine's cores)
+      ingested.raw_hnswlib = raw_hnswlib_parallel_insert(data, raw_threads);
+      ingested.raw_libpqxx = raw_libpqxx_batch_insert(o.postgres, collection + "_pqxx", data, ingest);
+      auto alone = backend_ingest(o.postgres, o.data_dir + "/ingest-alone", collection + "_alone", data, ingest);
+      ingested.vectors_alone = alone.vectors;
+      ingested.postgres_alone = alone.postgres;
       std::ostringstream t;
       char line[256];
       auto row = [&](const char* op, const char* path, const rate& r, double base) {
@@ -361,6 +387,7 @@ int main(int argc, char** argv) {
       row("search", "plain hnswlib (ef 64)", raw_search, raw_search.per_second);
       row("search", "coordinator in-process", in_search, raw_search.per_second);
       row("search", "HTTP API", http_search, raw_search.per_second);
+      t << format_ingest(ingested, ingest, raw_threads);
       std::ofstream{o.out + "/baselines.txt"} << t.str();
       std::cout << t.str();
     }
