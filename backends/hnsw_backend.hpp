@@ -91,6 +91,12 @@ public:
   // write holds it: neither may hold a scheduler thread (the coordinator
   // runs on those).
   bool blocking() const override { return true; }
+  /// Reads are computation over memory under a shared lock, which writes
+  /// take exclusively only briefly (to publish a batch, or to resize): they
+  /// are called directly from the routing snapshot, on the caller's thread
+  /// (get_async and search_async answer in place). A rebuild holds the lock
+  /// longer, but a store being rebuilt is not in sync and gets no reads.
+  bool direct_reads() const override { return true; }
 
   expected<bool> create_collection(const collection_spec& spec) override;
   expected<void> drop_collection(const std::string& name) override;
