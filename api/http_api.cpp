@@ -127,6 +127,19 @@ response document_reply(const std::string& collection, const document& d, const 
   return read_reply(w, backend);
 }
 
+response search_reply(const std::vector<search_hit>& hits, const std::string& backend) {
+  size_t size = 32;
+  for (auto& h : hits) size += 64 + h.id.size() + h.content.size() + h.metadata.size();
+  json_writer w;
+  w.reserve_more(size);
+  w.begin_object().key("results").begin_array();
+  for (auto& h : hits)
+    w.begin_object().key("id").value(h.id).key("distance").number(h.distance)
+      .key("content").value(h.content).key("metadata").raw(h.metadata).end_object();
+  w.end_array().end_object();
+  return read_reply(w, backend);
+}
+
 namespace {
 
 void write_report(json_writer& w, const consistency_report& c) {
@@ -545,14 +558,7 @@ void http_api::impl::dispatch(endpoint op, api::route& target, bool authenticate
       }, drop_atom::value, name);
     case endpoint::search:
       return ask<served<std::vector<search_hit>>>(done, [](served<std::vector<search_hit>>& s) {
-        json_writer w;
-        w.reserve_more(64 + s.value.size() * 96);
-        w.begin_object().key("results").begin_array();
-        for (auto& h : s.value)
-          w.begin_object().key("id").value(h.id).key("distance").number(h.distance)
-            .key("content").value(h.content).key("metadata").raw(h.metadata).end_object();
-        w.end_array().end_object();
-        return read_reply(w, s.backend);
+        return search_reply(s.value, s.backend);
       }, search_atom::value, parse_search_body(body, std::move(name)));
     case endpoint::upsert_batch: {
       auto batch = parse_batch_body(body, cfg.max_batch);

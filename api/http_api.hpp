@@ -76,6 +76,8 @@ struct api_config {
 /// The 200 reply to a GET of one document, as every read path writes it
 /// (the vector's JSON text from the process's vector cache).
 response document_reply(const std::string& collection, const document& d, const std::string& backend);
+/// The 200 reply to a search, as every read path writes it.
+response search_reply(const std::vector<search_hit>& hits, const std::string& backend);
 
 /// One of the API's in-flight places; given back when the last copy goes.
 class in_flight_slot {
