@@ -5,6 +5,7 @@
 #include "actors/direct_reads.hpp"
 #include "api/json_writer.hpp"
 #include "api/request_parser.hpp"
+#include "api/vector_json_cache.hpp"
 #include "core/validation.hpp"
 #include "metrics/prometheus_metrics.hpp"
 
@@ -15,6 +16,8 @@
 #include <prometheus/registry.h>
 
 #include <atomic>
+#include <mutex>
+#include <unordered_map>
 #include <cmath>
 #include <ctime>
 
@@ -110,6 +113,35 @@ response read_reply(json_writer& w, const std::string& backend) {
   resp.headers.emplace_back("X-Served-By", backend);
   return resp;
 }
+
+} // namespace
+
+/// GET of one document: the vector's text comes from the vector cache
+/// (api/vector_json_cache.hpp), the rest is written here.
+response document_reply(const std::string& collection, const document& d, const std::string& backend) {
+  json_writer w;
+  w.reserve_more(96 + d.id.size() + d.content.size() + d.metadata.size() + d.vector.size() * 12);
+  w.begin_object().key("id").value(d.id).key("vector");
+  write_vector(w, collection, d);
+  w.key("content").value(d.content).key("metadata").raw(d.metadata)
+    .key("version").number(d.version).end_object();
+  return read_reply(w, backend);
+}
+
+response search_reply(const std::vector<search_hit>& hits, const std::string& backend) {
+  size_t size = 32;
+  for (auto& h : hits) size += 64 + h.id.size() + h.content.size() + h.metadata.size();
+  json_writer w;
+  w.reserve_more(size);
+  w.begin_object().key("results").begin_array();
+  for (auto& h : hits)
+    w.begin_object().key("id").value(h.id).key("distance").number(h.distance)
+      .key("content").value(h.content).key("metadata").raw(h.metadata).end_object();
+  w.end_array().end_object();
+  return read_reply(w, backend);
+}
+
+namespace {
 
 void write_report(json_writer& w, const consistency_report& c) {
   w.key("consistent").value(c.consistent()).key("differences").number(c.differences())
@@ -209,6 +241,7 @@ struct http_api::impl : std::enable_shared_from_this<http_api::impl> {
 
   impl(coordinator_client& c, prometheus_metrics& m, api_config conf)
     : client(c), metrics(m), cfg(std::move(conf)), to_response{cfg.retry_after_seconds, cfg.shed_retry_after_seconds} {
+    shared_vector_cache().set_max_bytes(cfg.vector_cache_bytes);
     requests = &prometheus::BuildCounter()
                   .Name("lifeline_http_requests_total")
                   .Help("HTTP requests by method, route and status code.")
@@ -294,14 +327,45 @@ struct http_api::impl : std::enable_shared_from_this<http_api::impl> {
            || token_matches(req.authorization, cfg.admin_token);
   }
 
+  /// The metric series of (method, route, status), found once: Family::Add
+  /// builds a label map, hashes it and takes the family's lock on every
+  /// call. Keys are the addresses of method_label()'s and template_of()'s
+  /// static strings, so a lookup hashes three words.
+  struct series_key {
+    const char* method;
+    const char* route;
+    unsigned status;
+    bool operator==(const series_key&) const = default;
+  };
+  struct series_hash {
+    size_t operator()(const series_key& k) const {
+      return std::hash<const void*>{}(k.method) ^ (std::hash<const void*>{}(k.route) * 31) ^ (k.status * 131);
+    }
+  };
+  struct series {
+    prometheus::Counter* requests;
+    prometheus::Histogram* duration;
+  };
+  std::mutex series_mutex;
+  std::unordered_map<series_key, series, series_hash> series_cache;
+
+  series& series_for(std::string_view method, std::string_view route, unsigned status) {
+    auto label = method_label(method);
+    series_key key{label.data(), route.data(), status};
+    std::lock_guard g{series_mutex};
+    if (auto it = series_cache.find(key); it != series_cache.end()) return it->second;
+    auto& c = requests->Add({{"method", std::string{label}}, {"route", std::string{route}},
+                             {"status", std::to_string(status)}});
+    auto& h = durations->Add({{"route", std::string{route}}}, prometheus::Histogram::BucketBoundaries{
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10});
+    return series_cache.emplace(key, series{&c, &h}).first->second;
+  }
+
   void record(std::string_view method, std::string_view route, unsigned status,
               clock_type::time_point start) {
-    requests->Add({{"method", std::string{method_label(method)}}, {"route", std::string{route}},
-                   {"status", std::to_string(status)}})
-      .Increment();
-    durations->Add({{"route", std::string{route}}}, prometheus::Histogram::BucketBoundaries{
-      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10})
-      .Observe(std::chrono::duration<double>(clock_type::now() - start).count());
+    auto& s = series_for(method, route, status);
+    s.requests->Increment();
+    s.duration->Observe(std::chrono::duration<double>(clock_type::now() - start).count());
   }
 
   screened screen(const request& head);
@@ -509,15 +573,7 @@ void http_api::impl::dispatch(endpoint op, api::route& target, bool authenticate
       }, drop_atom::value, name);
     case endpoint::search: {
       std::function<response(served<std::vector<search_hit>>&)> ok =
-        [](served<std::vector<search_hit>>& s) {
-          json_writer w;
-          w.begin_object().key("results").begin_array();
-          for (auto& h : s.value)
-            w.begin_object().key("id").value(h.id).key("distance").number(h.distance)
-              .key("content").value(h.content).key("metadata").raw(h.metadata).end_object();
-          w.end_array().end_object();
-          return read_reply(w, s.backend);
-        };
+        [](served<std::vector<search_hit>>& s) { return search_reply(s.value, s.backend); };
       auto q = parse_search_body(body, std::move(name));
       // Directly from the coordinator's routing snapshot when there is one.
       if (reads) return reads->search(std::move(q), direct_reply(done, std::move(ok), to_response));
@@ -533,12 +589,8 @@ void http_api::impl::dispatch(endpoint op, api::route& target, bool authenticate
       }, upsert_atom::value, std::move(name), std::move(batch));
     }
     case endpoint::get_document: {
-      std::function<response(served<document>&)> ok = [](served<document>& s) {
-        json_writer w;
-        w.begin_object().key("id").value(s.value.id).key("vector").floats(s.value.vector)
-          .key("content").value(s.value.content).key("metadata").raw(s.value.metadata)
-          .key("version").number(s.value.version).end_object();
-        return read_reply(w, s.backend);
+      std::function<response(served<document>&)> ok = [collection = name](served<document>& s) {
+        return document_reply(collection, s.value, s.backend);
       };
       if (reads) return reads->get(std::move(name), std::move(id), direct_reply(done, std::move(ok), to_response));
       return ask<served<document>>(done, std::move(ok), get_atom::value, std::move(name), std::move(id));

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "core/limits.hpp"
+#include "core/types.hpp"
 #include "api/request_parser.hpp"
 
 #include <chrono>
@@ -68,7 +69,16 @@ struct api_config {
   uint32_t max_in_flight = 1024;
   /// Retry-After on a shed request.
   unsigned shed_retry_after_seconds = 1;
+  /// Bound of the process's cache of encoded vectors for GET replies
+  /// (api/vector_json_cache.hpp); 0 turns it off.
+  size_t vector_cache_bytes = size_t{64} << 20;
 };
+
+/// The 200 reply to a GET of one document, as every read path writes it
+/// (the vector's JSON text from the process's vector cache).
+response document_reply(const std::string& collection, const document& d, const std::string& backend);
+/// The 200 reply to a search, as every read path writes it.
+response search_reply(const std::vector<search_hit>& hits, const std::string& backend);
 
 /// One of the API's in-flight places; given back when the last copy goes.
 class in_flight_slot {

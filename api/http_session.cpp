@@ -216,13 +216,15 @@ private:
   }
 
   void write(response r) {
-    server_.serving.release(this); // the async_write below holds it now
-    auto res = std::make_shared<http::response<http::string_body>>(
-      to_http(std::move(r), version_, keep_alive_ && !server_.stopping));
+    // The reply lives in the session (one write at a time per connection),
+    // not in a shared_ptr of its own per request.
+    res_ = to_http(std::move(r), version_, keep_alive_ && !server_.stopping);
+    auto self = shared_from_this(); // before release: the async_write below holds it now
+    server_.serving.release(this);
     // A reader that does not read gets no more than the header deadline.
     stream_.expires_after(server_.cfg.header_timeout);
-    http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
-      self->on_written(ec, res->keep_alive());
+    http::async_write(stream_, res_, [self = std::move(self)](beast::error_code ec, size_t) {
+      self->on_written(ec, self->res_.keep_alive());
     });
   }
 
@@ -268,6 +270,7 @@ private:
   bool timed_out_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  http::response<http::string_body> res_; ///< The reply being written.
   http_server::impl& server_;
   request request_;
   screened screened_;

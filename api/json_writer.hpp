@@ -5,6 +5,7 @@
 
 #include "core/text_checks.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <string>
@@ -48,6 +49,7 @@ public:
     return *this;
   }
   json_writer& floats(const std::vector<float>& v) {
+    reserve_more(v.size() * 16 + 2); // the longest shortest float is 15 chars, plus a comma
     begin_array();
     for (float x : v) number(x);
     return end_array();
@@ -59,6 +61,11 @@ public:
     return *this;
   }
   std::string take() { return std::move(out_); }
+  /// Room for `n` more bytes, keeping geometric growth (a reply whose size
+  /// is known roughly is built with one allocation, not a dozen).
+  void reserve_more(size_t n) {
+    if (out_.capacity() - out_.size() < n) out_.reserve(std::max(out_.size() + n, 2 * out_.capacity()));
+  }
 
 private:
   json_writer& open(char c) {

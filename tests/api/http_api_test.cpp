@@ -161,3 +161,43 @@ TEST_CASE("http: in process: an admin token alone guards the admin routes only",
   CHECK_FALSE(w.api->screen({"GET", "/v1/health", "", ""}).authenticated);
   CHECK(w.api->screen({"GET", "/v1/health", "", "Bearer admin"}).authenticated);
 }
+
+TEST_CASE("http: in process: a GET after a new write of the id serves the new vector, not the cached one",
+          "[http][api][vector_cache]") {
+  in_process w{api::api_config{}};
+  REQUIRE(w.call({"PUT", "/v1/collections/c", R"({"dimension":2})", ""}).first.status == 201);
+  REQUIRE(w.call({"PUT", "/v1/collections/c/documents/a", R"({"vector":[0.1,0.2]})", ""}).first.status == 200);
+  auto first = w.call({"GET", "/v1/collections/c/documents/a", "", ""}).first;
+  REQUIRE(first.status == 200);
+  CHECK(first.body.find(R"("vector":[0.1,0.2])") != std::string::npos);
+  CHECK(w.call({"GET", "/v1/collections/c/documents/a", "", ""}).first.body == first.body); // a hit: the same text
+  REQUIRE(w.call({"PUT", "/v1/collections/c/documents/a", R"({"vector":[3.5,-0.25]})", ""}).first.status == 200);
+  auto second = w.call({"GET", "/v1/collections/c/documents/a", "", ""}).first;
+  REQUIRE(second.status == 200);
+  CHECK(second.body.find(R"("vector":[3.5,-0.25])") != std::string::npos);
+  CHECK(second.body.find(R"("vector":[0.1,0.2])") == std::string::npos);
+  // The same id in another collection is its own entry.
+  REQUIRE(w.call({"PUT", "/v1/collections/d", R"({"dimension":2})", ""}).first.status == 201);
+  REQUIRE(w.call({"PUT", "/v1/collections/d/documents/a", R"({"vector":[7,8]})", ""}).first.status == 200);
+  CHECK(w.call({"GET", "/v1/collections/d/documents/a", "", ""}).first.body.find(R"("vector":[7,8])")
+        != std::string::npos);
+}
+
+TEST_CASE("http: in process: each request is counted once in its method, route and status series",
+          "[http][api]") {
+  in_process w{api::api_config{}};
+  REQUIRE(w.call({"PUT", "/v1/collections/c", R"({"dimension":2})", ""}).first.status == 201);
+  for (int i = 0; i < 3; ++i)
+    CHECK(w.call({"GET", "/v1/collections/c/documents/x", "", ""}).first.status == 404);
+  REQUIRE(w.call({"PUT", "/v1/collections/c/documents/x", R"({"vector":[1,2]})", ""}).first.status == 200);
+  CHECK(w.call({"GET", "/v1/collections/c/documents/x", "", ""}).first.status == 200);
+  auto text = w.metrics->render();
+  CHECK(text.find(R"(lifeline_http_requests_total{method="GET",route="/v1/collections/{name}/documents/{id}",status="404"} 3)")
+        != std::string::npos);
+  CHECK(text.find(R"(lifeline_http_requests_total{method="GET",route="/v1/collections/{name}/documents/{id}",status="200"} 1)")
+        != std::string::npos);
+  CHECK(text.find(R"(lifeline_http_requests_total{method="PUT",route="/v1/collections/{name}/documents/{id}",status="200"} 1)")
+        != std::string::npos);
+  CHECK(text.find(R"(lifeline_http_request_duration_seconds_count{route="/v1/collections/{name}/documents/{id}"} 5)")
+        != std::string::npos);
+}
