@@ -253,3 +253,32 @@ TEST_CASE("postgres async: the backend actor serves gets directly, with the same
   CHECK(ask<collection_stats>(self, actor, stats_atom::value, c));
   caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
 }
+
+TEST_CASE("postgres async: a backend actor killed with direct gets pending fails them at once",
+          "[postgres][fault][frozen]") {
+  auto pg = std::make_shared<postgres_backend>(short_bounds(2));
+  auto c = unique_collection("async_actor_kill");
+  REQUIRE(pg->create_collection({c, 2, metric::l2}));
+  REQUIRE(pg->upsert(c, {{"a", {1, 2}, "", "", 1}}));
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  auto actor = spawn_backend_actor(sys, pg);
+  caf::scoped_actor self{sys};
+  REQUIRE(ask<document>(self, actor, get_atom::value, c, std::string{"a"}));
+  auto before = pg->async_reader()->stats().gets;
+  frozen_postgres frozen;
+  // The get waits on the frozen server (for up to its 1.5 s bound) when the
+  // actor is killed: the caller hears at once, not from the bound.
+  caf::expected<document> answer = caf::make_error(caf::sec::request_timeout);
+  auto pending = self->request(actor, std::chrono::seconds(60), get_atom::value, c, std::string{"a"});
+  REQUIRE(eventually([&] { return pg->async_reader()->stats().gets > before; }));
+  caf::anon_send_exit(actor, caf::exit_reason::kill);
+  pending.receive([&](document& d) { answer = std::move(d); },
+                  [&](caf::error& e) { answer = std::move(e); });
+  REQUIRE_FALSE(answer);
+  CHECK(answer.error().code() == static_cast<uint8_t>(errc::backend_unavailable));
+  frozen.resume();
+  // The late completion finds the actor gone and is dropped; the store serves on.
+  auto f = ask_async(*pg, c, "a");
+  CHECK(await(f));
+}
