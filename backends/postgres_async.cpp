@@ -62,7 +62,13 @@ struct connection {
 
 struct postgres_async::loop {
   loop(const postgres_config& config, uint32_t connections)
-    : cfg(config), conninfo(postgres_conninfo(config)), max_connections(std::max(connections, 1u)) {
+    : cfg(config),
+      // A prepared statement over an array stays on custom plans (its
+      // generic plan's estimate is worse), i.e. it is planned again on every
+      // execution, which costs more than running it; its generic plan is a
+      // nested loop of primary-key probes, the best one for any batch size.
+      conninfo(postgres_conninfo(config, "-c plan_cache_mode=force_generic_plan")),
+      max_connections(std::max(connections, 1u)) {
     wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (wake_fd < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
     thread = std::thread([this] { run(); });

@@ -4,7 +4,7 @@
 // backend owns a few raw libpq connections in non-blocking mode and drives
 // them by socket readiness; a caller only queues its get and is answered on
 // the loop thread. Gets that arrive while every connection is busy leave
-// together, per collection, as one `id = ANY($2)` query (coalescing), so
+// together, per collection, as one query for all their ids (coalescing), so
 // under load a round trip serves many gets; an idle client sends at once.
 //
 // Every wait is bounded: a query by the backend's call bound (on expiry its

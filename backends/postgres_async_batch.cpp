@@ -13,9 +13,12 @@
 
 namespace lifeline::pg_async {
 
+// A join on unnest, not `id = ANY($2)`: the generic plan of ANY is a bitmap
+// scan; this one probes the primary key once per id.
 const char* const statement_sql =
-  "SELECT id, embedding, content, coalesce(metadata::text, ''), version FROM lifeline_documents"
-  " WHERE collection = $1 AND id = ANY($2::text[]) AND NOT deleted"
+  "SELECT d.id, d.embedding, d.content, coalesce(d.metadata::text, ''), d.version"
+  " FROM unnest($2::text[]) AS x(id)"
+  " JOIN lifeline_documents d ON d.collection = $1 AND d.id = x.id WHERE NOT d.deleted"
   " UNION ALL SELECT NULL, NULL, NULL, NULL, NULL FROM lifeline_collections WHERE name = $1";
 
 namespace {

@@ -47,7 +47,7 @@ backend_error postgres_error(const std::string& state, std::string msg) {
   return {errc::backend_error, msg};
 }
 
-std::string postgres_conninfo(const postgres_config& cfg_) {
+std::string postgres_conninfo(const postgres_config& cfg_, const std::string& extra_options) {
   std::string conninfo = cfg_.dsn;
   // libpq bounds the whole handshake by connect_timeout, a frozen server's too.
   conninfo += " connect_timeout=" + std::to_string(cfg_.connect_timeout.count());
@@ -57,7 +57,8 @@ std::string postgres_conninfo(const postgres_config& cfg_) {
   conninfo += " keepalives=1 keepalives_idle=5 keepalives_interval=2 keepalives_count=3";
   conninfo += " tcp_user_timeout=" + std::to_string(cfg_.call_bound().count());
   conninfo += " options=" + quote_conninfo("-c statement_timeout="
-                                           + std::to_string(cfg_.statement_timeout.count()));
+                                           + std::to_string(cfg_.statement_timeout.count())
+                                           + (extra_options.empty() ? "" : " " + extra_options));
   if (!cfg_.password.empty()) conninfo += " password=" + quote_conninfo(cfg_.password);
   return conninfo;
 }
