@@ -123,6 +123,10 @@ struct postgres_async::loop {
 
 void postgres_async::loop::run() {
   std::vector<pollfd> fds;
+  // One connection opens at once, so that the first get does not pay for
+  // the connect (the coordinator's attempt deadline may be shorter than a
+  // connect on a loaded host). Without a server this fails quietly.
+  start_connect();
   for (;;) {
     fds.assign(1, pollfd{wake_fd, POLLIN, 0});
     for (auto& c : connections) {
