@@ -192,10 +192,27 @@ struct worker_group {
   std::vector<uint32_t> busy;
 };
 
+/// The answer of a direct get (below), sent to the pool from the store's
+/// own thread: not part of the backend_actor interface, so the pool takes
+/// it in its default handler. In process only.
+using direct_done_atom = caf::atom_constant<caf::atom("directget")>;
+
+/// A get handed straight to a store with direct_reads(): no worker.
+struct direct_get_call {
+  caf::typed_response_promise<document> rp;
+  std::string collection;
+  std::string id;
+};
+
 struct pool_state {
   worker_group workers;
   /// Pending requests, failed at once if the pool goes down.
   std::unordered_map<uint64_t, std::function<void(const caf::error&)>> pending;
+  /// Direct gets in flight (also in `pending`, which fails them if the pool
+  /// goes down first), by call id.
+  std::unordered_map<uint64_t, direct_get_call> direct;
+  /// Set when gets go straight to the store (direct_reads(), see pool()).
+  std::shared_ptr<backend> direct_store;
   uint64_t next_id = 0;
   static inline const char* name = "lifeline.backend";
 
@@ -245,6 +262,70 @@ caf::result<T> dispatch(pool_pointer self, worker_group& group, Ts... xs) {
   return rp;
 }
 
+/// A get on a store whose reads never block (backend::direct_reads()): the
+/// pool calls get_async itself, no worker in between, and the store's loop
+/// thread sends the answer back to the pool, which checks it as a worker
+/// would (an id mismatch crashes the backend, a non-finite vector is a
+/// damaged document). Never a response_promise delivered from a foreign
+/// thread: the answer comes back as a message (anon_send is thread-safe),
+/// through a weak handle, so a pool that went down meanwhile is not kept.
+caf::result<document> direct_get(pool_pointer self, std::string collection, std::string id) {
+  auto& st = self->state;
+  auto rp = self->make_response_promise<document>();
+  auto call = st.next_id++;
+  st.pending.emplace(call, [rp](const caf::error& err) mutable { rp.deliver(err); });
+  st.direct.emplace(call, direct_get_call{rp, collection, id});
+  caf::weak_actor_ptr pool_ref{self->ctrl()};
+  auto done = [pool_ref, call](expected<document> r) {
+    auto strong = pool_ref.lock();
+    if (!strong) return; // the pool is gone; its state failed the call
+    auto dest = caf::actor_cast<caf::actor>(strong);
+    if (r) caf::anon_send(dest, direct_done_atom::value, call, std::move(*r));
+    else caf::anon_send(dest, direct_done_atom::value, call, make_error(r.error()));
+  };
+  try {
+    st.direct_store->get_async(collection, id, std::move(done));
+  } catch (const std::exception& e) {
+    auto err = caf::error{errc::backend_error, std::string{"backend threw: "} + e.what()};
+    st.fail_pending(err);
+    self->quit(err);
+  }
+  return rp;
+}
+
+/// Takes a direct get's answer (in the pool's default handler). Returns
+/// false if `xs` is not one.
+bool finish_direct_get(pool_pointer self, caf::type_erased_tuple& xs) {
+  bool ok = xs.match_elements<direct_done_atom, uint64_t, document>();
+  if (!ok && !xs.match_elements<direct_done_atom, uint64_t, caf::error>()) return false;
+  auto& st = self->state;
+  auto call = xs.get_as<uint64_t>(1);
+  auto it = st.direct.find(call);
+  if (it == st.direct.end()) return true;
+  auto c = std::move(it->second);
+  st.direct.erase(it);
+  if (st.pending.erase(call) == 0) return true; // already failed
+  if (!ok) {
+    c.rp.deliver(std::move(xs.get_mutable_as<caf::error>(2)));
+    return true;
+  }
+  auto& d = xs.get_mutable_as<document>(2);
+  if (d.id != c.id) { // the same crash as a worker's: the supervisor restarts us
+    caf::error err{errc::corrupt_response, "get('" + c.id + "') returned document '" + d.id + "'"};
+    c.rp.deliver(err);
+    st.fail_pending(caf::error{errc::backend_unavailable,
+                               "backend actor went down: " + describe(err)});
+    self->quit(err);
+  } else if (!finite(d.vector)) {
+    c.rp.deliver(caf::error{errc::corrupt_document, "document '" + c.id + "' in '"
+                                                      + c.collection
+                                                      + "' holds a non-finite vector"});
+  } else {
+    c.rp.deliver(std::move(d));
+  }
+  return true;
+}
+
 uint32_t worker_count(const backend& store, const backend_actor_options& opts) {
   return opts.workers > 0 ? opts.workers : std::max<uint32_t>(store.concurrency(), 1);
 }
@@ -271,6 +352,15 @@ backend_actor::behavior_type pool(pool_pointer self, std::shared_ptr<backend> st
                                         "backend actor went down: " + describe(msg.reason)});
     self->quit(msg.reason);
   });
+  // Gets skip the workers on a store whose reads never block. A store that
+  // only answers in place (memory) keeps them: computing its reads on the
+  // pool would serialise them.
+  if (store->direct_reads() && store->blocking()) self->state.direct_store = store;
+  self->set_default_handler(
+    [self](caf::scheduled_actor* me, caf::message_view& view) -> caf::result<caf::message> {
+      if (finish_direct_get(self, view.content())) return caf::message{};
+      return caf::print_and_drop(me, view);
+    });
   return {
     [=](create_atom a, collection_spec& s) {
       return dispatch<bool>(self, self->state.workers, a, std::move(s));
@@ -283,7 +373,8 @@ backend_actor::behavior_type pool(pool_pointer self, std::shared_ptr<backend> st
     [=](upsert_atom a, std::string& c, std::vector<document>& docs) {
       return dispatch<ok_atom>(self, self->state.workers, a, std::move(c), std::move(docs));
     },
-    [=](get_atom a, std::string& c, std::string& id) {
+    [=](get_atom a, std::string& c, std::string& id) -> caf::result<document> {
+      if (self->state.direct_store) return direct_get(self, std::move(c), std::move(id));
       return dispatch<document>(self, self->state.workers, a, std::move(c), std::move(id));
     },
     [=](remove_atom a, std::string& c, std::string& id, uint64_t version) {

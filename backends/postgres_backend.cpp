@@ -1,10 +1,13 @@
 #include "backends/postgres_backend.hpp"
 
+#include "backends/postgres_async.hpp"
 #include "backends/postgres_codec.hpp"
 #include "backends/postgres_pool.hpp"
+#include "core/log.hpp"
 #include "core/validation.hpp"
 
 #include <pqxx/pqxx>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -80,6 +83,14 @@ void postgres_config::password_from_env(const char* file_var, const char* var) {
 postgres_backend::postgres_backend(postgres_config cfg) : cfg_(std::move(cfg)) {
   if (cfg_.pool_size == 0) cfg_.pool_size = 1;
   pool_ = std::make_unique<postgres_pool>(cfg_);
+  if (cfg_.async_reads) {
+    try {
+      async_ = std::make_unique<postgres_async>(
+        cfg_, cfg_.async_connections > 0 ? cfg_.async_connections : cfg_.pool_size);
+    } catch (const std::exception& e) { // no eventfd or thread: reads take the pool
+      log().warn("postgres: asynchronous reads are off: {}", e.what());
+    }
+  }
 }
 
 postgres_backend::~postgres_backend() = default;
@@ -187,6 +198,13 @@ expected<document> postgres_backend::get(const std::string& collection, const st
     return document{id, std::move(*v), r[0][1].as<std::string>(), r[0][2].as<std::string>(),
                     r[0][3].as<uint64_t>()};
   });
+}
+
+void postgres_backend::get_async(const std::string& collection, const std::string& id,
+                                 completion<document> done) {
+  if (!async_) return done(get(collection, id));
+  if (auto ok = validate_id(id); !ok) return done(ok.error());
+  async_->get(collection, id, std::move(done));
 }
 
 expected<bool> postgres_backend::remove(const std::string& collection, const std::string& id,

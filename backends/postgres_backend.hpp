@@ -13,6 +13,7 @@
 
 namespace lifeline {
 
+class postgres_async;
 class postgres_pool;
 
 struct postgres_config {
@@ -36,6 +37,13 @@ struct postgres_config {
   /// connection: a migration that builds an index reads the whole table,
   /// which takes longer than any single call on a large database.
   std::chrono::milliseconds migration_timeout{std::chrono::minutes(10)};
+  /// Reads by id go through the asynchronous reader (postgres_async.hpp):
+  /// no thread hand-off, concurrent gets coalesced into one query. Off: they
+  /// go through the pool like every other call.
+  bool async_reads = true;
+  /// The asynchronous reader's connections (on top of the pool's); 0 means
+  /// pool_size.
+  uint32_t async_connections = 0;
   /// call_timeout, or its default derived from statement_timeout.
   std::chrono::milliseconds call_bound() const {
     return call_timeout.count() > 0 ? call_timeout : statement_timeout + call_timeout_margin;
@@ -72,9 +80,23 @@ public:
   expected<std::vector<search_hit>> search(const search_query& query) override;
   expected<void> probe() override;
 
+  /// True while the asynchronous reader is on (postgres_config::async_reads):
+  /// get_async() then never blocks. search_async() is still the default,
+  /// which calls search() in place and blocks: search on PostgreSQL goes
+  /// through the backend actor's workers.
+  bool direct_reads() const override { return async_ != nullptr; }
+  /// get() on the asynchronous reader: answered on its loop thread (an
+  /// invalid id in place, before this returns). Thread-safe, cheap.
+  void get_async(const std::string& collection, const std::string& id,
+                 completion<document> done) override;
+
+  /// The asynchronous reader, or null when it is off (tests read its counters).
+  postgres_async* async_reader() { return async_.get(); }
+
 private:
   postgres_config cfg_;
   std::unique_ptr<postgres_pool> pool_;
+  std::unique_ptr<postgres_async> async_; ///< Last: stops (and answers) first.
 };
 
 } // namespace lifeline

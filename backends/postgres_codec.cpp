@@ -55,6 +55,13 @@ std::optional<std::vector<float>> vector_from_bytea_hex(std::string_view text) {
   return out;
 }
 
+std::optional<std::vector<float>> vector_from_bytea_binary(std::string_view bytes) {
+  if (bytes.size() % sizeof(float) != 0) return std::nullopt;
+  std::vector<float> out(bytes.size() / sizeof(float));
+  std::memcpy(out.data(), bytes.data(), bytes.size());
+  return out;
+}
+
 void append_array_element(std::string& literal, const std::optional<std::string_view>& value) {
   if (literal.size() > 1) literal += ',';
   if (!value) {

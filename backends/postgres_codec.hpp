@@ -19,6 +19,10 @@ std::string vector_to_bytea_hex(const std::vector<float>& v);
 /// hex bytea or its length is not a multiple of 4.
 std::optional<std::vector<float>> vector_from_bytea_hex(std::string_view text);
 
+/// Decodes a bytea in binary result format (the raw float32 bytes), as the
+/// asynchronous reader receives it. nullopt if its length is not a multiple of 4.
+std::optional<std::vector<float>> vector_from_bytea_binary(std::string_view bytes);
+
 /// Decodes into `out` (resized), for the hot loop of exact search.
 bool decode_bytea_hex(std::string_view text, std::vector<float>& out);
 

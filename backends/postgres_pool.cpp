@@ -32,8 +32,12 @@ std::string trimmed(std::string msg) {
 }
 
 backend_error from_sql_error(const pqxx::sql_error& e) {
-  auto& state = e.sqlstate();
-  auto msg = trimmed(e.what());
+  return postgres_error(e.sqlstate(), trimmed(e.what()));
+}
+
+} // namespace
+
+backend_error postgres_error(const std::string& state, std::string msg) {
   if (state == "57014") return {errc::timeout, "statement timeout: " + msg};
   if (state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0)
     return {errc::backend_unavailable, msg};
@@ -43,9 +47,7 @@ backend_error from_sql_error(const pqxx::sql_error& e) {
   return {errc::backend_error, msg};
 }
 
-} // namespace
-
-std::unique_ptr<postgres_pool::connection> postgres_pool::connect() {
+std::string postgres_conninfo(const postgres_config& cfg_, const std::string& extra_options) {
   std::string conninfo = cfg_.dsn;
   // libpq bounds the whole handshake by connect_timeout, a frozen server's too.
   conninfo += " connect_timeout=" + std::to_string(cfg_.connect_timeout.count());
@@ -55,9 +57,14 @@ std::unique_ptr<postgres_pool::connection> postgres_pool::connect() {
   conninfo += " keepalives=1 keepalives_idle=5 keepalives_interval=2 keepalives_count=3";
   conninfo += " tcp_user_timeout=" + std::to_string(cfg_.call_bound().count());
   conninfo += " options=" + quote_conninfo("-c statement_timeout="
-                                           + std::to_string(cfg_.statement_timeout.count()));
+                                           + std::to_string(cfg_.statement_timeout.count())
+                                           + (extra_options.empty() ? "" : " " + extra_options));
   if (!cfg_.password.empty()) conninfo += " password=" + quote_conninfo(cfg_.password);
-  auto c = std::make_unique<connection>(conninfo);
+  return conninfo;
+}
+
+std::unique_ptr<postgres_pool::connection> postgres_pool::connect() {
+  auto c = std::make_unique<connection>(postgres_conninfo(cfg_));
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
   // A broken connection is dropped, never silently reopened by libpqxx in

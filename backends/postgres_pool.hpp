@@ -21,6 +21,15 @@
 
 namespace lifeline {
 
+/// The libpq connection string of every connection the backend opens (the
+/// pool's and the asynchronous reader's): connect_timeout, keepalives,
+/// tcp_user_timeout and statement_timeout set from `cfg`, password included;
+/// `extra_options` are more server settings ("-c name=value ...").
+std::string postgres_conninfo(const postgres_config& cfg, const std::string& extra_options = "");
+
+/// The backend error for a failed statement's SQLSTATE and message.
+backend_error postgres_error(const std::string& sqlstate, std::string message);
+
 class postgres_pool {
 public:
   using clock = postgres_watchdog::clock;

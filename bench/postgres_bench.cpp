@@ -3,7 +3,10 @@
 //  1. get-by-id throughput with N connections: through the backend actor and
 //     through the coordinator, next to plain libpqxx with N threads and next
 //     to `pgbench -S -M prepared` with N clients;
-//  2. exact k-NN latency at 10k and 100k vectors of dimension 128: streaming
+//  2. get-by-id from 8 threads, closed loop: plain libpqxx (one connection
+//     per thread) next to the backend's asynchronous reader (get_async, its
+//     default connection count, coalescing); `--async-only` runs just this;
+//  3. exact k-NN latency at 10k and 100k vectors of dimension 128: streaming
 //     bytea vectors to the client (what the backend does) next to computing
 //     the distances in SQL over real[].
 //
@@ -11,6 +14,7 @@
 //   bash scripts/bench.sh lifeline-bench-postgres [--connections N] [--seconds S]
 #include "actors/backend_actor.hpp"
 #include "actors/runtime.hpp"
+#include "backends/postgres_async.hpp"
 #include "backends/postgres_backend.hpp"
 #include "backends/postgres_codec.hpp"
 #include "core/validation.hpp"
@@ -20,6 +24,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -130,6 +136,114 @@ double raw_libpqxx_gets(const postgres_config& cfg, int connections, std::chrono
   return double(total) / std::chrono::duration<double>(clock_type::now() - start).count();
 }
 
+/// `threads` threads, each waiting for its get_async answer before the next.
+double async_gets(postgres_backend& pg, int threads, std::chrono::milliseconds t) {
+  std::atomic<uint64_t> total{0}, errors{0};
+  std::vector<std::thread> workers;
+  auto start = clock_type::now();
+  auto until = start + t;
+  for (int i = 0; i < threads; ++i)
+    workers.emplace_back([&, i] {
+      std::mutex m;
+      std::condition_variable cv;
+      bool done = false;
+      bool ok = false;
+      std::mt19937 rng(i);
+      uint64_t n = 0;
+      while (clock_type::now() < until) {
+        done = false;
+        pg.get_async("bench_get", "d" + std::to_string(rng() % get_docs),
+                     [&](expected<document> r) {
+                       std::lock_guard guard{m};
+                       ok = bool(r);
+                       done = true;
+                       cv.notify_one();
+                     });
+        std::unique_lock guard{m};
+        cv.wait(guard, [&] { return done; });
+        ++n;
+        if (!ok) ++errors;
+      }
+      total += n;
+    });
+  for (auto& w : workers) w.join();
+  if (errors) std::fprintf(stderr, "warning: %llu errors\n", (unsigned long long) errors.load());
+  return double(total) / std::chrono::duration<double>(clock_type::now() - start).count();
+}
+
+/// `threads` threads on their own open libpqxx connections, closed loop,
+/// for `t`; the connections stay open between slices.
+double libpqxx_slice(std::vector<std::unique_ptr<pqxx::connection>>& conns,
+                     std::chrono::milliseconds t) {
+  std::atomic<uint64_t> total{0};
+  std::vector<std::thread> threads;
+  auto start = clock_type::now();
+  auto until = start + t;
+  for (size_t i = 0; i < conns.size(); ++i)
+    threads.emplace_back([&, i] {
+      std::mt19937 rng(i);
+      std::vector<float> v;
+      uint64_t n = 0;
+      while (clock_type::now() < until) {
+        pqxx::nontransaction tx{*conns[i]};
+        auto r = tx.exec_prepared("get", std::string{"bench_get"},
+                                  "d" + std::to_string(rng() % get_docs));
+        pg::decode_bytea_hex(r[0][0].c_str(), v);
+        ++n;
+      }
+      total += n;
+    });
+  for (auto& th : threads) th.join();
+  return double(total) / std::chrono::duration<double>(clock_type::now() - start).count();
+}
+
+/// Plain libpqxx vs get_async, 8 threads each, in one run. The machine is
+/// shared and its load drifts, so the paths take turns in short slices and
+/// each rate is the mean over its slices: a drift hits all of them alike.
+void async_comparison(const postgres_config& base, std::chrono::seconds t) {
+  constexpr int threads = 8;
+  constexpr int rounds = 10;
+  auto slice = std::chrono::duration_cast<std::chrono::milliseconds>(t) / rounds;
+  std::printf("\nget-by-id from %d threads, closed loop, %d alternating slices of %lld ms\n",
+              threads, rounds, (long long) slice.count());
+  std::vector<std::unique_ptr<pqxx::connection>> conns;
+  for (int i = 0; i < threads; ++i) {
+    conns.push_back(std::make_unique<pqxx::connection>(conninfo(base)));
+    conns.back()->prepare("get", "SELECT embedding, content, coalesce(metadata::text, ''), version"
+                                 " FROM lifeline_documents WHERE collection = $1 AND id = $2");
+  }
+  std::vector<uint32_t> counts = {2u, postgres_config{}.pool_size, 8u};
+  std::vector<std::unique_ptr<postgres_backend>> readers;
+  for (auto n : counts) {
+    auto cfg = base;
+    cfg.pool_size = postgres_config{}.pool_size;
+    cfg.async_connections = n;
+    readers.push_back(std::make_unique<postgres_backend>(cfg));
+    async_gets(*readers.back(), threads, std::chrono::seconds(1)); // opens the connections
+  }
+  std::vector<postgres_async::counters> before;
+  for (auto& r : readers) before.push_back(r->async_reader()->stats());
+  double raw = 0;
+  std::vector<double> rate(readers.size(), 0);
+  for (int round = 0; round < rounds; ++round) {
+    raw += libpqxx_slice(conns, slice) / rounds;
+    for (size_t k = 0; k < readers.size(); ++k)
+      rate[k] += async_gets(*readers[k], threads, slice) / rounds;
+  }
+  std::printf("%-52s %12s %10s %12s\n", "path", "requests/s", "vs libpqxx", "ids/query");
+  std::printf("%-52s %12.0f %10.2f %12s\n", "plain libpqxx, 8 threads x 1 connection", raw, 1.0, "1");
+  for (size_t k = 0; k < readers.size(); ++k) {
+    auto after = readers[k]->async_reader()->stats();
+    double per_query = double(after.ids - before[k].ids)
+                       / double(std::max<uint64_t>(1, after.queries - before[k].queries));
+    std::printf("%-52s %12.0f %10.2f %12.2f\n",
+                ("get_async, " + std::to_string(counts[k]) + " connections"
+                 + (counts[k] == postgres_config{}.pool_size ? " (default)" : ""))
+                  .c_str(),
+                rate[k], rate[k] / raw, per_query);
+  }
+}
+
 struct loop_state {
   uint64_t done = 0;
   uint64_t errors = 0;
@@ -196,9 +310,11 @@ double median_ms(std::vector<double> v) {
 int main(int argc, char** argv) {
   int connections = 4;
   int seconds = 5;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--connections")) connections = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--seconds")) seconds = std::atoi(argv[i + 1]);
+  bool async_only = false;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--async-only")) async_only = true;
+    else if (!std::strcmp(argv[i], "--connections") && i + 1 < argc) connections = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = std::atoi(argv[++i]);
   }
   if (!std::getenv("LIFELINE_PG_DSN")) {
     std::fprintf(stderr, "run through scripts/bench.sh (it starts PostgreSQL)\n");
@@ -213,6 +329,8 @@ int main(int argc, char** argv) {
   std::printf("loading...\n");
   load(*pg, "bench_get", get_docs);
   auto t = std::chrono::seconds(seconds);
+  async_comparison(cfg, t);
+  if (async_only) return 0;
 
   caf::actor_system_config untuned_cfg;
   caf::actor_system untuned{untuned_cfg};
