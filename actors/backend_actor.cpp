@@ -355,7 +355,7 @@ backend_actor::behavior_type pool(pool_pointer self, std::shared_ptr<backend> st
   // Gets skip the workers on a store whose reads never block. A store that
   // only answers in place (memory) keeps them: computing its reads on the
   // pool would serialise them.
-  if (store->direct_reads() && store->blocking()) self->state.direct_store = store;
+  if (store->direct_reads().has(operation::get) && store->blocking()) self->state.direct_store = store;
   self->set_default_handler(
     [self](caf::scheduled_actor* me, caf::message_view& view) -> caf::result<caf::message> {
       if (finish_direct_get(self, view.content())) return caf::message{};

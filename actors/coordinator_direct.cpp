@@ -22,7 +22,7 @@ std::optional<direct_route> first_route(coordinator_pointer self, operation op) 
   auto order = read_order(self, op);
   if (order.empty()) return std::nullopt;
   auto& s = st.slots[order.front()];
-  if (!s.store || !s.store->direct_reads()) return std::nullopt;
+  if (!s.store || !s.store->direct_reads().has(op)) return std::nullopt;
   if (s.routing.circuit() != circuit_state::closed) return std::nullopt;
   direct_route r;
   r.slot = static_cast<uint32_t>(order.front());

@@ -121,10 +121,14 @@ public:
   template <class T>
   using completion = std::function<void(expected<T>)>;
 
-  /// True if get_async and search_async never block the caller: they answer
-  /// in place from memory or from the backend's own event loop. Only such
-  /// backends are called directly on the hot path.
-  virtual bool direct_reads() const { return !blocking(); }
+  /// The reads whose *_async call never blocks the caller: it answers in
+  /// place from memory or from the backend's own event loop. Only those are
+  /// called directly on the hot path. Default: get and search for a store
+  /// that never blocks, none otherwise.
+  virtual lifeline::capabilities direct_reads() const {
+    return blocking() ? lifeline::capabilities{}
+                      : lifeline::capabilities{}.with(operation::get).with(operation::search);
+  }
   /// get() without blocking the caller (see direct_reads()). The default
   /// answers in place by calling get().
   virtual void get_async(const std::string& collection, const std::string& id,

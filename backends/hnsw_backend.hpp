@@ -96,7 +96,9 @@ public:
   /// are called directly from the routing snapshot, on the caller's thread
   /// (get_async and search_async answer in place). A rebuild holds the lock
   /// longer, but a store being rebuilt is not in sync and gets no reads.
-  bool direct_reads() const override { return true; }
+  lifeline::capabilities direct_reads() const override {
+    return lifeline::capabilities{}.with(operation::get).with(operation::search);
+  }
 
   expected<bool> create_collection(const collection_spec& spec) override;
   expected<void> drop_collection(const std::string& name) override;

@@ -84,7 +84,10 @@ public:
   /// get_async() then never blocks. search_async() is still the default,
   /// which calls search() in place and blocks: search on PostgreSQL goes
   /// through the backend actor's workers.
-  bool direct_reads() const override { return async_ != nullptr; }
+  /// Gets, through the asynchronous reader; searches still block.
+  lifeline::capabilities direct_reads() const override {
+    return async_ ? lifeline::capabilities{}.with(operation::get) : lifeline::capabilities{};
+  }
   /// get() on the asynchronous reader: answered on its loop thread (an
   /// invalid id in place, before this returns). Thread-safe, cheap.
   void get_async(const std::string& collection, const std::string& id,

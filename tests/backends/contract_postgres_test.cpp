@@ -58,7 +58,7 @@ public:
     return inner_.upsert(c, d);
   }
   expected<document> get(const std::string& c, const std::string& id) override {
-    REQUIRE(inner_.direct_reads());
+    REQUIRE(inner_.direct_reads().has(operation::get));
     auto p = std::make_shared<std::promise<expected<document>>>();
     auto f = p->get_future();
     inner_.get_async(c, id, [p](expected<document> r) { p->set_value(std::move(r)); });

@@ -61,7 +61,7 @@ postgres_config short_bounds(uint32_t pool_size) {
 
 TEST_CASE("postgres async: get_async answers exactly what get answers", "[postgres]") {
   postgres_backend pg{postgres_from_env(2)};
-  REQUIRE(pg.direct_reads());
+  REQUIRE(pg.direct_reads().has(operation::get));
   auto c1 = unique_collection("async_a");
   auto c2 = unique_collection("async_b");
   REQUIRE(pg.create_collection({c1, 2, metric::l2}));

@@ -42,7 +42,9 @@ public:
     return direct_calls_;
   }
 
-  bool direct_reads() const override { return true; }
+  lifeline::capabilities direct_reads() const override {
+    return lifeline::capabilities{}.with(operation::get).with(operation::search);
+  }
   void get_async(const std::string& c, const std::string& id, completion<document> done) override {
     run([this, c, id, done] { done(inner_->get(c, id)); }, done);
   }
