@@ -136,7 +136,7 @@ TEST_CASE("a failed direct read goes to the coordinator, which records it and fa
   CHECK(fx.metrics->calls(operation::get, "primary", call_outcome::failure) == 1);
 }
 
-TEST_CASE("a direct read past its attempt timeout is served by the next backend; the late answer is dropped",
+TEST_CASE("a direct read past its attempt timeout is served by the next backend and the late answer is dropped",
           "[direct_reads][threads]") {
   // A short attempt timeout, so that the test does not wait long; the
   // outcome does not depend on it: the parked read cannot answer first.
