@@ -75,6 +75,9 @@ void try_read(coordinator_pointer self, std::shared_ptr<read_job<T, Send>> job, 
   bool saturated = false; // one was skipped for being at its bound
   for (auto i : read_order(self, job->op)) {
     if ((job->tried >> i) & 1u) continue;
+    // A backend demoted for this operation is far slower than the one the
+    // read waits on: a hedge to it would rarely win and only add load.
+    if (hedge && st.slots[i].demoted[static_cast<size_t>(job->op)]) continue;
     if (st.slots[i].saturated()) {
       // Full: the request goes to the next backend, or is shed below;
       // it never queues behind the bound.

@@ -336,6 +336,16 @@ TEST_CASE("hedging: a backend far slower than its peer is demoted, then promoted
   auto a_gets = f.ctl[0]->gets;
   CHECK(f.served_by() == "b");
   CHECK(f.ctl[0]->gets == a_gets); // b first now
+  // A slow read on b is not hedged to the demoted a (it would not win).
+  f.ctl[1]->hold = true;
+  auto slow = f.get();
+  f.advance(100ms);
+  CHECK(f.ctl[0]->gets == a_gets);
+  f.release(1);
+  f.ctl[1]->hold = false;
+  auto slow_reply = slow.poll();
+  REQUIRE(slow_reply);
+  CHECK((*slow_reply)->backend == "b");
   // Only for gets: searches still go to a first (no samples for search).
   // Once a's slow samples are older than max_age, it is promoted back.
   f.advance(11s);
