@@ -45,6 +45,15 @@ void finish(coordinator_pointer self, Job& job) {
 template <class T, class Send>
 void try_read(coordinator_pointer self, std::shared_ptr<read_job<T, Send>> job, bool hedge = false);
 
+/// An attempt in flight is on a backend that prefers the operation.
+template <class Job>
+bool waits_on_preferred(coordinator_pointer self, const Job& job) {
+  auto& slots = self->state.slots;
+  for (size_t j = 0; j < slots.size(); ++j)
+    if (((job.open >> j) & 1u) && slots[j].routing.preferred().has(job.op)) return true;
+  return false;
+}
+
 /// Arms the hedge of the attempt on slot #i (sent with attempt deadline
 /// `timeout`): if it has not answered within the slot's p95 for the
 /// operation, and the budget allows, the next candidate gets the read too.
@@ -78,6 +87,11 @@ void try_read(coordinator_pointer self, std::shared_ptr<read_job<T, Send>> job, 
     // A backend demoted for this operation is far slower than the one the
     // read waits on: a hedge to it would rarely win and only add load.
     if (hedge && st.slots[i].demoted[static_cast<size_t>(job->op)]) continue;
+    // Nor to one that does not prefer the operation while the read waits on
+    // one that does (an exact search in PostgreSQL hedging the vector
+    // store's would cost far more than it could save).
+    if (hedge && !st.slots[i].routing.preferred().has(job->op) && waits_on_preferred(self, *job))
+      continue;
     if (st.slots[i].saturated()) {
       // Full: the request goes to the next backend, or is shed below;
       // it never queues behind the bound.

@@ -43,7 +43,7 @@ struct options {
   int concurrency = 8;
   double rate = 0, seconds = 40, baseline_seconds = 5;
   bool baselines = false;
-  bool no_hedging = false; ///< The started server runs with hedging = false.
+  bool no_hedging = false; ///< The started server routes reads as before hedging (see --no-hedging).
   // Limits of the started server (-1: its default) and the overload scenario.
   int64_t max_in_flight = -1, backend_max_in_flight = -1;
   double warmup_seconds = 2, capacity_seconds = 10, overload_seconds = 20, recovery_seconds = 10;
@@ -146,7 +146,8 @@ int main(int argc, char** argv) {
   app.add_option("--backend-max-in-flight", o.backend_max_in_flight,
                  "--backend-max-in-flight of the started server (default: the server's)");
   app.add_flag("--no-hedging", o.no_hedging,
-               "Start the server with hedging = false (compare --scenario stutter with and without)");
+               "Start the server without latency-aware reads (hedging = false, outlier_factor = 0), "
+               "to compare --scenario stutter with and without");
   app.add_option("--warmup-seconds", o.warmup_seconds, "overload: closed-loop warm-up, discarded");
   app.add_option("--capacity-seconds", o.capacity_seconds, "overload: closed loop that measures the capacity C");
   app.add_option("--capacity-concurrency", o.capacity_concurrency,
@@ -202,7 +203,7 @@ int main(int argc, char** argv) {
         args.insert(args.end(), {"--backend-max-in-flight", std::to_string(o.backend_max_in_flight)});
       if (o.no_hedging) { // a config file replaces the default backends: name the vector store too
         auto conf = o.data_dir + "/no-hedging.toml";
-        std::ofstream{conf} << "hedging = false\n[[backends]]\nname = \"vectors\"\nkind = \"hnsw\"\npriority = 1\n";
+        std::ofstream{conf} << "hedging = false\noutlier_factor = 0\n[[backends]]\nname = \"vectors\"\nkind = \"hnsw\"\npriority = 1\n";
         args.insert(args.end(), {"--config", conf});
       }
       server = std::make_unique<server_child>(o.server, args);

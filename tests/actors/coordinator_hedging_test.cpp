@@ -123,8 +123,9 @@ struct fixture : test_system {
     run();
   }
 
-  void announce(const std::string& name, backend_actor handle) {
+  void announce(const std::string& name, backend_actor handle, capabilities preferred = {}) {
     lifecycle_event ev;
+    ev.preferred = preferred.bits();
     ev.backend = name;
     ev.kind = "gate";
     ev.state = lifecycle_state::up;
@@ -351,4 +352,24 @@ TEST_CASE("hedging: a backend far slower than its peer is demoted, then promoted
   f.advance(11s);
   CHECK(f.served_by() == "a");
   CHECK_FALSE(f.metrics->is_demoted(operation::get, "a"));
+}
+
+TEST_CASE("hedging: a read on a backend that prefers it is not hedged to one that does not",
+          "[coordinator][hedging]") {
+  fixture f;
+  // a prefers gets (as the vector store prefers searches): b, which does
+  // not, gets no hedge of them.
+  f.announce("a", f.gates[0], capabilities{}.with(operation::get));
+  f.run();
+  f.warm(0, 5, 10ms);
+  f.ctl[0]->hold = true;
+  auto r = f.get();
+  f.advance(100ms);
+  CHECK(f.ctl[1]->gets == 0);
+  CHECK(f.metrics->hedges(operation::get, "b") == 0);
+  f.release(0);
+  auto reply = r.poll();
+  REQUIRE(reply);
+  REQUIRE(*reply);
+  CHECK((*reply)->backend == "a");
 }
