@@ -12,8 +12,10 @@
 
 #include "actors/actors.hpp"
 #include "health/circuit_breaker.hpp"
+#include "health/latency_tracker.hpp"
 #include "metrics/metrics.hpp"
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <set>
@@ -205,9 +207,17 @@ struct slot {
   replica_slot replica;
   /// The store, while up and in this process, for direct reads.
   std::shared_ptr<lifeline::backend> store;
+  /// Recent latency of its successful calls, per operation, and whether it
+  /// is demoted (tried last) for that operation's reads because it is far
+  /// slower than its peers (actors/coordinator_hedging.cpp).
+  std::array<latency_tracker, operation_count> latency;
+  std::array<bool, operation_count> demoted{};
 
-  slot(std::string name, circuit_breaker_config circuit, uint32_t max_calls)
-    : name(std::move(name)), routing(circuit, max_calls) {}
+  slot(std::string name, circuit_breaker_config circuit, uint32_t max_calls,
+       latency_tracker_config window = {})
+    : name(std::move(name)), routing(circuit, max_calls) {
+    latency.fill(latency_tracker{window});
+  }
 
   // -- the one eligibility view ----------------------------------------------------
 

@@ -7,6 +7,8 @@
 
 #include "actors/coordinator_state.hpp"
 #include "core/log.hpp"
+#include "actors/routing_snapshot.hpp"
+#include "health/hedge_budget.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -46,7 +48,7 @@ void refresh(coordinator_pointer self) {
 slot make_slot(std::string name, const coordinator_config& cfg) {
   auto bound = cfg.max_in_flight_of.find(name);
   auto max_calls = bound != cfg.max_in_flight_of.end() ? bound->second : cfg.backend_max_in_flight;
-  return slot{std::move(name), cfg.circuit, max_calls};
+  return slot{std::move(name), cfg.circuit, max_calls, cfg.latency};
 }
 
 caf::error overloaded(coordinator_pointer self, operation op) {
@@ -195,11 +197,16 @@ void on_tick(coordinator_pointer self) {
 coordinator_actor::behavior_type coordinator(coordinator_pointer self, coordinator_config cfg) {
   auto& st = self->state;
   if (!cfg.metrics) cfg.metrics = std::make_shared<null_metrics>();
+  if (!cfg.hedges)
+    cfg.hedges = std::make_shared<hedge_budget>(cfg.hedge_budget_percent, cfg.hedge_burst);
+  // Direct reads spend hedges from the same budget.
+  if (cfg.routes) cfg.routes->budget = cfg.hedges;
   st.rng.seed(cfg.seed != 0 ? cfg.seed : std::random_device{}());
   if (cfg.backends.size() > 64) throw std::invalid_argument("at most 64 backends");
   for (auto& name : cfg.backends)
     st.slots.push_back(make_slot(name, cfg));
   st.cfg = std::move(cfg);
+  st.hedges = st.cfg.hedges;
   for (uint32_t i = 0; i < st.slots.size(); ++i) schedule_probe(self, i);
   start_replication(self);
   schedule_purge(self);

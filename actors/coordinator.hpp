@@ -5,6 +5,8 @@
 
 #include "actors/actors.hpp"
 #include "health/circuit_breaker.hpp"
+#include "health/latency_outliers.hpp"
+#include "health/latency_tracker.hpp"
 
 #include <caf/fwd.hpp>
 
@@ -20,6 +22,7 @@ namespace lifeline {
 class routing_board; // routing_snapshot.hpp
 
 class metrics_sink;
+class hedge_budget;
 
 struct coordinator_config {
   using duration = std::chrono::steady_clock::duration;
@@ -107,6 +110,28 @@ struct coordinator_config {
   /// and stops holding start-up for it. It keeps waiting: the backend serves
   /// no reads until its log is loaded and replayed, then recovers.
   duration handoff_load_timeout = std::chrono::seconds(30);
+  // -- hedged reads and latency outliers (actors/coordinator_hedging.cpp) --------
+
+  /// A read that has not answered within its backend's recent p95 for the
+  /// operation is also sent to the next backend that may serve it; the first
+  /// answer wins. Only with enough samples, within the budget below, and
+  /// never past the attempt or request deadline.
+  bool hedging = true;
+  /// Hedges at most this share of reads (percent), saving at most
+  /// hedge_burst unspent hedges.
+  double hedge_budget_percent = 5;
+  uint32_t hedge_burst = 50;
+  /// The budget itself, shared with the direct read path; made from the two
+  /// settings above when null.
+  std::shared_ptr<hedge_budget> hedges;
+  /// A hedge waits at least this long (below it, noise would spend the budget).
+  duration hedge_min_delay = std::chrono::milliseconds(1);
+  /// The latency window per backend and operation.
+  latency_tracker_config latency;
+  /// When a backend's latency demotes it for an operation's reads (factor 0:
+  /// never).
+  latency_outlier_config outliers;
+
   /// Tests only: runs on a handoff log's thread before it loads (backend name).
   std::function<void(const std::string&)> before_hints_load;
 };

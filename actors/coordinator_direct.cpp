@@ -15,6 +15,24 @@ namespace {
 
 constexpr operation direct_ops[] = {operation::get, operation::search};
 
+/// Whether a hedge of a read on order[0] has somewhere to go, by the rules
+/// the coordinator's own hedges follow (coordinator_reads.cpp): not to a
+/// backend demoted for `op`, and not from one that prefers `op` to one that
+/// does not (an exact scan in PostgreSQL behind a vector index). The read
+/// handed over then goes to the next in order, which is such a backend:
+/// demoted ones come last, and preferring ones first.
+bool hedge_target(coordinator_pointer self, const std::vector<size_t>& order, operation op) {
+  auto& slots = self->state.slots;
+  bool first_prefers = slots[order.front()].routing.preferred().has(op);
+  for (size_t k = 1; k < order.size(); ++k) {
+    auto& c = slots[order[k]];
+    if (c.demoted[static_cast<size_t>(op)]) continue;
+    if (first_prefers && !c.routing.preferred().has(op)) continue;
+    return true;
+  }
+  return false;
+}
+
 /// The first backend a read of `op` would go to now, if it can be called
 /// directly; nullopt otherwise.
 std::optional<direct_route> first_route(coordinator_pointer self, operation op) {
@@ -32,7 +50,7 @@ std::optional<direct_route> first_route(coordinator_pointer self, operation op) 
   // With another backend left, a read gives up on this one after the
   // attempt timeout; with none, it waits as long as the request may.
   r.give_up_after = order.size() > 1 ? st.cfg.attempt_timeout : st.cfg.request_timeout;
-  if (order.size() > 1)
+  if (hedge_target(self, order, op))
     if (auto d = hedge_delay(self, order.front(), op)) r.hedge_after = *d;
   return r;
 }
@@ -51,22 +69,6 @@ uint64_t bucket(std::chrono::nanoseconds d) {
 }
 
 } // namespace
-
-std::vector<size_t> read_order(coordinator_pointer self, operation op) {
-  auto& slots = self->state.slots;
-  std::vector<size_t> order;
-  for (bool preferred_pass : {true, false})
-    for (size_t i = 0; i < slots.size(); ++i)
-      if (slots[i].routing.preferred().has(op) == preferred_pass && slots[i].serves_reads(op))
-        order.push_back(i);
-  return order;
-}
-
-std::optional<duration> hedge_delay(coordinator_pointer, size_t, operation) {
-  return std::nullopt;
-}
-
-void observe_latency(coordinator_pointer, size_t, operation, duration) {}
 
 void publish_routes(coordinator_pointer self) {
   auto& st = self->state;
@@ -97,6 +99,10 @@ void on_routes_tick(coordinator_pointer self) {
   for (auto& o : st.cfg.routes->drain()) {
     if (o.slot >= st.slots.size()) continue;
     // The read was admitted by a closed circuit when it was routed.
+    if (!o.hedge_won_by.empty()) {
+      metrics(self).hedge_won(o.op, o.hedge_won_by);
+      continue;
+    }
     record(self, o.slot, o.op, permit{true, false}, o.err, o.latency);
     if (!o.err) observe_latency(self, o.slot, o.op, o.latency);
   }
@@ -116,15 +122,28 @@ void take_failure(coordinator_pointer self, operation op, const read_escalation&
 
 } // namespace
 
+/// A hedge handed over: counted against the backend it will go to (the
+/// next in order once the slow one is skipped), as the coordinator's own.
+void count_hedge(coordinator_pointer self, operation op, const read_escalation& from) {
+  if (!from.hedge) return;
+  for (auto i : read_order(self, op))
+    if (!((from.tried >> i) & 1u)) {
+      metrics(self).hedge_sent(op, self->state.slots[i].name);
+      return;
+    }
+}
+
 caf::result<served<document>> get_handed_over(coordinator_pointer self, std::string& c,
                                               std::string& id, read_escalation& from) {
   take_failure(self, operation::get, from);
+  count_hedge(self, operation::get, from);
   return get_document(self, c, id, from);
 }
 
 caf::result<served<std::vector<search_hit>>>
 search_handed_over(coordinator_pointer self, search_query& q, read_escalation& from) {
   take_failure(self, operation::search, from);
+  count_hedge(self, operation::search, from);
   return search_documents(self, q, from);
 }
 

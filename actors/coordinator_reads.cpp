@@ -1,7 +1,11 @@
 // The coordinator's read path: a read goes to one backend at a time, in
-// priority order (backends that prefer the operation first), and falls
-// back to the next on a failure, a missed attempt deadline or a damaged
-// copy, until one answers or the request deadline passes. Split from
+// the order read_order gives (backends that prefer the operation first,
+// latency outliers last: coordinator_hedging.cpp), and falls back to the
+// next on a failure, a missed attempt deadline or a damaged copy, until one
+// answers or the request deadline passes. One that has not answered within
+// its backend's recent p95 is hedged: sent to the next candidate too, and
+// the first answer wins (the other's is recorded for its backend, then
+// ignored). Split from
 // coordinator.cpp, which keeps the handler list and the call bookkeeping
 // (record, outage) that reads share with writes and probes.
 #include "actors/coordinator_state.hpp"
@@ -13,7 +17,7 @@ namespace lifeline::detail {
 
 namespace {
 
-// -- reads: priority order with fallback ----------------------------------------
+// -- reads: priority order with fallback, and one hedge ----------------------------
 
 template <class T, class Send>
 struct read_job {
@@ -22,58 +26,121 @@ struct read_job {
   time_point deadline;
   Send send;
   uint64_t tried = 0; ///< Bit i: slot i was tried.
+  uint64_t open = 0;  ///< Bit i: the attempt on slot i is in flight (no answer, no timeout).
   int last_failed = -1;
-  caf::error damaged; ///< A backend's copy was damaged (corrupt_document).
+  int hedged_to = -1;        ///< The slot the hedge went to (one hedge per read).
+  uint64_t hedge_timer = 0;  ///< The armed hedge deadline (0: none).
+  bool done = false;         ///< Answered: later answers are ignored.
+  caf::error damaged{}; ///< A backend's copy was damaged (corrupt_document).
 };
 
+template <class Job>
+void finish(coordinator_pointer self, Job& job) {
+  job->done = true;
+  if (job->hedge_timer != 0) self->state.deadlines.disarm(job->hedge_timer);
+  job->hedge_timer = 0;
+  metrics(self).in_flight(job->op, -1);
+}
+
 template <class T, class Send>
-void try_read(coordinator_pointer self, std::shared_ptr<read_job<T, Send>> job) {
+void try_read(coordinator_pointer self, std::shared_ptr<read_job<T, Send>> job, bool hedge = false);
+
+/// An attempt in flight is on a backend that prefers the operation.
+template <class Job>
+bool waits_on_preferred(coordinator_pointer self, const Job& job) {
+  auto& slots = self->state.slots;
+  for (size_t j = 0; j < slots.size(); ++j)
+    if (((job.open >> j) & 1u) && slots[j].routing.preferred().has(job.op)) return true;
+  return false;
+}
+
+/// Arms the hedge of the attempt on slot #i (sent with attempt deadline
+/// `timeout`): if it has not answered within the slot's p95 for the
+/// operation, and the budget allows, the next candidate gets the read too.
+/// A hedge the attempt deadline would beat is not armed (the fallback
+/// comes first), so a hedge never goes past a deadline.
+template <class T, class Send>
+void arm_hedge(coordinator_pointer self, std::shared_ptr<read_job<T, Send>> job, size_t i,
+               duration timeout) {
+  if (job->hedged_to >= 0) return;
+  auto delay = hedge_delay(self, i, job->op);
+  if (!delay || *delay >= timeout) return;
+  if (job->hedge_timer != 0) self->state.deadlines.disarm(job->hedge_timer);
+  job->hedge_timer = arm(self, *delay, [self, job, i] {
+    job->hedge_timer = 0;
+    if (job->done || !((job->open >> i) & 1u)) return; // answered, or failed over already
+    if (!self->state.hedges->try_hedge()) return;
+    try_read(self, job, true);
+  });
+}
+
+template <class T, class Send>
+void try_read(coordinator_pointer self, std::shared_ptr<read_job<T, Send>> job, bool hedge) {
+  if (job->done) return;
   auto& st = self->state;
   auto t = now(self);
-  refresh(self);
   int pick = -1;
   bool more = false; // another candidate left after `pick`
   bool saturated = false; // one was skipped for being at its bound
-  // Backends that prefer this operation first, then the configured order.
-  for (bool preferred_pass : {true, false}) {
-    for (size_t i = 0; i < st.slots.size() && !more; ++i) {
-      auto& s = st.slots[i];
-      if (s.routing.preferred().has(job->op) != preferred_pass) continue;
-      if ((job->tried >> i) & 1u) continue;
-      if (!s.serves_reads(job->op)) continue;
-      if (s.saturated()) {
-        // Full: the request goes to the next backend, or is shed below;
-        // it never queues behind the bound.
-        metrics(self).shed(job->op, s.name);
-        saturated = true;
-        continue;
-      }
-      if (pick < 0) pick = static_cast<int>(i);
-      else more = true;
+  for (auto i : read_order(self, job->op)) {
+    if ((job->tried >> i) & 1u) continue;
+    // A backend demoted for this operation is far slower than the one the
+    // read waits on: a hedge to it would rarely win and only add load.
+    if (hedge && st.slots[i].demoted[static_cast<size_t>(job->op)]) continue;
+    // Nor to one that does not prefer the operation while the read waits on
+    // one that does (an exact search in PostgreSQL hedging the vector
+    // store's would cost far more than it could save).
+    if (hedge && !st.slots[i].routing.preferred().has(job->op) && waits_on_preferred(self, *job))
+      continue;
+    if (st.slots[i].saturated()) {
+      // Full: the request goes to the next backend, or is shed below;
+      // it never queues behind the bound.
+      if (!hedge) metrics(self).shed(job->op, st.slots[i].name);
+      saturated = true;
+      continue;
     }
+    if (pick >= 0) {
+      more = true;
+      break;
+    }
+    pick = static_cast<int>(i);
   }
-  auto finish = [&](caf::error err) {
-    metrics(self).in_flight(job->op, -1);
+  auto fail = [&](caf::error err) {
+    finish(self, job);
     job->rp.deliver(std::move(err));
   };
-  if (pick < 0) return finish(saturated ? overloaded(self, job->op) : outage(self, job->op));
+  // With an attempt still in flight, a read that finds no other candidate
+  // waits for it (its answer or its deadline decides); a hedge just stays
+  // unsent.
+  if (pick < 0) {
+    if (hedge || job->open != 0) return;
+    return fail(saturated ? overloaded(self, job->op) : outage(self, job->op));
+  }
   auto remaining = job->deadline - t;
   if (remaining <= duration::zero()) {
+    if (hedge || job->open != 0) return;
     auto after = job->last_failed >= 0 ? " after " + st.slots[job->last_failed].last_error : "";
-    return finish(caf::error{errc::timeout, "request deadline passed" + after});
+    return fail(caf::error{errc::timeout, "request deadline passed" + after});
   }
   auto& s = st.slots[pick];
   auto timeout = more ? std::min(st.cfg.attempt_timeout, remaining) : remaining;
   auto p = s.routing.admit(t);
   sync_circuit(self, s);
-  job->tried |= uint64_t{1} << pick;
-  if (job->last_failed >= 0) {
+  auto i = static_cast<size_t>(pick);
+  job->tried |= uint64_t{1} << i;
+  job->open |= uint64_t{1} << i;
+  if (hedge) {
+    job->hedged_to = pick;
+    metrics(self).hedge_sent(job->op, s.name);
+    log().debug("{}: hedged to {}", to_string(job->op), s.name);
+  } else if (job->last_failed >= 0) {
     auto& from = st.slots[job->last_failed].name;
     metrics(self).fallback(job->op, from, s.name);
     log().debug("{}: falling back from {} to {}", to_string(job->op), from, s.name);
   }
-  auto i = static_cast<size_t>(pick);
-  auto ticket = arm(self, timeout, [self, job, i, p, t, timeout] {
+  auto closed = [job, i] { job->open &= ~(uint64_t{1} << i); };
+  auto ticket = arm(self, timeout, [self, job, i, p, t, timeout, closed] {
+    closed();
     record(self, i, job->op, p, missed_deadline(timeout), now(self) - t);
     job->last_failed = static_cast<int>(i);
     try_read(self, job);
@@ -81,40 +148,49 @@ void try_read(coordinator_pointer self, std::shared_ptr<read_job<T, Send>> job) 
   s.routing.call_sent();
   job->send(self, s.routing.handle())
     .then(
-      [self, job, i, p, t, ticket](T& value) {
+      [self, job, i, p, t, ticket, closed](T& value) {
         self->state.slots[i].routing.call_answered();
         if (!self->state.deadlines.disarm(ticket)) return; // too late: already failed over
-        record(self, i, job->op, p, {}, now(self) - t);
+        closed();
+        auto latency = now(self) - t;
+        record(self, i, job->op, p, {}, latency);
+        observe_latency(self, i, job->op, latency);
+        if (job->done) return; // the other attempt answered first
         served_ok(self);
-        metrics(self).in_flight(job->op, -1);
+        if (job->hedged_to == static_cast<int>(i))
+          metrics(self).hedge_won(job->op, self->state.slots[i].name);
+        finish(self, job);
         job->rp.deliver(served<T>{self->state.slots[i].name, std::move(value)});
       },
-      [self, job, i, p, t, ticket](caf::error& err) {
+      [self, job, i, p, t, ticket, closed](caf::error& err) {
         self->state.slots[i].routing.call_answered();
         if (!self->state.deadlines.disarm(ticket)) return;
+        closed();
         record(self, i, job->op, p, err, now(self) - t);
+        if (job->done) return;
         if (is_client_error(err)) {
           // An answer (e.g. not_found), not a failure: no fallback. But a
           // document another backend holds, damaged, is not "not found".
           served_ok(self);
-          metrics(self).in_flight(job->op, -1);
+          finish(self, job);
           if (job->damaged && is(err, errc::not_found)) err = job->damaged;
           job->rp.deliver(std::move(err));
           return;
         }
         if (is(err, errc::corrupt_document)) {
           // This backend's copy of the document is damaged; another backend
-          // may hold a good one, so try it. If none is left, the caller gets
-          // this error, which names the document: not an outage (every
-          // backend is fine), and retrying will not help.
+          // (or the other attempt in flight) may hold a good one, so wait
+          // for it. If none is left, the caller gets this error, which names
+          // the document: not an outage (every backend is fine), and
+          // retrying will not help.
           auto& slots = self->state.slots;
           refresh(self);
-          bool other = false;
+          bool other = job->open != 0;
           for (size_t j = 0; j < slots.size() && !other; ++j)
             other = !((job->tried >> j) & 1u) && slots[j].serves_reads(job->op);
           if (!other) {
             served_ok(self);
-            metrics(self).in_flight(job->op, -1);
+            finish(self, job);
             job->rp.deliver(std::move(err));
             return;
           }
@@ -123,6 +199,7 @@ void try_read(coordinator_pointer self, std::shared_ptr<read_job<T, Send>> job) 
         job->last_failed = static_cast<int>(i);
         try_read(self, job);
       });
+  if (!hedge && more && st.cfg.hedging) arm_hedge(self, job, i, timeout);
 }
 
 template <class T, class Send>
@@ -137,6 +214,7 @@ caf::result<served<T>> read(coordinator_pointer self, operation op, Send send,
   job->last_failed = from.failed;
   if (is(from.err, errc::corrupt_document)) job->damaged = from.err;
   metrics(self).in_flight(op, +1);
+  self->state.hedges->on_read();
   try_read(self, job);
   return job->rp;
 }

@@ -5,20 +5,25 @@
 // coordinator_versions.cpp (write versions below a stored ceiling),
 // coordinator_handoff.cpp (the handoff logs and the hints kept in them),
 // coordinator_recovery.cpp (catch-up, adoption, rebuild),
-// coordinator_purge.cpp (tombstone purges) and coordinator_repair.cpp
-// (consistency checks and repair).
+// coordinator_purge.cpp (tombstone purges), coordinator_repair.cpp
+// (consistency checks and repair) and coordinator_hedging.cpp (read order,
+// hedge delays, latency outliers).
 // Included by those only: it pulls in caf/all.hpp.
 #pragma once
 
 #include "actors/backend_slot.hpp"
 #include "actors/coordinator.hpp"
 #include "health/deadline_queue.hpp"
+#include "health/hedge_budget.hpp"
+#include "health/latency_outliers.hpp"
 #include "metrics/metrics.hpp"
 #include "replication/version_clock.hpp"
 
 #include <caf/all.hpp>
 
+#include <array>
 #include <deque>
+#include <optional>
 #include <map>
 #include <functional>
 #include <memory>
@@ -80,6 +85,14 @@ struct coordinator_state {
   /// with fewer backends): they miss every write made meanwhile, so their
   /// markers go with the first write.
   std::vector<std::string> left_out;
+  /// Hedges left to send (shared with the direct read path; see
+  /// coordinator_config::hedges, which it is).
+  std::shared_ptr<hedge_budget> hedges;
+  /// Scratch for reconsidering demotions (coordinator_hedging.cpp).
+  std::vector<latency_standing> standings;
+  /// Per operation: when demotions are next reconsidered without a sample
+  /// (samples age out, peers come and go).
+  std::array<time_point, operation_count> demotions_due{};
   /// Check jobs by id, running and recently finished (coordinator_repair.cpp).
   std::map<uint64_t, check_job> checks;
   uint64_t next_ticket = 1;
@@ -136,6 +149,21 @@ caf::result<served<document>> get_document(coordinator_pointer self, std::string
                                            std::string& id, const read_escalation& from = {});
 caf::result<served<std::vector<search_hit>>>
 search_documents(coordinator_pointer self, search_query& q, const read_escalation& from = {});
+// -- coordinator_hedging.cpp -------------------------------------------------------
+
+/// The candidates for a read of `op`, in the order try_read uses them:
+/// backends that prefer `op` first, then the configured order, and those
+/// demoted for `op` (latency outliers) last; only slots that serve_reads(op)
+/// now (in sync, healthy; saturated ones are included). Refreshes first.
+std::vector<size_t> read_order(coordinator_pointer self, operation op);
+/// How long a read of `op` sent to slot #i may go unanswered before it is
+/// hedged: slot #i's recent p95 for `op` (at least hedge_min_delay);
+/// nullopt if it should not be hedged (hedging off, too few samples).
+std::optional<duration> hedge_delay(coordinator_pointer self, size_t i, operation op);
+/// Feeds the latency of one successful call of `op` on slot #i into its
+/// window (and reconsiders demotions). try_read calls it; so may a read
+/// path outside the coordinator, reporting its calls later.
+void observe_latency(coordinator_pointer self, size_t i, operation op, duration d);
 // -- coordinator_writes.cpp ---------------------------------------------------------
 
 caf::result<write_receipt> create_collection(coordinator_pointer self, collection_spec& spec);
@@ -222,13 +250,6 @@ void on_check_done(coordinator_pointer self, uint64_t ticket, consistency_report
 void schedule_repair(coordinator_pointer self);
 void on_repair_tick(coordinator_pointer self);
 // -- coordinator_direct.cpp ---------------------------------------------------------
-
-/// The candidates for a read of `op`, in the order try_read uses.
-std::vector<size_t> read_order(coordinator_pointer self, operation op);
-/// When a read of `op` sent to slot #i should be hedged; nullopt: never.
-std::optional<duration> hedge_delay(coordinator_pointer self, size_t i, operation op);
-/// One successful call's latency, for the latency tracker.
-void observe_latency(coordinator_pointer self, size_t i, operation op, duration d);
 
 /// Publishes the routing snapshot (routing_snapshot.hpp) if what it would
 /// say changed. Called wherever health, circuits or replica states change,

@@ -105,8 +105,17 @@ struct direct_call : std::enable_shared_from_this<direct_call<T, Request>> {
     bool sent = sh->hand_over([self_ptr, esc, timeout](caf::event_based_actor* self,
                                                         const coordinator_actor& c) {
       send_request(self, c, timeout, self_ptr->request, esc)
-        .then([self_ptr](served<T>& s) { self_ptr->finish(std::move(s)); },
-              [self_ptr](caf::error& e) { self_ptr->finish(std::move(e)); });
+        .then(
+          [self_ptr, hedge = esc.hedge](served<T>& s) {
+            if (hedge && !self_ptr->answered.load()) {
+              direct_outcome won;
+              won.op = self_ptr->op;
+              won.hedge_won_by = s.backend;
+              self_ptr->sh->board->report(std::move(won));
+            }
+            self_ptr->finish(std::move(s));
+          },
+          [self_ptr](caf::error& e) { self_ptr->finish(std::move(e)); });
     });
     if (!sent)
       finish(caf::error{errc::backend_unavailable, "the server is stopping"});

@@ -57,6 +57,9 @@ struct direct_outcome {
   operation op = operation::get;
   std::chrono::nanoseconds latency{0};
   caf::error err; ///< Empty on success; a client error (not_found) counts as an answer.
+  /// Set when this read was hedged and the coordinator's answer, from this
+  /// backend, came first (hedges won are counted by the winner).
+  std::string hedge_won_by;
 };
 
 /// Where the coordinator publishes snapshots and collects outcomes. Shared

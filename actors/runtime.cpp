@@ -1,7 +1,6 @@
 #include "actors/runtime.hpp"
 
 #include "actors/routing_snapshot.hpp"
-#include "health/hedge_budget.hpp"
 #include "metrics/metrics.hpp"
 
 #include <caf/all.hpp>
@@ -19,10 +18,7 @@ runtime spawn_runtime(caf::actor_system& sys, runtime_config cfg) {
   ccfg.metrics = cfg.metrics;
   if (cfg.seed != 0) ccfg.seed = cfg.seed;
   runtime rt;
-  if (!ccfg.routes) {
-    ccfg.routes = std::make_shared<routing_board>();
-    ccfg.routes->budget = std::make_shared<hedge_budget>();
-  }
+  if (!ccfg.routes) ccfg.routes = std::make_shared<routing_board>();
   rt.routes = ccfg.routes;
   rt.coordinator = spawn_coordinator(sys, std::move(ccfg));
   uint64_t n = 0;

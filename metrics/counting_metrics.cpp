@@ -70,6 +70,52 @@ void counting_metrics::shed(operation op, std::string_view backend) {
   ++shed_[{op, std::string{backend}}];
 }
 
+void counting_metrics::hedge_sent(operation op, std::string_view backend) {
+  std::lock_guard guard{mutex_};
+  ++hedges_[{op, std::string{backend}}];
+}
+
+void counting_metrics::hedge_won(operation op, std::string_view backend) {
+  std::lock_guard guard{mutex_};
+  ++hedges_won_[{op, std::string{backend}}];
+}
+
+void counting_metrics::demoted(operation op, std::string_view backend, bool on) {
+  std::lock_guard guard{mutex_};
+  demoted_[{op, std::string{backend}}] = on;
+  if (on) ++demotions_[{op, std::string{backend}}];
+}
+
+namespace {
+
+template <class Map>
+auto count_of(const Map& m, operation op, std::string_view backend) {
+  auto it = m.find({op, std::string{backend}});
+  return it == m.end() ? typename Map::mapped_type{} : it->second;
+}
+
+} // namespace
+
+uint64_t counting_metrics::hedges(operation op, std::string_view backend) const {
+  std::lock_guard guard{mutex_};
+  return count_of(hedges_, op, backend);
+}
+
+uint64_t counting_metrics::hedges_won(operation op, std::string_view backend) const {
+  std::lock_guard guard{mutex_};
+  return count_of(hedges_won_, op, backend);
+}
+
+bool counting_metrics::is_demoted(operation op, std::string_view backend) const {
+  std::lock_guard guard{mutex_};
+  return count_of(demoted_, op, backend);
+}
+
+uint64_t counting_metrics::demotions(operation op, std::string_view backend) const {
+  std::lock_guard guard{mutex_};
+  return count_of(demotions_, op, backend);
+}
+
 uint64_t counting_metrics::shed_count(operation op, std::string_view backend) const {
   std::lock_guard guard{mutex_};
   auto it = shed_.find({op, std::string{backend}});

@@ -32,6 +32,16 @@ public:
   void repair_copied(std::string_view backend, uint64_t n) override;
   void repair_ranges(uint64_t n) override;
   void repair_round(bool repair, bool background) override;
+  void hedge_sent(operation op, std::string_view backend) override;
+  void hedge_won(operation op, std::string_view backend) override;
+  void demoted(operation op, std::string_view backend, bool on) override;
+  /// Hedges of `op` sent to `backend`, and those that answered first.
+  uint64_t hedges(operation op, std::string_view backend) const;
+  uint64_t hedges_won(operation op, std::string_view backend) const;
+  /// Whether `backend` is demoted for reads of `op` now, and how many times
+  /// it was demoted.
+  bool is_demoted(operation op, std::string_view backend) const;
+  uint64_t demotions(operation op, std::string_view backend) const;
   /// Repair counters: differences found for / repaired on `backend`.
   uint64_t repair_differences(std::string_view backend) const;
   uint64_t repair_copies(std::string_view backend) const;
@@ -87,6 +97,8 @@ private:
   std::map<std::string, uint64_t> rebuilt_;
   std::map<std::string, uint64_t> rebuild_skipped_;
   std::map<std::pair<operation, std::string>, uint64_t> shed_;
+  std::map<std::pair<operation, std::string>, uint64_t> hedges_, hedges_won_, demotions_;
+  std::map<std::pair<operation, std::string>, bool> demoted_;
 };
 
 } // namespace lifeline

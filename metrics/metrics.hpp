@@ -50,6 +50,14 @@ public:
   /// A request not sent to `backend` because it was at its bound of calls
   /// in flight (the request went elsewhere, or was shed).
   virtual void shed(operation /*op*/, std::string_view /*backend*/) {}
+  /// A read of `op` was hedged: also sent to `backend` after the first one
+  /// it went to missed its p95.
+  virtual void hedge_sent(operation /*op*/, std::string_view /*backend*/) {}
+  /// The hedge sent to `backend` answered first.
+  virtual void hedge_won(operation /*op*/, std::string_view /*backend*/) {}
+  /// `backend` was demoted (true: tried last) for reads of `op` because its
+  /// latency is far above its peers', or promoted back (false).
+  virtual void demoted(operation /*op*/, std::string_view /*backend*/, bool /*on*/) {}
   /// Anti-entropy repair (actors/checker.cpp): `n` ids (or a collection)
   /// found where `backend` lacks the newest version.
   virtual void repair_difference(std::string_view /*backend*/, uint64_t /*n*/) {}

@@ -124,6 +124,20 @@ prometheus_metrics::prometheus_metrics() : registry_(std::make_shared<prometheus
              .Help("Requests not sent to a backend because it was at its bound of calls in flight "
                    "(backend_max_in_flight): sent elsewhere, or shed with a 503.")
              .Register(r);
+  hedges_ = &prometheus::BuildCounter()
+               .Name("lifeline_hedges_total")
+               .Help("Reads also sent to this backend (a hedge) because the backend they went to "
+                     "first had not answered within its recent p95.")
+               .Register(r);
+  hedges_won_ = &prometheus::BuildCounter()
+                   .Name("lifeline_hedges_won_total")
+                   .Help("Hedges sent to this backend that answered first.")
+                   .Register(r);
+  demoted_ = &prometheus::BuildGauge()
+                .Name("lifeline_backend_demoted")
+                .Help("1 while the backend is demoted (tried last) for the operation's reads: its "
+                      "recent p95 is far above its peers'.")
+                .Register(r);
 }
 
 prometheus_metrics::~prometheus_metrics() = default;
@@ -234,6 +248,20 @@ void prometheus_metrics::repair_round(bool repair, bool background) {
   repair_rounds_->Add({{"kind", repair ? "repair" : "check"},
                        {"trigger", background ? "background" : "request"}})
     .Increment();
+}
+
+void prometheus_metrics::hedge_sent(operation op, std::string_view backend) {
+  hedges_->Add({{"operation", std::string{to_string(op)}}, {"backend", str(backend)}}).Increment();
+}
+
+void prometheus_metrics::hedge_won(operation op, std::string_view backend) {
+  hedges_won_->Add({{"operation", std::string{to_string(op)}}, {"backend", str(backend)}})
+    .Increment();
+}
+
+void prometheus_metrics::demoted(operation op, std::string_view backend, bool on) {
+  demoted_->Add({{"operation", std::string{to_string(op)}}, {"backend", str(backend)}})
+    .Set(on ? 1 : 0);
 }
 
 std::string prometheus_metrics::render() const {

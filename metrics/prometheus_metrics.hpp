@@ -46,6 +46,9 @@ public:
   void repair_copied(std::string_view backend, uint64_t n) override;
   void repair_ranges(uint64_t n) override;
   void repair_round(bool repair, bool background) override;
+  void hedge_sent(operation op, std::string_view backend) override;
+  void hedge_won(operation op, std::string_view backend) override;
+  void demoted(operation op, std::string_view backend, bool on) override;
 
   /// The registry, for other components to add their own series.
   prometheus::Registry& registry() { return *registry_; }
@@ -75,6 +78,9 @@ private:
   prometheus::Family<prometheus::Counter>* repair_copied_;
   prometheus::Counter* repair_ranges_;
   prometheus::Family<prometheus::Counter>* repair_rounds_;
+  prometheus::Family<prometheus::Counter>* hedges_;
+  prometheus::Family<prometheus::Counter>* hedges_won_;
+  prometheus::Family<prometheus::Gauge>* demoted_;
   // Series are looked up once and kept: Family::Add hashes its labels.
   std::mutex mutex_;
   std::map<std::tuple<operation, std::string, call_outcome>, prometheus::Counter*> call_series_;

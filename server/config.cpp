@@ -41,6 +41,13 @@ std::optional<config_error> get_string(const toml::node& n, const std::string& k
   return std::nullopt;
 }
 
+std::optional<config_error> get_bool(const toml::node& n, const std::string& key, bool& out) {
+  auto v = n.is_boolean() ? n.value<bool>() : std::nullopt; // value<bool> takes 1 too
+  if (!v) return bad(key + " must be true or false");
+  out = *v;
+  return std::nullopt;
+}
+
 std::string setting_text(const toml::node& n) {
   if (auto s = n.value<std::string>()) return *s;
   if (auto i = n.value<int64_t>()) return std::to_string(*i);
@@ -124,6 +131,9 @@ expected<void, config_error> load_file(const std::string& path, options& opts) {
       if (!err) opts.repair_interval = std::chrono::milliseconds{ms};
     } else if (key == "repair_rate") err = get_int(node, key, opts.repair_rate, 0, 1000000);
     else if (key == "probe_timeout_ms") err = get_ms(node, key, opts.probe_timeout);
+    else if (key == "hedging") err = get_bool(node, key, opts.hedging);
+    else if (key == "hedge_budget_percent") err = get_int(node, key, opts.hedge_budget_percent, 0, 100);
+    else if (key == "outlier_factor") err = get_int(node, key, opts.outlier_factor, 0, 1000);
     else if (key == "breaker_failures") err = get_int(node, key, opts.breaker_failures, 1, 1000);
     else if (key == "breaker_open_ms") err = get_ms(node, key, opts.breaker_open);
     else if (key == "shutdown_drain_ms") err = get_ms(node, key, opts.shutdown_drain);

@@ -64,6 +64,12 @@ struct options {
   std::chrono::milliseconds repair_interval{600000};
   uint32_t repair_rate = 20;
   std::chrono::milliseconds probe_timeout{1000};
+  /// Hedged reads (a slow read also goes to the next in-sync backend),
+  /// at most hedge_budget_percent more reads; a backend whose read p95 is
+  /// over outlier_factor times its best peer's is tried last (0: never).
+  bool hedging = true;
+  uint32_t hedge_budget_percent = 5;
+  uint32_t outlier_factor = 5;
   uint32_t breaker_failures = 5;
   std::chrono::milliseconds breaker_open{5000};
   /// After SIGTERM: how long the requests in flight may finish.

@@ -233,6 +233,9 @@ int main(int argc, char** argv) {
   rc.coordinator.repair_interval = opts.repair_interval;
   rc.coordinator.repair_rate = opts.repair_rate;
   rc.coordinator.probe_timeout = opts.probe_timeout;
+  rc.coordinator.hedging = opts.hedging;
+  rc.coordinator.hedge_budget_percent = opts.hedge_budget_percent;
+  rc.coordinator.outliers.factor = opts.outlier_factor;
   rc.coordinator.circuit.consecutive_failures = opts.breaker_failures;
   rc.coordinator.circuit.open_duration = opts.breaker_open;
   rc.coordinator.handoff_dir = opts.handoff_dir;

@@ -44,6 +44,7 @@ struct options {
   int concurrency = 8;
   double rate = 0, seconds = 40, baseline_seconds = 5;
   bool baselines = false;
+  bool no_hedging = false; ///< The started server routes reads as before hedging (see --no-hedging).
   // Limits of the started server (-1: its default) and the overload scenario.
   int64_t max_in_flight = -1, backend_max_in_flight = -1;
   double warmup_seconds = 2, capacity_seconds = 10, overload_seconds = 20, recovery_seconds = 10;
@@ -145,6 +146,9 @@ int main(int argc, char** argv) {
                  "--max-in-flight of the started server (default: the server's; 16 with --scenario overload)");
   app.add_option("--backend-max-in-flight", o.backend_max_in_flight,
                  "--backend-max-in-flight of the started server (default: the server's)");
+  app.add_flag("--no-hedging", o.no_hedging,
+               "Start the server without latency-aware reads (hedging = false, outlier_factor = 0), "
+               "to compare --scenario stutter with and without");
   app.add_option("--warmup-seconds", o.warmup_seconds, "overload: closed-loop warm-up, discarded");
   app.add_option("--capacity-seconds", o.capacity_seconds, "overload: closed loop that measures the capacity C");
   app.add_option("--capacity-concurrency", o.capacity_concurrency,
@@ -198,6 +202,11 @@ int main(int argc, char** argv) {
       if (o.max_in_flight >= 0) args.insert(args.end(), {"--max-in-flight", std::to_string(o.max_in_flight)});
       if (o.backend_max_in_flight >= 0)
         args.insert(args.end(), {"--backend-max-in-flight", std::to_string(o.backend_max_in_flight)});
+      if (o.no_hedging) { // a config file replaces the default backends: name the vector store too
+        auto conf = o.data_dir + "/no-hedging.toml";
+        std::ofstream{conf} << "hedging = false\noutlier_factor = 0\n[[backends]]\nname = \"vectors\"\nkind = \"hnsw\"\npriority = 1\n";
+        args.insert(args.end(), {"--config", conf});
+      }
       server = std::make_unique<server_child>(o.server, args);
       url = server->url();
     }
@@ -288,7 +297,7 @@ int main(int argc, char** argv) {
     auto title = "lifeline-bench: " + o.target + ", " + mix.describe() + ", "
                  + (o.rate > 0 ? "open loop " + std::to_string(int(o.rate)) + "/s"
                                : "closed loop " + std::to_string(o.concurrency) + " in flight")
-                 + ", scenario " + o.scenario;
+                 + ", scenario " + o.scenario + (o.no_hedging ? ", no hedging" : "");
     // Search quality against the exact ground truth, on the backends as
     // they are after the run (reads from the vector store: approximate).
     if (!url.empty() && all_in_sync(url, token) && !data.truth.empty()) {

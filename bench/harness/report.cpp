@@ -68,9 +68,13 @@ summary summarize(const std::vector<sample>& samples, const std::vector<applied_
   s.throughput = double(s.ops) / seconds;
   std::vector<fault_event> events;
   for (auto& a : applied) events.push_back({a.applied_s, a.event.action});
-  std::vector<float> all, steady, faulty;
+  std::vector<float> all, steady, faulty, reads;
   for (auto& x : samples) {
     all.push_back(x.latency_ms);
+    if (x.op == op_kind::get || x.op == op_kind::search) {
+      reads.push_back(x.latency_ms);
+      if (!ok(x)) ++s.read_errors;
+    }
     auto st = states_at(events, x.sent_s);
     bool in_fault = st.postgres_down || st.vectors_down;
     (in_fault ? faulty : steady).push_back(x.latency_ms);
@@ -82,6 +86,9 @@ summary summarize(const std::vector<sample>& samples, const std::vector<applied_
   s.p50_ms = percentile(all, 0.5);
   s.p99_ms = percentile(all, 0.99);
   s.p999_ms = percentile(all, 0.999);
+  s.reads = reads.size();
+  s.read_p99_ms = percentile(reads, 0.99);
+  s.read_p999_ms = percentile(reads, 0.999);
   s.steady_p99_ms = percentile(steady, 0.99);
   s.fault_p99_ms = percentile(faulty, 0.99);
   for (auto& a : applied) {
@@ -140,6 +147,10 @@ std::string write_outputs(const std::string& dir, const std::string& title,
                 title.c_str(), (unsigned long long)s.ops, s.seconds, s.throughput, s.p50_ms, s.p99_ms,
                 s.p999_ms);
   text << buf;
+  std::snprintf(buf, sizeof buf, "  reads (get, search): %llu, p99 %.2f ms, p99.9 %.2f ms, %llu errors\n",
+                (unsigned long long)s.reads, s.read_p99_ms, s.read_p999_ms,
+                (unsigned long long)s.read_errors);
+  text << buf;
   std::snprintf(buf, sizeof buf, "  errors: %llu in all, %llu while at least one backend was up (goal: 0)\n",
                 (unsigned long long)s.errors, (unsigned long long)s.errors_with_a_backend_up);
   text << buf;
@@ -166,7 +177,8 @@ std::string write_outputs(const std::string& dir, const std::string& title,
   {
     std::ofstream j{dir + "/summary.json"};
     j << "{\"requests\":" << s.ops << ",\"seconds\":" << s.seconds << ",\"throughput\":" << s.throughput
-      << ",\"p50_ms\":" << s.p50_ms << ",\"p99_ms\":" << s.p99_ms << ",\"p999_ms\":" << s.p999_ms
+      << ",\"p50_ms\":" << s.p50_ms << ",\"p99_ms\":" << s.p99_ms << ",\"p999_ms\":" << s.p999_ms << ",\"read_p99_ms\":" << s.read_p99_ms
+      << ",\"read_p999_ms\":" << s.read_p999_ms << ",\"read_errors\":" << s.read_errors
       << ",\"errors\":" << s.errors << ",\"errors_with_a_backend_up\":" << s.errors_with_a_backend_up
       << ",\"steady_p99_ms\":" << s.steady_p99_ms << ",\"fault_p99_ms\":" << s.fault_p99_ms
       << ",\"events\":[";

@@ -40,6 +40,9 @@ struct summary {
   double seconds = 0;
   double throughput = 0;
   double p50_ms = 0, p99_ms = 0, p999_ms = 0;
+  /// Reads only (get, search): what hedging is for (--scenario stutter).
+  uint64_t reads = 0, read_errors = 0;
+  double read_p99_ms = 0, read_p999_ms = 0;
   uint64_t errors = 0;
   /// Errors of requests sent while at least one backend was up (goal: 0).
   uint64_t errors_with_a_backend_up = 0;

@@ -100,9 +100,17 @@ std::vector<fault_event> builtin_scenario(const std::string& name, double s) {
   if (name == "both")
     return {{s / 5, "pg-kill"}, {s * 2 / 5, "vectors-down"}, {s * 3 / 5, "vectors-up"},
             {s * 4 / 5, "pg-start"}};
+  if (name == "stutter") { // alive but stalling: 300 ms of every 1.5 s, the whole run
+    std::vector<fault_event> out;
+    for (double t = 1.5; t + 0.3 < s; t += 1.5) {
+      out.push_back({t, "pg-pause"});
+      out.push_back({t + 0.3, "pg-resume"});
+    }
+    return out;
+  }
   if (name == "flap") return expand({{s / 4, "pg-flap " + std::to_string(s / 2) + " 2"}});
   throw std::runtime_error("unknown scenario '" + name
-                           + "' (none, failover, pause, vectors, both, flap, or a file)");
+                           + "' (none, failover, pause, vectors, both, flap, stutter, or a file)");
 }
 
 backend_states states_at(const std::vector<fault_event>& events, double t) {

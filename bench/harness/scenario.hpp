@@ -29,7 +29,8 @@ fault_event parse_fault_flag(const std::string& flag);
 /// Expands pg-flap and sorts by time.
 std::vector<fault_event> expand(std::vector<fault_event> events);
 /// The built-in scenarios: "none", "failover" (PostgreSQL killed at 1/4 of
-/// the run, started at 1/2), "pause", "vectors", "both", "flap".
+/// the run, started at 1/2), "pause", "vectors", "both", "flap", "stutter"
+/// (PostgreSQL paused 300 ms every 1.5 s for the whole run).
 std::vector<fault_event> builtin_scenario(const std::string& name, double seconds);
 
 /// Which backends are down at time t, from the events so far.

@@ -172,3 +172,28 @@ TEST_CASE("direct reads stop handing over once stopped", "[direct_reads][threads
   REQUIRE_FALSE(r);
   CHECK(is(r.error(), errc::backend_unavailable));
 }
+
+TEST_CASE("a slow direct read is hedged through the coordinator and the first answer wins",
+          "[direct_reads][threads]") {
+  fixture fx; // a 60 s attempt timeout: only a hedge can answer this read soon
+  // Enough answered reads for a p95 and for budget (5% of reads).
+  for (int i = 0; i < 60; ++i) REQUIRE(fixture::wait(fx.get("a")));
+  REQUIRE(eventually([&] {
+    auto snap = fx.rt.routes->load();
+    return !snap->get.empty() && snap->get.front().hedge_after.count() > 0;
+  }));
+  fx.primary->set(parked_store::mode::park);
+  auto answers = std::make_shared<int>(0);
+  auto r = fixture::wait(fx.get("a", answers));
+  REQUIRE(r);
+  CHECK(r->backend == "secondary");
+  CHECK(r->value.content == "A");
+  CHECK(fx.metrics->hedges(operation::get, "secondary") == 1);
+  CHECK(eventually([&] { return fx.metrics->hedges_won(operation::get, "secondary") == 1; }));
+  // The slow backend's own answer comes later and is dropped; it was not
+  // given up on (no timeout counted), only outrun.
+  REQUIRE(fx.primary->parked() == 1);
+  fx.primary->release();
+  CHECK(*answers == 1);
+  CHECK(fx.metrics->calls(operation::get, "primary", call_outcome::timeout) == 0);
+}

@@ -134,3 +134,17 @@ kind = "memory"
   CHECK(error_of("[[backends]]\nname = \"a\"\nkind = \"memory\"\nhandoff_limit_mb = \"x\"")
           .find("backends.handoff_limit_mb") != std::string::npos);
 }
+
+TEST_CASE("config: hedging keys", "[config]") {
+  options defaults;
+  CHECK(defaults.hedging);
+  CHECK(defaults.hedge_budget_percent == 5);
+  CHECK(defaults.outlier_factor == 5);
+  options opts;
+  REQUIRE(load("hedging = false\nhedge_budget_percent = 2\noutlier_factor = 0\n", opts));
+  CHECK_FALSE(opts.hedging);
+  CHECK(opts.hedge_budget_percent == 2);
+  CHECK(opts.outlier_factor == 0);
+  CHECK(error_of("hedging = 1\n").find("hedging must be true or false") != std::string::npos);
+  CHECK(error_of("hedge_budget_percent = 101\n").find("hedge_budget_percent must be") != std::string::npos);
+}
