@@ -27,11 +27,12 @@ std::unique_ptr<hnswlib::SpaceInterface<float>> make_space(const collection_spec
 
 /// hnswlib's searchKnn with the search breadth as an argument: its own reads
 /// the index's ef_, which cannot change per request while others search.
-template <class Visible>
-std::priority_queue<std::pair<float, hnswlib::labeltype>>
-search_knn(const hnswlib::HierarchicalNSW<float>& h, const float* query, size_t k, size_t ef,
-           Visible&& visible) {
-  std::priority_queue<std::pair<float, hnswlib::labeltype>> result;
+/// Returns the candidates nearest first (up to max(ef, k) of them); the
+/// caller takes the first k visible ones (a label being inserted is in the
+/// graph before its document is published), looking each up only once.
+std::vector<std::pair<float, hnswlib::labeltype>>
+search_knn(const hnswlib::HierarchicalNSW<float>& h, const float* query, size_t k, size_t ef) {
+  std::vector<std::pair<float, hnswlib::labeltype>> result;
   // Inserts run beside searches (under the collection's shared lock): read
   // the entry point once, and descend from its own level (hnswlib sets the
   // level of an element before it becomes the entry point, and the entry
@@ -59,17 +60,10 @@ search_knn(const hnswlib::HierarchicalNSW<float>& h, const float* query, size_t 
   auto breadth = std::max(ef, k);
   auto top = h.num_deleted_ ? h.searchBaseLayerST<true>(curr, query, breadth)
                             : h.searchBaseLayerST<false>(curr, query, breadth);
-  // The k nearest visible ones: a label being inserted is in the graph
-  // before its document is published (then `visible` says no).
-  std::vector<std::pair<float, hnswlib::labeltype>> found;
-  found.reserve(top.size());
-  for (; !top.empty(); top.pop()) {
-    auto label = h.getExternalLabel(top.top().second);
-    if (visible(label)) found.emplace_back(top.top().first, label);
-  }
-  // `found` runs farthest first: keep its last k.
-  for (size_t i = found.size() > k ? found.size() - k : 0; i < found.size(); ++i)
-    result.push(found[i]);
+  // The queue pops farthest first: fill from the back.
+  result.resize(top.size());
+  for (size_t i = top.size(); !top.empty(); top.pop())
+    result[--i] = {top.top().first, h.getExternalLabel(top.top().second)};
   return result;
 }
 
@@ -338,15 +332,17 @@ std::vector<search_hit> collection::search(const std::vector<float>& query, uint
   auto q = query;
   if (spec_.metric == metric::cosine) normalize(q);
   std::shared_lock guard{lock_};
-  auto found = search_knn(*index_, q.data(), k, ef != 0 ? ef : params_.default_ef,
-                          [&](uint64_t label) { return ids_.count(label) != 0; });
-  std::vector<search_hit> hits(found.size());
-  for (size_t i = found.size(); i-- > 0;) { // the queue pops farthest first
-    auto [dist, label] = found.top();
-    found.pop();
-    auto& id = ids_.at(label);
-    auto& e = docs_.at(id);
-    hits[i] = search_hit{id, dist, e.content, e.metadata};
+  auto found = search_knn(*index_, q.data(), k, ef != 0 ? ef : params_.default_ef);
+  std::vector<search_hit> hits;
+  hits.reserve(std::min<size_t>(k, found.size()));
+  // The k nearest visible ones: a label being inserted is in the graph
+  // before its document is published (it has no id yet then).
+  for (auto& [dist, label] : found) {
+    if (hits.size() >= k) break;
+    auto id = ids_.find(label);
+    if (id == ids_.end()) continue;
+    auto& e = docs_.at(id->second);
+    hits.push_back(search_hit{id->second, dist, e.content, e.metadata});
   }
   // Equal distances in id order, as the other backends return them.
   std::stable_sort(hits.begin(), hits.end(), [](auto& a, auto& b) {
