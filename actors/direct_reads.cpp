@@ -66,9 +66,9 @@ struct direct_call : std::enable_shared_from_this<direct_call<T, Request>> {
   caf::error last_error;
 
   /// An attempt ended: the first answer goes to the caller; an error only
-  /// once nothing else runs (the latest error, the coordinator's if it had
-  /// the read, which saw every backend).
-  void finish(caf::expected<served<T>> r) {
+  /// once nothing else runs. The coordinator's error wins over the direct
+  /// call's (it saw every backend), whichever came first.
+  void finish(caf::expected<served<T>> r, bool from_coordinator = false) {
     if (r) {
       if (!answered.exchange(true)) done(std::move(r));
       std::lock_guard<std::mutex> lock{mutex};
@@ -79,7 +79,7 @@ struct direct_call : std::enable_shared_from_this<direct_call<T, Request>> {
     caf::error err;
     {
       std::lock_guard<std::mutex> lock{mutex};
-      last_error = r.error();
+      if (from_coordinator || !last_error) last_error = r.error();
       last = --running == 0;
       err = last_error;
     }
@@ -93,12 +93,14 @@ struct direct_call : std::enable_shared_from_this<direct_call<T, Request>> {
   }
 
   /// Hands the read to the coordinator, skipping the directly tried backend.
-  void hand_over(read_escalation esc) {
+  /// `instead`: the direct call has ended (failed), and the coordinator's
+  /// attempt takes its place; otherwise both run (a hedge, a give-up).
+  void hand_over(read_escalation esc, bool instead = false) {
     {
       std::lock_guard<std::mutex> lock{mutex};
       if (handed_over) return;
       handed_over = true;
-      ++running;
+      if (!instead) ++running;
     }
     auto self_ptr = this->shared_from_this();
     auto timeout = caf::duration{remaining()};
@@ -115,10 +117,10 @@ struct direct_call : std::enable_shared_from_this<direct_call<T, Request>> {
             }
             self_ptr->finish(std::move(s));
           },
-          [self_ptr](caf::error& e) { self_ptr->finish(std::move(e)); });
+          [self_ptr](caf::error& e) { self_ptr->finish(std::move(e), true); });
     });
     if (!sent)
-      finish(caf::error{errc::backend_unavailable, "the server is stopping"});
+      finish(caf::error{errc::backend_unavailable, "the server is stopping"}, true);
   }
 
   static auto send_request(caf::event_based_actor* self, const coordinator_actor& c,
@@ -159,8 +161,7 @@ struct direct_call : std::enable_shared_from_this<direct_call<T, Request>> {
     esc.failed = static_cast<int32_t>(route.slot);
     esc.err = err;
     esc.latency_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(latency).count();
-    hand_over(std::move(esc));
-    finish(std::move(err)); // the direct attempt ends; the coordinator's answer counts
+    hand_over(std::move(esc), true); // the coordinator's attempt replaces this one
   }
 
   /// The timer: hedge, or give up on the direct call.
