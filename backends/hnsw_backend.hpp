@@ -91,12 +91,14 @@ public:
   // write holds it: neither may hold a scheduler thread (the coordinator
   // runs on those).
   bool blocking() const override { return true; }
-  /// No direct reads yet: searches called directly (on the HTTP threads,
-  /// beside the parallel writers) sometimes answered an empty result under
-  /// load (tests/bench/overload_smoke.sh, 5 runs in 6), which the same
-  /// searches through the backend actor's workers never did. Until that is
-  /// understood, reads go through the workers.
-  lifeline::capabilities direct_reads() const override { return {}; }
+  /// Reads are computation over memory under a shared lock, which writes
+  /// take exclusively only briefly (to publish a batch, or to resize): they
+  /// are called directly from the routing snapshot, on the caller's thread
+  /// (get_async and search_async answer in place). A rebuild holds the lock
+  /// longer, but a store being rebuilt is not in sync and gets no reads.
+  lifeline::capabilities direct_reads() const override {
+    return lifeline::capabilities{}.with(operation::get).with(operation::search);
+  }
 
   expected<bool> create_collection(const collection_spec& spec) override;
   expected<void> drop_collection(const std::string& name) override;

@@ -88,8 +88,8 @@ expected<backend_maker> configure_hnsw(const std::string& name, const backend_se
   reader r{name, s};
   hnsw_config cfg;
   cfg.directory = r.text("directory", data_dir + "/" + name);
-  // Worker threads: 8 batches in flight share group commits instead of
-  // queueing behind two.
+  // Worker threads for writes (reads are direct): 8 batches in flight share
+  // group commits instead of queueing behind two.
   cfg.threads = uint32_t(r.number("threads", 8, 1, 256));
   cfg.index.M = r.number("m", 16, 2, 128);
   cfg.index.ef_construction = r.number("ef_construction", 200, 8, 4096);
