@@ -193,6 +193,20 @@ struct direct_call : std::enable_shared_from_this<direct_call<T, Request>> {
     hand_over(std::move(esc));
   }
 
+  /// Arms the hedge or give-up timer, once the store's call has returned,
+  /// unless it answered in place (the vector store answers on the caller's
+  /// thread): the timer would only be cancelled, and arming it takes two
+  /// locks that every reading thread shares. A call that answers in place
+  /// runs to its end on the caller's thread either way, so a hedge could
+  /// not have gone sooner than its answer.
+  void arm_timer_unless_answered() {
+    {
+      std::lock_guard<std::mutex> lock{mutex};
+      if (direct_done) return;
+    }
+    arm_timer();
+  }
+
   void arm_timer() {
     bool hedge = route.hedge_after.count() > 0 && route.hedge_after < route.give_up_after;
     auto after = hedge ? route.hedge_after : route.give_up_after;
@@ -257,7 +271,6 @@ void direct_reads::get(std::string collection, std::string id, reply<document> d
   call->route = std::move(*route);
   call->running = 1; // the direct call (nothing else runs yet)
   if (auto& b = shared_->board->budget) b->on_read();
-  call->arm_timer();
   auto on_answer = [call](expected<document> r) {
     if (r && r->id != call->request.id)
       r = backend_error{errc::corrupt_response,
@@ -270,6 +283,7 @@ void direct_reads::get(std::string collection, std::string id, reply<document> d
   };
   guarded([&] { call->route.store->get_async(call->request.collection, call->request.id, on_answer); },
           [&](backend_error e) { on_answer(std::move(e)); });
+  call->arm_timer_unless_answered();
 }
 
 void direct_reads::search(search_query query, reply<std::vector<search_hit>> done) {
@@ -285,7 +299,6 @@ void direct_reads::search(search_query query, reply<std::vector<search_hit>> don
   call->route = std::move(*route);
   call->running = 1;
   if (auto& b = shared_->board->budget) b->on_read();
-  call->arm_timer();
   auto on_answer = [call](expected<std::vector<search_hit>> r) {
     if (r) {
       drop_damaged_hits(*r, call->request);
@@ -296,6 +309,7 @@ void direct_reads::search(search_query query, reply<std::vector<search_hit>> don
   };
   guarded([&] { call->route.store->search_async(call->request, on_answer); },
           [&](backend_error e) { on_answer(std::move(e)); });
+  call->arm_timer_unless_answered();
 }
 
 } // namespace lifeline

@@ -197,9 +197,9 @@ void collection::upsert(const std::vector<document>& docs, bool force) {
       ids_.erase(it->second.label);
       it->second = entry{ins.label, d.content, d.metadata, d.version};
     } else {
-      docs_.emplace(d.id, entry{ins.label, d.content, d.metadata, d.version});
+      it = docs_.emplace(d.id, entry{ins.label, d.content, d.metadata, d.version}).first;
     }
-    ids_.emplace(ins.label, d.id);
+    ids_.emplace(ins.label, it);
     if (rebuilding_) touched_.insert(d.id);
   }
 }
@@ -339,20 +339,25 @@ expected<document> collection::get(const std::string& id) const {
 
 std::vector<search_hit> collection::search(const std::vector<float>& query, uint32_t k,
                                            uint32_t ef) const {
-  auto q = query;
-  if (spec_.metric == metric::cosine) normalize(q);
+  const float* q = query.data();
+  std::vector<float> unit; // cosine: the query normalised (l2 uses it as it is)
+  if (spec_.metric == metric::cosine) {
+    unit = query;
+    normalize(unit);
+    q = unit.data();
+  }
   std::shared_lock guard{lock_};
-  auto found = search_knn(*index_, q.data(), k, ef != 0 ? ef : params_.default_ef);
+  auto found = search_knn(*index_, q, k, ef != 0 ? ef : params_.default_ef);
   std::vector<search_hit> hits;
   hits.reserve(std::min<size_t>(k, found.size()));
   // The k nearest visible ones: a label being inserted is in the graph
   // before its document is published (it has no id yet then).
   for (auto& [dist, label] : found) {
     if (hits.size() >= k) break;
-    auto id = ids_.find(label);
-    if (id == ids_.end()) continue;
-    auto& e = docs_.at(id->second);
-    hits.push_back(search_hit{id->second, dist, e.content, e.metadata});
+    auto found_id = ids_.find(label);
+    if (found_id == ids_.end()) continue;
+    auto& [id, e] = *found_id->second;
+    hits.push_back(search_hit{id, dist, e.content, e.metadata});
   }
   // Equal distances in id order, as the other backends return them.
   std::stable_sort(hits.begin(), hits.end(), [](auto& a, auto& b) {
@@ -477,8 +482,9 @@ expected<std::unique_ptr<collection>> collection::load(collection_spec spec, ind
     auto metadata = r.str();
     auto version = r.u64();
     if (!r.ok()) break;
-    c->ids_.emplace(*label, *id);
-    c->docs_.emplace_hint(c->docs_.end(), std::move(*id), entry{*label, std::move(*content), std::move(*metadata), *version});
+    auto it = c->docs_.emplace_hint(c->docs_.end(), std::move(*id),
+                                    entry{*label, std::move(*content), std::move(*metadata), *version});
+    c->ids_.emplace(*label, it);
   }
   bool consistent = true;
   if (with_tombstones && r.ok()) {
@@ -507,9 +513,9 @@ expected<std::unique_ptr<collection>> collection::load(collection_spec spec, ind
   // Every live document must be in the index, with the right dimension.
   if (c->index_->data_size_ != spec.dimension * sizeof(float))
     return backend_error{errc::corrupt_response, "index of '" + spec.name + "' has another dimension"};
-  for (auto& [label, id] : c->ids_)
+  for (auto& [label, doc] : c->ids_)
     if (c->index_->label_lookup_.count(label) == 0)
-      return backend_error{errc::corrupt_response, "index of '" + spec.name + "' lacks '" + id + "'"};
+      return backend_error{errc::corrupt_response, "index of '" + spec.name + "' lacks '" + doc->first + "'"};
   return c;
 }
 

@@ -144,7 +144,9 @@ private:
   // lower bound (a lookup costs O(log n) compares instead of a hash, which
   // is noise next to an index insertion or search).
   std::map<std::string, entry> docs_;
-  std::unordered_map<uint64_t, std::string> ids_; ///< Live labels only.
+  /// Live labels only, to their document (a map's iterators stay valid
+  /// until that element is erased): a search hit costs one hash lookup.
+  std::unordered_map<uint64_t, std::map<std::string, entry>::iterator> ids_;
   /// Deleted ids and the version of their delete; never also in docs_.
   std::map<std::string, uint64_t> tombstones_;
   uint64_t next_label_ = 0;

@@ -1,6 +1,7 @@
 #include "harness/baselines.hpp"
 
 #include "backends/hnsw/collection.hpp"
+#include "harness/ingest.hpp"
 #include "harness/report.hpp"
 
 #include <pqxx/pqxx>
@@ -25,6 +26,8 @@ template <class MakeOp>
 rate closed_loop(int threads, double seconds, MakeOp make_op) {
   std::vector<std::vector<float>> lat(static_cast<size_t>(threads));
   std::vector<std::thread> ts;
+  auto cpu0 = process_cpu_seconds();
+  auto busy0 = machine_busy_seconds();
   auto until = clock_type::now() + std::chrono::duration_cast<clock_type::duration>(
                                      std::chrono::duration<double>(seconds));
   std::atomic<bool> failed{false};
@@ -57,6 +60,10 @@ rate closed_loop(int threads, double seconds, MakeOp make_op) {
   for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
   r.per_second = double(all.size()) / seconds;
   r.p99_ms = percentile(all, 0.99);
+  char note[80];
+  std::snprintf(note, sizeof note, "this process %.2f cores, machine %.2f ",
+                (process_cpu_seconds() - cpu0) / seconds, (machine_busy_seconds() - busy0) / seconds);
+  r.note = note;
   return r;
 }
 

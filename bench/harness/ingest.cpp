@@ -12,9 +12,11 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <sys/resource.h>
 #include <thread>
+#include <unistd.h>
 
 namespace lifeline::bench {
 
@@ -25,6 +27,15 @@ double process_cpu_seconds() {
   getrusage(RUSAGE_SELF, &ru);
   auto sec = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
   return sec(ru.ru_utime) + sec(ru.ru_stime);
+}
+
+double machine_busy_seconds() {
+  // /proc/stat's first line: cpu user nice system idle iowait irq softirq steal ...
+  std::ifstream in{"/proc/stat"};
+  std::string cpu;
+  unsigned long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+  in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+  return double(user + nice + system + irq + softirq + steal) / double(sysconf(_SC_CLK_TCK));
 }
 
 namespace {

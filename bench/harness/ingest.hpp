@@ -64,6 +64,8 @@ namespace lifeline::bench {
 
 /// CPU-seconds this process has used so far (user + system).
 double process_cpu_seconds();
+/// CPU-seconds every core of the machine has been busy so far (/proc/stat).
+double machine_busy_seconds();
 
 /// Every ingest row of one run; `format_ingest` prints them as a block with
 /// ratios against raw hnswlib's parallel insert (the goal: >= 0.5).

