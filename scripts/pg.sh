@@ -6,6 +6,11 @@
 #                                      # stops the cluster when the shell exits
 #   scripts/pg.sh kill|stop|start|status|pause|resume   # act on that cluster
 #                                      # (reads $LIFELINE_PG_DIR)
+#   pg_standby_start                   # a hot standby of it (streaming
+#                                      # replication), exports LIFELINE_PG_STANDBY_*
+#   scripts/pg.sh standby-pause|standby-resume|promote|standby-kill|standby-start
+#                                      # replay paused or resumed, the standby
+#                                      # promoted, killed or started again
 set -euo pipefail
 
 pg_bindir() {
@@ -82,8 +87,41 @@ CONF
   echo "pg.sh: PostgreSQL running on 127.0.0.1:$port (data in $dir/data)"
 }
 
+# A hot standby of the cluster pg_start made: a base backup streamed with
+# its WAL (pg_basebackup -R -X stream writes primary_conninfo and
+# standby.signal), on a port of its own. Stopped with the primary.
+pg_standby_start() {
+  local bindir=$LIFELINE_PG_BINDIR dir=$LIFELINE_PG_DIR/standby port password
+  password=$(cat "$LIFELINE_PG_PASSWORD_FILE")
+  pg_as_owner env PGPASSWORD="$password" "$bindir/pg_basebackup" -D "$dir" -R -X stream -c fast \
+    -h 127.0.0.1 -p "$LIFELINE_PG_PORT" -U lifeline >"$LIFELINE_PG_DIR/basebackup.log" 2>&1 \
+    || { cat "$LIFELINE_PG_DIR/basebackup.log" >&2; return 1; }
+  port=$(pg_free_port)
+  # The copied postgresql.conf names the primary's port: the last setting wins.
+  echo "port = $port" >>"$dir/postgresql.conf"
+  pg_standby_ctl -l "$LIFELINE_PG_DIR/standby.log" -w -t 60 start >/dev/null \
+    || { cat "$LIFELINE_PG_DIR/standby.log" >&2; return 1; }
+  export LIFELINE_PG_STANDBY_PORT=$port
+  export LIFELINE_PG_STANDBY_DSN="host=127.0.0.1 port=$port user=lifeline dbname=lifeline"
+  echo "pg.sh: hot standby running on 127.0.0.1:$port (data in $dir)"
+}
+
+pg_standby_ctl() {
+  pg_as_owner "$LIFELINE_PG_BINDIR/pg_ctl" -D "$LIFELINE_PG_DIR/standby" "$@"
+}
+
+# Runs one SQL statement on the standby (replay control).
+pg_standby_sql() {
+  PGPASSWORD=$(cat "$LIFELINE_PG_PASSWORD_FILE") "$LIFELINE_PG_BINDIR/psql" -X -Atq \
+    -h 127.0.0.1 -p "${LIFELINE_PG_STANDBY_PORT:?no standby (pg_standby_start)}" -U lifeline \
+    -d lifeline -c "$1"
+}
+
 pg_cleanup() {
   local rc=$?
+  if [ -n "${LIFELINE_PG_DIR:-}" ] && [ -d "$LIFELINE_PG_DIR/standby" ]; then
+    pg_standby_ctl -m immediate -w stop >/dev/null 2>&1 || true
+  fi
   if [ -n "${LIFELINE_PG_DIR:-}" ] && [ -d "$LIFELINE_PG_DIR/data" ]; then
     # A paused (SIGSTOPped) server would never stop.
     pg_signal CONT 2>/dev/null || true
@@ -120,6 +158,12 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     status) pg_ctl_cmd status ;;
     pause) pg_signal STOP ;;   # a hung server
     resume) pg_signal CONT ;;
-    *) echo "usage: $0 kill|stop|start|status|pause|resume" >&2; exit 2 ;;
+    standby-pause) pg_standby_sql "SELECT pg_wal_replay_pause()" >/dev/null ;;
+    standby-resume) pg_standby_sql "SELECT pg_wal_replay_resume()" >/dev/null ;;
+    promote) pg_standby_ctl -w -t 60 promote >/dev/null ;;
+    standby-kill) pg_standby_ctl -m immediate -w stop >/dev/null ;;
+    standby-start) pg_standby_ctl -l "$LIFELINE_PG_DIR/standby.log" -w -t 60 start >/dev/null ;;
+    *) echo "usage: $0 kill|stop|start|status|pause|resume|standby-pause|standby-resume|promote|standby-kill|standby-start" >&2
+       exit 2 ;;
   esac
 fi
