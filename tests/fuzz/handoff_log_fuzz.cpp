@@ -38,7 +38,10 @@ bool same(const std::vector<handoff_entry>& a, const std::vector<handoff_entry>&
       auto& e = y.docs[j];
       if (d.id != e.id || d.content != e.content || d.metadata != e.metadata
           || d.version != e.version || d.vector.size() != e.vector.size()
-          || std::memcmp(d.vector.data(), e.vector.data(), d.vector.size() * sizeof(float)) != 0)
+          // Bit for bit (NaN payloads included); an empty vector's data() may
+          // be null, which memcmp must not get even for 0 bytes.
+          || (!d.vector.empty()
+              && std::memcmp(d.vector.data(), e.vector.data(), d.vector.size() * sizeof(float)) != 0))
         return false;
     }
   }
