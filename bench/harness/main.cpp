@@ -182,9 +182,20 @@ int main(int argc, char** argv) {
     if (o.out.empty()) o.out = "bench-results/" + o.scenario + "-" + std::to_string(::time(nullptr));
     std::filesystem::create_directories(o.out);
     o.out = std::filesystem::absolute(o.out).string();
+    // A data directory the harness made is removed when it is done, also on
+    // failure; declared before the server and the in-process service, so it
+    // goes after them.
+    struct remove_on_exit {
+      std::string path;
+      ~remove_on_exit() {
+        std::error_code ec;
+        if (!path.empty()) std::filesystem::remove_all(path, ec);
+      }
+    } made_data_dir;
     if (o.data_dir.empty()) {
       char tmpl[] = "/tmp/lifeline-bench.XXXXXX";
       o.data_dir = ::mkdtemp(tmpl);
+      made_data_dir.path = o.data_dir;
     }
     if (o.server.empty())
       o.server = (std::filesystem::canonical("/proc/self/exe").parent_path() / "lifeline").string();
