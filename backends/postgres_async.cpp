@@ -71,16 +71,26 @@ struct postgres_async::loop {
       max_connections(std::max(connections, 1u)) {
     wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (wake_fd < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
-    thread = std::thread([this] { run(); });
   }
-  ~loop() {
+  ~loop() { ::close(wake_fd); }
+
+  /// The thread holds `self` until run() returns.
+  static void start(const std::shared_ptr<loop>& self) {
+    self->thread = std::thread([self] { self->run(); });
+  }
+
+  /// Stops the thread. Called on the loop thread itself (a completion the
+  /// loop dropped held the last reference to the backend), it cannot join
+  /// itself: it detaches, and the thread's own reference keeps the loop
+  /// alive until run() returns.
+  void stop() {
     {
       std::lock_guard guard{mutex};
       stopping = true;
     }
     wake();
-    thread.join();
-    ::close(wake_fd);
+    if (thread.get_id() == std::this_thread::get_id()) thread.detach();
+    else if (thread.joinable()) thread.join();
   }
 
   void wake() {
@@ -373,9 +383,11 @@ void postgres_async::loop::shut_down() {
 // -- the caller's side --------------------------------------------------------------
 
 postgres_async::postgres_async(const postgres_config& cfg, uint32_t connections)
-  : loop_(std::make_unique<loop>(cfg, connections)) {}
+  : loop_(std::make_shared<loop>(cfg, connections)) {
+  loop::start(loop_);
+}
 
-postgres_async::~postgres_async() = default;
+postgres_async::~postgres_async() { loop_->stop(); }
 
 void postgres_async::get(const std::string& collection, const std::string& id,
                          backend::completion<document> done) {

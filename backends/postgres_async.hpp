@@ -62,7 +62,10 @@ public:
 
 private:
   struct loop;
-  std::unique_ptr<loop> loop_;
+  /// Shared with the loop's thread, which keeps it alive until it returns:
+  /// the last reference to this reader's backend may be in a get's
+  /// completion, dropped on the loop thread itself.
+  std::shared_ptr<loop> loop_;
 };
 
 } // namespace lifeline
