@@ -149,6 +149,10 @@ struct backend_health {
   uint64_t pending = 0;
   /// Documents copied to it by the current (or last) rebuild.
   uint64_t rebuilt = 0;
+  /// A replicated database (postgres): its primary and standbys, when
+  /// has_database (backend::database()).
+  bool has_database = false;
+  database_status database;
 };
 
 struct health_report {
@@ -490,9 +494,22 @@ typename Inspector::result_type inspect(Inspector& f, lifecycle_event& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, standby_status& x) {
+  return f(caf::meta::type_name("standby_status"), x.name, x.reachable, x.serving, x.lag_bytes,
+           x.lag_seconds, x.reads, x.refused, x.error);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, database_status& x) {
+  return f(caf::meta::type_name("database_status"), x.primary, x.primary_reachable, x.timeline,
+           x.standbys);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, backend_health& x) {
   return f(caf::meta::type_name("backend_health"), x.name, x.kind, x.lifecycle, x.circuit,
-           x.last_error, x.since_unix_ms, x.restarts, x.serving, x.replica, x.pending, x.rebuilt);
+           x.last_error, x.since_unix_ms, x.restarts, x.serving, x.replica, x.pending, x.rebuilt,
+           x.has_database, x.database);
 }
 
 template <class Inspector>

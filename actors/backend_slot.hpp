@@ -18,6 +18,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <set>
 #include <string>
 
@@ -212,6 +213,13 @@ struct slot {
   /// slower than its peers (actors/coordinator_hedging.cpp).
   std::array<latency_tracker, operation_count> latency;
   std::array<bool, operation_count> demoted{};
+  /// A replicated database's primary and standbys, as of the last probe
+  /// (kept while it is down: its last known view).
+  bool has_database = false;
+  database_status database;
+  /// Per standby: its read and refusal counts at the last probe (metrics
+  /// take the difference).
+  std::map<std::string, std::pair<uint64_t, uint64_t>> standby_counts;
 
   slot(std::string name, circuit_breaker_config circuit, uint32_t max_calls,
        latency_tracker_config window = {})

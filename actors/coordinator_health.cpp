@@ -36,6 +36,7 @@ void run_probe(coordinator_pointer self, uint32_t i) {
         metrics(self).backend_call(operation::probe, s.name, call_outcome::success, now(self) - t);
         s.routing.record_probe(call_result::success, now(self));
         sync_circuit(self, s, "probe succeeded");
+        observe_database(self, i);
       },
       [self, i, t](caf::error& err) {
         auto& s = self->state.slots[i];
@@ -44,6 +45,7 @@ void run_probe(coordinator_pointer self, uint32_t i) {
         s.last_error = "probe: " + describe(err);
         s.routing.record_probe(classify(err), now(self));
         sync_circuit(self, s, s.last_error);
+        observe_database(self, i);
       });
 }
 
@@ -116,6 +118,8 @@ health_report health(coordinator_pointer self) {
     h.pending = s.replica.pending;
     h.rebuilt = s.replica.rebuilt;
     h.serving = s.serves_reads(operation::get);
+    h.has_database = s.has_database;
+    h.database = s.database;
     report.backends.push_back(std::move(h));
   }
   return report;

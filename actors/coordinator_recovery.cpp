@@ -8,6 +8,7 @@
 #include "actors/coordinator_state.hpp"
 #include "actors/handoff.hpp"
 #include "actors/recovery.hpp"
+#include "backends/backend.hpp"
 #include "core/log.hpp"
 
 #include <spdlog/spdlog.h>
@@ -104,10 +105,13 @@ void decide(coordinator_pointer self, size_t i, const std::string& held) {
   }
   if (!r.needs_rebuild && !r.marker.empty() && held == r.marker)
     return spawn_job(self, i, std::nullopt, {});
-  auto why = r.needs_rebuild ? "it missed writes that could not be kept for it"
-             : st.fresh         ? "first start: copying the reference backend"
-             : r.marker.empty() ? "it was never in sync (new, or its handoff log was lost)"
-                                : "it does not hold the data it had (marker differs)";
+  // A store that may have lost writes (a database failover) says why.
+  auto lost = s.store ? s.store->lost_writes() : std::string{};
+  std::string why = !lost.empty()      ? lost
+                    : r.needs_rebuild  ? "it missed writes that could not be kept for it"
+                    : st.fresh         ? "first start: copying the reference backend"
+                    : r.marker.empty() ? "it was never in sync (new, or its handoff log was lost)"
+                                       : "it does not hold the data it had (marker differs)";
   refresh(self);
   auto peer = pick_peer(self, i);
   set_replica(self, s, replica_state::rebuilding, why);

@@ -235,6 +235,13 @@ void on_progress(coordinator_pointer self, uint32_t i, uint64_t job, uint64_t co
                  uint64_t pending, uint64_t replayed);
 void on_recovered(coordinator_pointer self, uint32_t i, uint64_t job, uint64_t drained,
                   caf::error& err);
+
+// -- coordinator_database.cpp ---------------------------------------------------
+
+/// After a probe: slot #i's database view (primary, standbys) for health
+/// and metrics, and whether it may have lost acknowledged writes (a
+/// failover to a new timeline), which starts its verification.
+void observe_database(coordinator_pointer self, size_t i);
 // -- coordinator_repair.cpp ---------------------------------------------------------
 
 /// Runs a check job and replies its report when done.

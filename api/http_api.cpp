@@ -184,6 +184,29 @@ response job_started(uint64_t id) {
   return r;
 }
 
+/// A replicated database's primary and standbys (health). Host names only
+/// for a token holder, as error texts.
+void write_database(json_writer& w, const database_status& db, bool authenticated) {
+  w.key("database").begin_object();
+  if (authenticated) w.key("primary").value(db.primary);
+  w.key("primary_reachable").value(db.primary_reachable).key("timeline").value(db.timeline);
+  w.key("standbys").begin_array();
+  for (size_t i = 0; i < db.standbys.size(); ++i) {
+    auto& sb = db.standbys[i];
+    w.begin_object()
+      .key("name").value(authenticated ? sb.name : "standby-" + std::to_string(i + 1))
+      .key("reachable").value(sb.reachable)
+      .key("serving").value(sb.serving)
+      .key("lag_bytes").number(sb.lag_bytes)
+      .key("lag_seconds").number(sb.lag_seconds)
+      .key("reads").number(sb.reads)
+      .key("refused").number(sb.refused);
+    if (authenticated && !sb.error.empty()) w.key("error").value(sb.error);
+    w.end_object();
+  }
+  w.end_array().end_object();
+}
+
 void write_status(json_writer& w, const check_status& s) {
   auto& p = s.progress;
   w.begin_object().key("id").number(s.id).key("repair").value(s.repair)
@@ -496,6 +519,7 @@ void http_api::impl::dispatch(endpoint op, api::route& target, bool authenticate
             .key("pending").number(b.pending)
             .key("rebuilt").number(b.rebuilt)
             .key("serving").value(b.serving);
+          if (b.has_database) write_database(w, b.database, authenticated);
           // Error texts name hosts, users and paths: only for a token holder.
           if (authenticated) w.key("last_error").value(b.last_error);
           w.key("since").value(iso8601(b.since_unix_ms)).end_object();

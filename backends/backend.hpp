@@ -109,6 +109,21 @@ public:
   /// Cheap liveness check against the underlying store.
   virtual expected<void> probe() = 0;
 
+  // -- replicated databases (never block: cached by probe and calls) ------------
+
+  /// Its primary and standbys, for health and metrics; none for a store
+  /// without read copies. Thread-safe and cheap (as of the last probe).
+  virtual bool database(database_status& out) const {
+    (void)out;
+    return false;
+  }
+  /// Non-empty (the reason) once the store may have lost writes it
+  /// acknowledged while nothing was restarted: a database failover to a
+  /// standby on a new timeline (asynchronous replication loses its tail).
+  /// The coordinator then verifies it, rebuilding it from an in-sync peer,
+  /// before it serves reads again; storing the new replica marker clears it.
+  virtual std::string lost_writes() const { return {}; }
+
   // -- direct reads (the hot path, no actor and no worker thread) -----------------
   //
   // The coordinator publishes which backend serves each read right now

@@ -3,6 +3,7 @@
 #include "backends/postgres_async.hpp"
 #include "backends/postgres_codec.hpp"
 #include "backends/postgres_pool.hpp"
+#include "backends/postgres_standbys.hpp"
 #include "core/log.hpp"
 #include "core/validation.hpp"
 
@@ -82,7 +83,15 @@ void postgres_config::password_from_env(const char* file_var, const char* var) {
 
 postgres_backend::postgres_backend(postgres_config cfg) : cfg_(std::move(cfg)) {
   if (cfg_.pool_size == 0) cfg_.pool_size = 1;
-  pool_ = std::make_unique<postgres_pool>(cfg_);
+  if (!cfg_.read_replicas.empty()) {
+    standbys_ = std::make_unique<postgres_standbys>(cfg_);
+    // A read that falls over to a standby blocks: gets take the workers.
+    cfg_.async_reads = false;
+  }
+  // Every new primary connection says where the primary is and on which
+  // timeline (postgres_replication.cpp).
+  pool_ = std::make_unique<postgres_pool>(cfg_, true,
+                                          [this](pqxx::connection& c) { observe_primary(c); });
   if (cfg_.async_reads) {
     try {
       async_ = std::make_unique<postgres_async>(
@@ -94,6 +103,38 @@ postgres_backend::postgres_backend(postgres_config cfg) : cfg_(std::move(cfg)) {
 }
 
 postgres_backend::~postgres_backend() = default;
+
+backend_error postgres_backend::lost_writes_error() const {
+  return {errc::backend_unavailable, "not verified since a failover: " + lost_writes()};
+}
+
+template <class T, class F>
+expected<T> postgres_backend::read(F&& f, bool client) {
+  if (client && unverified_.load(std::memory_order_relaxed)) return lost_writes_error();
+  if (!standbys_) return pool_->call<T>(f);
+  auto unreachable = [](const backend_error& e) {
+    return e.kind == errc::backend_unavailable || e.kind == errc::timeout;
+  };
+  std::string why;
+  if (cfg_.prefer_replicas) {
+    auto r = standbys_->read<T>(f);
+    if (r || !unreachable(r.error())) return r;
+    why = r.error().message;
+  }
+  if (!primary_marked_down()) {
+    auto r = pool_->call<T>(f);
+    if (r || !unreachable(r.error())) return r;
+    // Refused or reset: skip it for a moment. A timeout may be load.
+    if (r.error().kind == errc::backend_unavailable) mark_primary_down();
+    why = "primary: " + r.error().message + (why.empty() ? "" : "; " + why);
+  } else {
+    why = "primary: unreachable a moment ago" + (why.empty() ? "" : "; " + why);
+  }
+  if (cfg_.prefer_replicas) return backend_error{errc::backend_unavailable, why};
+  auto r = standbys_->read<T>(f);
+  if (r || !unreachable(r.error())) return r;
+  return backend_error{errc::backend_unavailable, why + "; " + r.error().message};
+}
 
 expected<bool> postgres_backend::create_collection(const collection_spec& spec) {
   if (auto ok = validate_spec(spec); !ok) return ok.error();
@@ -108,6 +149,7 @@ expected<bool> postgres_backend::create_collection(const collection_spec& spec) 
     auto stored = load_spec(tx, spec.name);
     if (!stored) return stored.error();
     tx.commit();
+    note_commit(c);
     if (!(*stored == spec))
       return backend_error{errc::conflict,
                            "collection '" + spec.name + "' exists with another spec"};
@@ -121,12 +163,13 @@ expected<void> postgres_backend::drop_collection(const std::string& name) {
     auto res = tx.exec_prepared("drop", name);
     if (res.affected_rows() == 0) return collection_missing(name);
     tx.commit();
+    note_commit(c);
     return {};
   });
 }
 
 expected<std::vector<collection_spec>> postgres_backend::list_collections() {
-  return pool_->call<std::vector<collection_spec>>(
+  return read<std::vector<collection_spec>>(
     [&](pqxx::connection& c) -> expected<std::vector<collection_spec>> {
       pqxx::nontransaction tx{c};
       std::vector<collection_spec> out;
@@ -136,11 +179,11 @@ expected<std::vector<collection_spec>> postgres_backend::list_collections() {
         out.push_back({row[0].as<std::string>(), row[1].as<uint32_t>(), *m});
       }
       return out;
-    });
+    }, false); // recoveries and repairs read this too
 }
 
 expected<collection_stats> postgres_backend::collection_stats(const std::string& name) {
-  return pool_->call<lifeline::collection_stats>(
+  return read<lifeline::collection_stats>(
     [&](pqxx::connection& c) -> expected<lifeline::collection_stats> {
       pqxx::nontransaction tx{c};
       auto r = tx.exec_prepared("stats", name);
@@ -178,13 +221,14 @@ expected<void> postgres_backend::upsert(const std::string& collection,
     tx.exec_prepared("upsert", collection, arrays.ids, arrays.vectors, arrays.contents,
                      arrays.metadata, arrays.versions);
     tx.commit(); // a batch is one transaction: all or nothing
+    note_commit(c);
     return {};
   });
 }
 
 expected<document> postgres_backend::get(const std::string& collection, const std::string& id) {
   if (auto ok = validate_id(id); !ok) return ok.error();
-  return pool_->call<document>([&](pqxx::connection& c) -> expected<document> {
+  return read<document>([&](pqxx::connection& c) -> expected<document> {
     // One statement is atomic on its own: no BEGIN/COMMIT round trips on the
     // hottest path.
     pqxx::nontransaction tx{c};
@@ -204,6 +248,7 @@ void postgres_backend::get_async(const std::string& collection, const std::strin
                                  completion<document> done) {
   if (!async_) return done(get(collection, id));
   if (auto ok = validate_id(id); !ok) return done(ok.error());
+  if (unverified_.load(std::memory_order_relaxed)) return done(lost_writes_error());
   async_->get(collection, id, std::move(done));
 }
 
@@ -223,11 +268,13 @@ expected<bool> postgres_backend::remove(const std::string& collection, const std
         if (stored[0][1].as<int64_t>() > v) return false; // a newer write is stored
         tx.exec_prepared("bury", collection, id, v);
         tx.commit();
+        note_commit(c);
         return was_live;
       }
       if (auto spec = load_spec(tx, collection); !spec) return spec.error();
       if (tx.exec_prepared("tombstone", collection, id, v).affected_rows() == 1) {
         tx.commit();
+        note_commit(c);
         return false; // nothing was live, but the tombstone is kept
       }
     }
@@ -239,7 +286,7 @@ expected<bool> postgres_backend::remove(const std::string& collection, const std
 
 expected<std::vector<document>> postgres_backend::scan(const scan_request& request) {
   if (auto ok = validate_scan(request); !ok) return ok.error();
-  return pool_->call<std::vector<document>>(
+  return read<std::vector<document>>(
     [&](pqxx::connection& c) -> expected<std::vector<document>> {
       pqxx::nontransaction tx{c};
       auto page = tx.exec_prepared(request.with_payload ? "scan_docs" : "scan_ids",
@@ -263,12 +310,12 @@ expected<std::vector<document>> postgres_backend::scan(const scan_request& reque
         d.metadata = row[4].as<std::string>();
       }
       return out;
-    });
+    }, false); // recoveries and repairs read this too
 }
 
 expected<std::vector<version_entry>> postgres_backend::versions(const range_request& request) {
   if (auto ok = validate_range(request); !ok) return ok.error();
-  return pool_->call<std::vector<version_entry>>(
+  return read<std::vector<version_entry>>(
     [&](pqxx::connection& c) -> expected<std::vector<version_entry>> {
       pqxx::nontransaction tx{c};
       // Byte order (COLLATE "C"), as scan() pages; live rows and tombstones
@@ -286,34 +333,20 @@ expected<std::vector<version_entry>> postgres_backend::versions(const range_requ
       for (auto row : rows)
         out.push_back({row[0].as<std::string>(), row[1].as<uint64_t>(), row[2].as<bool>()});
       return out;
-    });
+    }, false); // recoveries and repairs read this too
 }
 
 expected<uint64_t> postgres_backend::purge_tombstones(uint64_t up_to) {
   // Versions are bigint: every stored one is <= 2^63 - 1.
   auto bound = static_cast<int64_t>(std::min<uint64_t>(up_to, INT64_MAX));
   return pool_->call<uint64_t>([&](pqxx::connection& c) -> expected<uint64_t> {
-    pqxx::nontransaction tx{c};
-    return uint64_t(tx.exec_prepared("purge", bound).affected_rows());
-  });
-}
-
-expected<std::string> postgres_backend::replica_marker() {
-  return pool_->call<std::string>([&](pqxx::connection& c) -> expected<std::string> {
-    pqxx::nontransaction tx{c};
-    auto r = tx.exec_prepared("get_marker");
-    if (r.empty()) return std::string{};
-    return r[0][0].as<std::string>();
-  });
-}
-
-expected<void> postgres_backend::set_replica_marker(const std::string& marker) {
-  if (marker.find('\0') != std::string::npos)
-    return backend_error{errc::invalid_argument, "replica marker contains a NUL byte"};
-  return pool_->call<void>([&](pqxx::connection& c) -> expected<void> {
-    pqxx::nontransaction tx{c};
-    tx.exec_prepared("set_marker", marker);
-    return {};
+    uint64_t purged = 0;
+    {
+      pqxx::nontransaction tx{c};
+      purged = tx.exec_prepared("purge", bound).affected_rows();
+    }
+    note_commit(c);
+    return purged;
   });
 }
 
@@ -321,7 +354,7 @@ expected<void> postgres_backend::set_replica_marker(const std::string& marker) {
 // pages of one snapshot and ranks them here: measured faster than computing
 // the distances in SQL (docs/BENCHMARKS.md).
 expected<std::vector<search_hit>> postgres_backend::search(const search_query& query) {
-  return pool_->call<std::vector<search_hit>>(
+  return read<std::vector<search_hit>>(
     [&](pqxx::connection& c) -> expected<std::vector<search_hit>> {
       snapshot tx{c};
       auto spec = load_spec(tx, query.collection);
@@ -360,12 +393,5 @@ expected<std::vector<search_hit>> postgres_backend::search(const search_query& q
     });
 }
 
-expected<void> postgres_backend::probe() {
-  return pool_->call<void>([&](pqxx::connection& c) -> expected<void> {
-    pqxx::nontransaction tx{c};
-    tx.exec("SELECT 1");
-    return {};
-  });
-}
 
 } // namespace lifeline

@@ -7,14 +7,22 @@
 
 #include "backends/backend.hpp"
 
+namespace pqxx {
+class connection_base;
+}
+
+#include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 namespace lifeline {
 
 class postgres_async;
 class postgres_pool;
+class postgres_standbys;
 
 struct postgres_config {
   /// libpq connection string without the password, e.g.
@@ -44,6 +52,16 @@ struct postgres_config {
   /// The asynchronous reader's connections (on top of the pool's); 0 means
   /// pool_size.
   uint32_t async_connections = 0;
+  /// Hot standbys of the primary (streaming replication): libpq connection
+  /// strings without the password (the primary's is used). They serve
+  /// reads, never writes, and only once they have replayed every write
+  /// acknowledged through this backend (postgres_standbys.hpp). With any,
+  /// gets go through the backend's workers (async_reads is off): a read
+  /// that falls over to a standby blocks.
+  std::vector<std::string> read_replicas;
+  /// Reads go to a standby first, the primary only when none can serve
+  /// ("prefer"); else standbys serve only while the primary is unreachable.
+  bool prefer_replicas = false;
   /// call_timeout, or its default derived from statement_timeout.
   std::chrono::milliseconds call_bound() const {
     return call_timeout.count() > 0 ? call_timeout : statement_timeout + call_timeout_margin;
@@ -96,8 +114,41 @@ public:
   /// The asynchronous reader, or null when it is off (tests read its counters).
   postgres_async* async_reader() { return async_.get(); }
 
+  /// The primary last reached, its timeline and the standbys (as of the last
+  /// probe or connection; never blocks).
+  bool database(database_status& out) const override;
+  /// Set while the primary's timeline differs from the one its replica
+  /// marker was stored on (a failover): gets and searches are refused until
+  /// the coordinator has verified it and stored a new marker.
+  std::string lost_writes() const override;
+
 private:
+  /// A read: on the primary, or on a standby that holds every acknowledged
+  /// write when the primary cannot be reached (or first, with
+  /// prefer_replicas). `client`: a caller's read (refused while unverified
+  /// after a failover), not a recovery's.
+  template <class T, class F>
+  expected<T> read(F&& f, bool client = true);
+  /// After a committed write: the primary's WAL position now bounds what a
+  /// standby must have replayed before it serves (only with standbys).
+  void note_commit(pqxx::connection_base& c);
+  /// On each new primary connection and probe: where it is (host,
+  /// timeline, WAL position), and whether its timeline moved.
+  void observe_primary(pqxx::connection_base& c);
+  bool primary_marked_down() const;
+  /// What a caller's read answers while unverified after a failover.
+  backend_error lost_writes_error() const;
+  void mark_primary_down();
+
   postgres_config cfg_;
+  mutable std::mutex db_mutex_; ///< Guards db_ and lost_writes_.
+  database_status db_;
+  std::string lost_writes_;
+  std::atomic<bool> unverified_{false}; ///< !lost_writes_.empty(), for the hot path.
+  /// Until when (steady clock, ns) reads skip a primary that just failed to
+  /// connect, instead of trying it again on every read.
+  std::atomic<int64_t> primary_down_until_{0};
+  std::unique_ptr<postgres_standbys> standbys_; ///< Null without read_replicas.
   std::unique_ptr<postgres_pool> pool_;
   std::unique_ptr<postgres_async> async_; ///< Last: stops (and answers) first.
 };

@@ -76,10 +76,11 @@ std::unique_ptr<postgres_pool::connection> postgres_pool::connect() {
 
 void postgres_pool::prepare(connection& c) {
   if (!schema_ready_) {
-    pg::migrate(c.db, cfg_.migration_timeout);
+    if (migrate_) pg::migrate(c.db, cfg_.migration_timeout);
     schema_ready_ = true;
   }
   pg::prepare_statements(c.db);
+  if (on_connect_) on_connect_(c.db);
 }
 
 expected<std::unique_ptr<postgres_pool::connection>>

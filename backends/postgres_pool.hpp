@@ -15,6 +15,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -34,7 +35,18 @@ class postgres_pool {
 public:
   using clock = postgres_watchdog::clock;
 
-  explicit postgres_pool(const postgres_config& cfg) : cfg_(cfg) {}
+  /// Runs on every new connection once its statements are prepared (inside
+  /// the call's bound); what it throws fails that call.
+  using connect_hook = std::function<void(pqxx::connection&)>;
+
+  /// `migrate`: the first connection migrates the schema (false for a
+  /// standby's pool: it is read-only and replays the primary's schema).
+  explicit postgres_pool(const postgres_config& cfg, bool migrate = true,
+                         connect_hook on_connect = {})
+    : cfg_(cfg), migrate_(migrate), on_connect_(std::move(on_connect)) {}
+  /// The same, with its own connection string (a standby's).
+  postgres_pool(const postgres_config& cfg, std::string dsn, bool migrate)
+    : postgres_pool(with_dsn(cfg, std::move(dsn)), migrate) {}
 
   /// Runs `f(pqxx::connection&)` (which returns expected<T>) on a pooled
   /// connection within the call bound; maps libpqxx exceptions onto backend
@@ -66,7 +78,14 @@ private:
   /// The answer of a call the watchdog cut short (and its log line).
   backend_error abandoned() const;
 
+  static postgres_config with_dsn(postgres_config cfg, std::string dsn) {
+    cfg.dsn = std::move(dsn);
+    return cfg;
+  }
+
   postgres_config cfg_;
+  bool migrate_ = true;
+  connect_hook on_connect_;
   std::mutex mutex_;
   std::condition_variable available_;
   std::vector<std::unique_ptr<connection>> idle_;

@@ -66,6 +66,23 @@ expected<backend_maker> configure_postgres(const std::string& name, const backen
   // 0: statement_timeout_ms plus a second (postgres_config::call_bound).
   cfg.call_timeout = std::chrono::milliseconds(r.number("call_timeout_ms", 0, 0, 3600000));
   auto password_file = r.text("password_file", "");
+  // Hot standbys of the primary: one connection string per line (a TOML
+  // list in the configuration file).
+  for (auto replicas = r.text("read_replicas", ""); !replicas.empty();) {
+    auto eol = replicas.find('\n');
+    auto dsn = replicas.substr(0, eol);
+    replicas = eol == std::string::npos ? "" : replicas.substr(eol + 1);
+    if (dsn == "?" || dsn.empty()) r.fail("read_replicas must be a list of libpq connection strings");
+    else if (dsn.find("password") != std::string::npos)
+      r.fail("read_replicas must not hold passwords: the primary's password is used");
+    else cfg.read_replicas.push_back(dsn);
+  }
+  auto replica_reads = r.text("replica_reads", "fallback");
+  if (replica_reads == "prefer") cfg.prefer_replicas = true;
+  else if (replica_reads != "fallback")
+    r.fail("replica_reads must be \"fallback\" or \"prefer\", not '" + replica_reads + "'");
+  if (cfg.read_replicas.empty() && s.count("replica_reads"))
+    r.fail("replica_reads needs read_replicas");
   if (cfg.dsn.empty()) r.fail("conninfo is required (a libpq connection string without the password)");
   if (cfg.dsn.find("password") != std::string::npos)
     r.fail("conninfo must not hold the password: use password_file or LIFELINE_PG_PASSWORD_FILE");

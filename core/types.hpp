@@ -156,4 +156,27 @@ private:
   uint32_t bits_ = 0;
 };
 
+/// One hot standby of a database that has read copies (a postgres backend's
+/// read_replicas), as last seen by the backend.
+struct standby_status {
+  std::string name;        ///< host:port
+  bool reachable = false;  ///< Its last check connected.
+  /// It would serve a read now: it has replayed every write acknowledged
+  /// through this backend.
+  bool serving = false;
+  int64_t lag_bytes = -1;  ///< Behind the last acknowledged write (-1: unknown).
+  double lag_seconds = -1; ///< Since its last replayed commit, while behind (-1: unknown).
+  uint64_t reads = 0;      ///< Reads it served (this process).
+  uint64_t refused = 0;    ///< Reads it refused because it had not replayed far enough.
+  std::string error;       ///< Why it does not serve (empty while it does).
+};
+
+/// Where a replicated database stands: its primary and its standbys.
+struct database_status {
+  std::string primary;          ///< host:port of the primary last reached ("" if none yet).
+  bool primary_reachable = false;
+  std::string timeline;         ///< The primary's timeline (8 hex digits; "" if unknown).
+  std::vector<standby_status> standbys;
+};
+
 } // namespace lifeline

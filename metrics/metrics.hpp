@@ -67,6 +67,12 @@ public:
   virtual void repair_ranges(uint64_t /*n*/) {}
   /// A check or repair round started (background: by the repair timer).
   virtual void repair_round(bool /*repair*/, bool /*background*/) {}
+  /// A standby of `backend`'s database, as of the last probe: bytes behind
+  /// the last acknowledged write (-1: unknown), whether it would serve, and
+  /// the reads it served and refused (too far behind) since the last call.
+  virtual void standby(std::string_view /*backend*/, std::string_view /*standby*/,
+                       int64_t /*lag_bytes*/, bool /*serving*/, uint64_t /*reads*/,
+                       uint64_t /*refused*/) {}
 };
 
 /// Discards everything.

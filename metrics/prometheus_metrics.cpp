@@ -138,6 +138,26 @@ prometheus_metrics::prometheus_metrics() : registry_(std::make_shared<prometheus
                 .Help("1 while the backend is demoted (tried last) for the operation's reads: its "
                       "recent p95 is far above its peers'.")
                 .Register(r);
+  standby_lag_ = &prometheus::BuildGauge()
+                    .Name("lifeline_standby_lag_bytes")
+                    .Help("How far a standby of a backend's database is behind the last write "
+                          "acknowledged through it (bytes of WAL; -1: unknown).")
+                    .Register(r);
+  standby_serving_ = &prometheus::BuildGauge()
+                        .Name("lifeline_standby_serving")
+                        .Help("1 while a standby holds every acknowledged write and would serve "
+                              "reads.")
+                        .Register(r);
+  standby_reads_ = &prometheus::BuildCounter()
+                      .Name("lifeline_standby_reads_total")
+                      .Help("Reads a standby served (the primary unreachable, or "
+                            "replica_reads = \"prefer\").")
+                      .Register(r);
+  standby_refused_ = &prometheus::BuildCounter()
+                        .Name("lifeline_standby_reads_refused_total")
+                        .Help("Reads a standby refused because it had not replayed the last "
+                              "acknowledged write.")
+                        .Register(r);
 }
 
 prometheus_metrics::~prometheus_metrics() = default;
@@ -262,6 +282,17 @@ void prometheus_metrics::hedge_won(operation op, std::string_view backend) {
 void prometheus_metrics::demoted(operation op, std::string_view backend, bool on) {
   demoted_->Add({{"operation", std::string{to_string(op)}}, {"backend", str(backend)}})
     .Set(on ? 1 : 0);
+}
+
+void prometheus_metrics::standby(std::string_view backend, std::string_view standby,
+                                 int64_t lag_bytes, bool serving, uint64_t reads,
+                                 uint64_t refused) {
+  prometheus::Labels labels{{"backend", str(backend)}, {"standby", str(standby)}};
+  standby_lag_->Add(labels).Set(double(lag_bytes));
+  standby_serving_->Add(labels).Set(serving ? 1 : 0);
+  // Added at 0 too: the series exist from the first probe on.
+  standby_reads_->Add(labels).Increment(double(reads));
+  standby_refused_->Add(labels).Increment(double(refused));
 }
 
 std::string prometheus_metrics::render() const {

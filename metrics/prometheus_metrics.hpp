@@ -49,6 +49,8 @@ public:
   void hedge_sent(operation op, std::string_view backend) override;
   void hedge_won(operation op, std::string_view backend) override;
   void demoted(operation op, std::string_view backend, bool on) override;
+  void standby(std::string_view backend, std::string_view standby, int64_t lag_bytes,
+               bool serving, uint64_t reads, uint64_t refused) override;
 
   /// The registry, for other components to add their own series.
   prometheus::Registry& registry() { return *registry_; }
@@ -81,6 +83,10 @@ private:
   prometheus::Family<prometheus::Counter>* hedges_;
   prometheus::Family<prometheus::Counter>* hedges_won_;
   prometheus::Family<prometheus::Gauge>* demoted_;
+  prometheus::Family<prometheus::Gauge>* standby_lag_;
+  prometheus::Family<prometheus::Gauge>* standby_serving_;
+  prometheus::Family<prometheus::Counter>* standby_reads_;
+  prometheus::Family<prometheus::Counter>* standby_refused_;
   // Series are looked up once and kept: Family::Add hashes its labels.
   std::mutex mutex_;
   std::map<std::tuple<operation, std::string, call_outcome>, prometheus::Counter*> call_series_;

@@ -8,4 +8,8 @@ shift
 # in the environment measures the portable build instead).
 export LIFELINE_NATIVE="${LIFELINE_NATIVE:-ON}"
 source "$(dirname "$0")/prepare.sh"
+# The standby scenario kills the primary and promotes a hot standby of it.
+case " $* " in
+  *" --scenario standby "*) pg_standby_start >/dev/null ;;
+esac
 "build/bin/$name" "$@"

@@ -50,6 +50,17 @@ std::optional<config_error> get_bool(const toml::node& n, const std::string& key
 
 std::string setting_text(const toml::node& n) {
   if (auto s = n.value<std::string>()) return *s;
+  // A list of strings (e.g. read_replicas) travels as one line each; a
+  // value that cannot be told apart that way is refused by its backend.
+  if (auto* list = n.as_array()) {
+    std::string out;
+    for (auto& item : *list) {
+      auto s = item.value<std::string>();
+      if (!s || s->find('\n') != std::string::npos) return "?";
+      out += (out.empty() ? "" : "\n") + *s;
+    }
+    return list->empty() ? "" : out;
+  }
   if (auto i = n.value<int64_t>()) return std::to_string(*i);
   if (auto b = n.value<bool>()) return *b ? "true" : "false";
   return "?";

@@ -102,6 +102,25 @@ bool all_in_sync(const std::string& url, const std::string& token) {
   return false;
 }
 
+/// The started server's configuration for --scenario standby: PostgreSQL
+/// with its primary and hot standby listed (it follows a promotion) and the
+/// standby as a read replica, then the vector store. The ports come from
+/// scripts/pg.sh (pg_start, pg_standby_start: scripts/bench.sh runs both).
+std::string standby_config(const std::string& dir) {
+  auto port = std::getenv("LIFELINE_PG_PORT"), standby = std::getenv("LIFELINE_PG_STANDBY_PORT");
+  if (!port || !standby)
+    throw std::runtime_error("--scenario standby needs a PostgreSQL standby: run it through "
+                             "scripts/bench.sh, which starts one");
+  auto path = dir + "/standby.toml";
+  std::ofstream{path} << "[[backends]]\nname = \"postgres\"\nkind = \"postgres\"\npriority = 0\n"
+                      << "conninfo = \"host=127.0.0.1,127.0.0.1 port=" << port << "," << standby
+                      << " user=lifeline dbname=lifeline target_session_attrs=read-write\"\n"
+                      << "read_replicas = [\"host=127.0.0.1 port=" << standby
+                      << " user=lifeline dbname=lifeline\"]\n"
+                      << "[[backends]]\nname = \"vectors\"\nkind = \"hnsw\"\npriority = 1\n";
+  return path;
+}
+
 std::string ratio(double x, double base) {
   if (x <= 0 || base <= 0) return "-";
   char buf[32];
@@ -208,8 +227,10 @@ int main(int argc, char** argv) {
     std::unique_ptr<inprocess_service> inproc;
     std::string url = o.url;
     if (o.target == "http" && url.empty()) {
-      std::vector<std::string> args{"--postgres", o.postgres, "--data-dir", o.data_dir,
-                                    "--attempt-timeout-ms", "300", "--log-level", o.server_log_level};
+      std::vector<std::string> args{"--data-dir", o.data_dir, "--attempt-timeout-ms", "300",
+                                    "--log-level", o.server_log_level};
+      if (o.scenario == "standby") args.insert(args.end(), {"--config", standby_config(o.data_dir)});
+      else args.insert(args.end(), {"--postgres", o.postgres});
       if (o.max_in_flight >= 0) args.insert(args.end(), {"--max-in-flight", std::to_string(o.max_in_flight)});
       if (o.backend_max_in_flight >= 0)
         args.insert(args.end(), {"--backend-max-in-flight", std::to_string(o.backend_max_in_flight)});

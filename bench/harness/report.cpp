@@ -99,9 +99,10 @@ summary summarize(const std::vector<sample>& samples, const std::vector<applied_
     // as a read (recovery; reads go to a backend only once it is in sync).
     for (auto& x : samples) {
       if (x.sent_s < a.applied_s || !ok(x)) continue;
-      bool reacted = is_fault(a.event.action)
-                       ? (x.served != 0 && !(x.served & bit))
-                       : ((x.served & bit) && (x.op == op_kind::get || x.op == op_kind::search));
+      bool read = x.op == op_kind::get || x.op == op_kind::search;
+      bool reacted = is_fault(a.event.action)            ? (x.served != 0 && !(x.served & bit))
+                     : a.event.action == "pg-promote" ? ((x.served & bit) && !read)
+                                                        : ((x.served & bit) && read);
       if (reacted && (c.reaction_s < 0 || x.done_s - a.applied_s < c.reaction_s))
         c.reaction_s = x.done_s - a.applied_s;
     }
@@ -161,8 +162,9 @@ std::string write_outputs(const std::string& dir, const std::string& title,
     text << buf;
   }
   for (auto& f : s.faults) {
-    auto what = is_fault(f.event) ? "first request served by another backend"
-                                  : "recovered backend serving reads again";
+    auto what = is_fault(f.event)         ? "first request served by another backend"
+                : f.event == "pg-promote" ? "first write applied on PostgreSQL again"
+                                          : "recovered backend serving reads again";
     if (f.reaction_s >= 0)
       std::snprintf(buf, sizeof buf, "  %6.1f s %-13s %s after %.3f s\n", f.at_s, f.event.c_str(), what,
                     f.reaction_s);

@@ -16,7 +16,8 @@ namespace {
 const std::vector<std::string>& actions() {
   static const std::vector<std::string> all = {"pg-kill",  "pg-start",     "pg-pause",
                                                "pg-resume", "pg-restart",  "pg-flap",
-                                               "vectors-down", "vectors-up"};
+                                               "vectors-down", "vectors-up",
+                                               "pg-promote"};
   return all;
 }
 
@@ -109,6 +110,9 @@ std::vector<fault_event> builtin_scenario(const std::string& name, double s) {
     return out;
   }
   if (name == "flap") return expand({{s / 4, "pg-flap " + std::to_string(s / 2) + " 2"}});
+  // The primary killed, its hot standby promoted a while later (as a
+  // failover manager would); needs the standby scripts/bench.sh starts.
+  if (name == "standby") return {{s / 4, "pg-kill"}, {s * 3 / 8, "pg-promote"}};
   throw std::runtime_error("unknown scenario '" + name
                            + "' (none, failover, pause, vectors, both, flap, stutter, or a file)");
 }
@@ -118,7 +122,8 @@ backend_states states_at(const std::vector<fault_event>& events, double t) {
   for (auto& e : events) {
     if (e.at > t) break;
     if (e.action == "pg-kill" || e.action == "pg-pause") s.postgres_down = true;
-    if (e.action == "pg-start" || e.action == "pg-resume" || e.action == "pg-restart")
+    if (e.action == "pg-start" || e.action == "pg-resume" || e.action == "pg-restart"
+        || e.action == "pg-promote")
       s.postgres_down = false;
     if (e.action == "vectors-down") s.vectors_down = true;
     if (e.action == "vectors-up") s.vectors_down = false;
@@ -156,6 +161,10 @@ std::string fault_injector::admin(const std::string& path) const {
 std::string fault_injector::apply(const fault_event& e) const {
   if (e.action == "pg-kill") return pg("kill");
   if (e.action == "pg-start") return pg("start");
+  if (e.action == "pg-promote") {
+    promoted_ = true;
+    return pg("promote");
+  }
   if (e.action == "pg-pause") return pg("pause");
   if (e.action == "pg-resume") return pg("resume");
   if (e.action == "pg-restart") {
@@ -169,7 +178,9 @@ std::string fault_injector::apply(const fault_event& e) const {
 
 void fault_injector::heal() const {
   pg("resume");
-  if (!pg("status").empty()) pg("start");
+  // After a promotion the standby is the primary: starting the old one
+  // would make two.
+  if (!promoted_ && !pg("status").empty()) pg("start");
   admin("/v1/admin/backends/vectors/start");
 }
 

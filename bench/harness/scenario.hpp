@@ -10,6 +10,7 @@
 //   50 vectors-down     # POST /v1/admin/backends/vectors/stop
 //   60 vectors-up       # .../start
 //   70 pg-flap 10 2     # for 10 s: kill, start, kill... every 2 s
+//   80 pg-promote       # promote the hot standby (scripts/pg.sh promote)
 #pragma once
 
 #include <string>
@@ -30,7 +31,8 @@ fault_event parse_fault_flag(const std::string& flag);
 std::vector<fault_event> expand(std::vector<fault_event> events);
 /// The built-in scenarios: "none", "failover" (PostgreSQL killed at 1/4 of
 /// the run, started at 1/2), "pause", "vectors", "both", "flap", "stutter"
-/// (PostgreSQL paused 300 ms every 1.5 s for the whole run).
+/// (PostgreSQL paused 300 ms every 1.5 s for the whole run), "standby"
+/// (the primary killed at 1/4, its hot standby promoted at 3/8).
 std::vector<fault_event> builtin_scenario(const std::string& name, double seconds);
 
 /// Which backends are down at time t, from the events so far.
@@ -55,6 +57,7 @@ private:
   std::string pg(const std::string& action) const;
   std::string admin(const std::string& path) const;
   std::string pg_script_, admin_, token_;
+  mutable bool promoted_ = false; ///< Set by pg-promote (on the fault thread).
 };
 
 } // namespace lifeline::bench

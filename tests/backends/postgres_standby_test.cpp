@@ -37,7 +37,7 @@ std::unique_ptr<pqxx::connection> connect(const postgres_config& cfg, const std:
 } // namespace
 
 TEST_CASE("postgres backend: with its primary and standby listed, it follows a promotion",
-          "[.standby]") {
+          "[.standby][follows]") {
   auto primary_port = env("LIFELINE_PG_PORT");
   auto standby_port = env("LIFELINE_PG_STANDBY_PORT");
   auto cfg = postgres_from_env(2);
@@ -70,6 +70,18 @@ TEST_CASE("postgres backend: with its primary and standby listed, it follows a p
   // The pool's connections to the old primary fail once; the next ones go
   // down the host list to the promoted standby.
   CHECK(eventually([&] { return bool(pg.upsert(c, {document{"b", {3, 4}, "after", "{}", 2}})); }));
+  // The promoted standby is on a new timeline: writes acknowledged on the
+  // old one may be missing there, so reads are refused until the data is
+  // verified (the coordinator's part: it stores a new replica marker).
+  CHECK_THAT(pg.lost_writes(), Catch::Contains("timeline"));
+  auto refused = pg.get(c, "a");
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().kind == errc::backend_unavailable);
+  auto marker = pg.replica_marker();
+  REQUIRE(marker);
+  CHECK(marker->empty());
+  REQUIRE(pg.set_replica_marker("verified"));
+  CHECK(pg.lost_writes().empty());
   auto a = pg.get(c, "a");
   REQUIRE(a);
   CHECK(a->content == "before");
@@ -83,4 +95,48 @@ TEST_CASE("postgres backend: with its primary and standby listed, it follows a p
     return b && b->content == "after";
   }));
   CHECK(pg.probe());
+}
+
+TEST_CASE("postgres backend: a standby that has not replayed the last acknowledged write refuses "
+          "reads, and serves once it has",
+          "[.standby][backend-paused]") {
+  auto primary_port = env("LIFELINE_PG_PORT");
+  auto standby_port = env("LIFELINE_PG_STANDBY_PORT");
+  auto cfg = postgres_from_env(2);
+  cfg.read_replicas = {"host=127.0.0.1 port=" + standby_port + " user=lifeline dbname=lifeline"};
+  postgres_backend pg{cfg};
+  auto c = unique_collection("lagging");
+  REQUIRE(pg.create_collection({c, 2, metric::l2}));
+  REQUIRE(pg.upsert(c, {document{"a", {1, 2}, "v1", "{}", 1}}));
+  REQUIRE(pg_control("standby-pause") == 0);
+  REQUIRE(pg.upsert(c, {document{"a", {1, 2}, "v2", "{}", 2}}));
+  REQUIRE(pg_control("kill") == 0);
+
+  // The standby holds v1 only: refused, never answered with v1.
+  auto r = pg.get(c, "a");
+  REQUIRE_FALSE(r);
+  CHECK(r.error().kind == errc::backend_unavailable);
+  CHECK_THAT(r.error().message, Catch::Contains("standby 127.0.0.1:" + standby_port + " is "));
+  CHECK_THAT(r.error().message, Catch::Contains("bytes behind the last acknowledged write"));
+  CHECK_FALSE(pg.probe());
+  database_status db;
+  REQUIRE(pg.database(db));
+  REQUIRE(db.standbys.size() == 1);
+  CHECK(db.standbys[0].refused >= 1);
+  CHECK(db.standbys[0].reads == 0);
+  CHECK_FALSE(db.primary_reachable);
+
+  REQUIRE(pg_control("standby-resume") == 0);
+  CHECK(eventually([&] {
+    auto again = pg.get(c, "a");
+    return again && again->content == "v2";
+  }));
+  CHECK(pg.probe()); // up for reads on the standby
+  // Writes never go to the standby.
+  auto w = pg.upsert(c, {document{"b", {1, 2}, "v1", "{}", 3}});
+  REQUIRE_FALSE(w);
+  CHECK(w.error().kind == errc::backend_unavailable);
+  REQUIRE(pg.database(db));
+  CHECK(db.standbys[0].reads >= 1);
+  CHECK(db.standbys[0].serving);
 }
