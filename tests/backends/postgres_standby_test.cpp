@@ -140,3 +140,48 @@ TEST_CASE("postgres backend: a standby that has not replayed the last acknowledg
   CHECK(db.standbys[0].reads >= 1);
   CHECK(db.standbys[0].serving);
 }
+
+TEST_CASE("postgres backend: replica_reads prefer sends reads to a standby that holds every "
+          "acknowledged write, and to the primary otherwise",
+          "[.standby][prefer]") {
+  auto standby_port = env("LIFELINE_PG_STANDBY_PORT");
+  auto cfg = postgres_from_env(2);
+  cfg.read_replicas = {"host=127.0.0.1 port=" + standby_port + " user=lifeline dbname=lifeline"};
+  cfg.prefer_replicas = true;
+  postgres_backend pg{cfg};
+  REQUIRE(pg.probe()); // the primary's position is known from here on
+  auto c = unique_collection("prefer");
+  REQUIRE(pg.create_collection({c, 2, metric::l2}));
+  REQUIRE(pg.upsert(c, {document{"a", {1, 2}, "v1", "{}", 1}}));
+  auto standby_reads = [&] {
+    database_status db;
+    REQUIRE(pg.database(db));
+    REQUIRE(db.standbys.size() == 1);
+    return db.standbys[0].reads;
+  };
+  // Served by the standby once it has replayed the write (never before).
+  CHECK(eventually([&] {
+    auto before = standby_reads();
+    auto r = pg.get(c, "a");
+    REQUIRE(r);
+    CHECK(r->content == "v1");
+    return standby_reads() > before;
+  }));
+
+  // Replay paused: the standby lacks the next write, so the primary answers.
+  REQUIRE(pg_control("standby-pause") == 0);
+  REQUIRE(pg.upsert(c, {document{"a", {1, 2}, "v2", "{}", 2}}));
+  auto before = standby_reads();
+  for (int i = 0; i < 5; ++i) {
+    auto r = pg.get(c, "a");
+    REQUIRE(r);
+    CHECK(r->content == "v2");
+  }
+  CHECK(standby_reads() == before);
+  database_status db;
+  REQUIRE(pg.database(db));
+  CHECK(db.standbys[0].refused >= 5);
+  CHECK(db.primary_reachable);
+  CHECK(db.timeline.size() == 8);
+  REQUIRE(pg_control("standby-resume") == 0);
+}

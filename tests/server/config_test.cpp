@@ -148,3 +148,42 @@ TEST_CASE("config: hedging keys", "[config]") {
   CHECK(error_of("hedging = 1\n").find("hedging must be true or false") != std::string::npos);
   CHECK(error_of("hedge_budget_percent = 101\n").find("hedge_budget_percent must be") != std::string::npos);
 }
+
+TEST_CASE("config: a postgres backend's hot standbys in read_replicas and replica_reads",
+          "[config]") {
+  options opts;
+  REQUIRE(load(R"(
+[[backends]]
+name = "postgres"
+kind = "postgres"
+conninfo = "host=db1,db2 port=5432,5432 target_session_attrs=read-write"
+read_replicas = ["host=db1 port=5432", "host=db2 port=5432"]
+replica_reads = "prefer"
+)", opts));
+  REQUIRE(opts.backends.size() == 1);
+  auto& settings = opts.backends[0].settings;
+  CHECK(settings.at("read_replicas") == "host=db1 port=5432\nhost=db2 port=5432");
+  auto pg = find_backend_kind("postgres");
+  REQUIRE(pg);
+  CHECK(pg->configure("postgres", settings, "/tmp"));
+
+  auto error = [&](backend_settings s) {
+    s.emplace("conninfo", "host=db1");
+    auto r = pg->configure("postgres", s, "/tmp");
+    REQUIRE_FALSE(r);
+    return r.error().message;
+  };
+  CHECK_THAT(error({{"read_replicas", "?"}}), Catch::Contains("read_replicas must be a list"));
+  CHECK_THAT(error({{"read_replicas", "host=db2 password=x"}}),
+             Catch::Contains("must not hold passwords"));
+  CHECK_THAT(error({{"read_replicas", "host=db2"}, {"replica_reads", "sometimes"}}),
+             Catch::Contains("replica_reads must be"));
+  CHECK_THAT(error({{"replica_reads", "prefer"}}), Catch::Contains("replica_reads needs read_replicas"));
+  // A list of anything but strings cannot be told apart: refused by name.
+  options numbers;
+  REQUIRE(load("[[backends]]\nname = \"p\"\nkind = \"postgres\"\nconninfo = \"host=x\"\n"
+                "read_replicas = [1, 2]\n",
+                numbers));
+  CHECK_THAT(error({{"read_replicas", numbers.backends[0].settings.at("read_replicas")}}),
+             Catch::Contains("read_replicas must be a list"));
+}
