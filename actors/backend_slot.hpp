@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -162,6 +163,11 @@ struct replica_slot {
   bool waiting_for_peer = false; ///< Needs a rebuild; no peer is in sync.
   bool settled = true;           ///< Its first recovery is decided (ready_atom).
   uint64_t rebuilt = 0;          ///< Documents copied by the current rebuild.
+  /// The slot the current job copies from (a rebuild), if any.
+  std::optional<size_t> peer;
+  /// Its store may have lost acknowledged writes (a database failover) and
+  /// its verification has started (cleared once the store says it is over).
+  bool verifying = false;
   /// Collections with a create or drop waiting in its log: later writes to
   /// them wait there too, in order (cleared once it is in sync).
   std::set<std::string> queued_collections;

@@ -36,11 +36,16 @@ void verify_after_lost_writes(coordinator_pointer self, size_t i, const std::str
       .then([](ok_atom) {}, [](caf::error&) {}); // retried after the next probe
     return;
   }
-  // Already on its way (a rebuild stores the new marker when done).
-  if (r.needs_rebuild || r.job_running || r.deciding || r.state == replica_state::rebuilding)
-    return;
+  if (r.verifying) return; // under way: its rebuild stores the new marker when done
+  r.verifying = true;
   log().warn("backend {}: {}", s.name, why);
   s.last_error = why;
+  // What was copied from it may be what it lost: rebuilds from it start again.
+  for (size_t j = 0; j < st.slots.size(); ++j) {
+    auto& other = st.slots[j].replica;
+    if (j != i && other.job_running && other.peer == i) other.must_rebuild();
+  }
+  // A job of its own that runs now is outdated by this (job_outdated()).
   r.must_rebuild();
   set_replica(self, s, replica_state::rebuilding, why);
   maybe_recover(self, i);
@@ -66,6 +71,7 @@ void observe_database(coordinator_pointer self, size_t i) {
   s.has_database = true;
   s.database = std::move(db);
   if (auto why = s.store->lost_writes(); !why.empty()) verify_after_lost_writes(self, i, why);
+  else s.replica.verifying = false;
 }
 
 } // namespace lifeline::detail

@@ -81,6 +81,7 @@ void spawn_job(coordinator_pointer self, size_t i, std::optional<size_t> peer,
     s.replica.rebuilt = 0;
   }
   plan.new_marker = new_marker;
+  s.replica.peer = peer;
   // After a fresh copy, an entry the backend refuses was refused everywhere.
   plan.skip_refused = peer.has_value();
   plan.page = st.cfg.recovery_page;

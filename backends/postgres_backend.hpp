@@ -135,6 +135,9 @@ private:
   /// On each new primary connection and probe: where it is (host,
   /// timeline, WAL position), and whether its timeline moved.
   void observe_primary(pqxx::connection_base& c);
+  /// Under db_mutex_: the primary is on `current`, the data was stored on
+  /// `stored`; another timeline not verified since makes it unverified.
+  void suspect_timeline(const std::string& stored, const std::string& current);
   bool primary_marked_down() const;
   /// What a caller's read answers while unverified after a failover.
   backend_error lost_writes_error() const;
@@ -145,6 +148,7 @@ private:
   database_status db_;
   std::string lost_writes_;
   std::atomic<bool> unverified_{false}; ///< !lost_writes_.empty(), for the hot path.
+  std::string verified_timeline_;       ///< Stored with the last marker by this process.
   /// Until when (steady clock, ns) reads skip a primary that just failed to
   /// connect, instead of trying it again on every read.
   std::atomic<int64_t> primary_down_until_{0};

@@ -28,6 +28,13 @@ namespace {
 /// (pg_control_checkpoint() shows a new one only after the next checkpoint).
 constexpr const char* timeline_sql = "substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)";
 
+/// The primary's WAL position at or past every commit it has returned: the
+/// write position, unless commits return before their record is written
+/// (synchronous_commit = off), when only the insert position is.
+constexpr const char* position_sql =
+  "(CASE WHEN current_setting('synchronous_commit') = 'off' THEN pg_current_wal_insert_lsn()"
+  " ELSE pg_current_wal_lsn() END)::text";
+
 /// How long reads skip a primary that refused a connection.
 constexpr auto primary_retry = std::chrono::seconds(1);
 
@@ -59,25 +66,28 @@ void postgres_backend::note_commit(pqxx::connection_base& c) {
   // fails, the call fails and the write is not acknowledged (it is replayed
   // from the handoff log), so no acknowledged write goes unaccounted.
   pqxx::nontransaction tx{c};
-  auto lsn = parse_lsn(tx.exec1("SELECT pg_current_wal_lsn()::text")[0].as<std::string>());
-  if (!lsn) throw pqxx::failure{"unreadable WAL position after a commit"};
-  standbys_->acknowledged(*lsn);
+  auto row = tx.exec1(std::string{"SELECT "} + position_sql + ", " + timeline_sql);
+  auto lsn = parse_lsn(row[0].as<std::string>());
+  auto timeline = parse_timeline(row[1].as<std::string>());
+  if (!lsn || timeline == 0) throw pqxx::failure{"unreadable WAL position after a commit"};
+  standbys_->acknowledged(*lsn, timeline);
 }
 
 void postgres_backend::observe_primary(pqxx::connection_base& c) {
   pqxx::nontransaction tx{c};
   auto row = tx.exec1(std::string{"SELECT pg_is_in_recovery(), CASE WHEN NOT pg_is_in_recovery()"
-                                  " THEN pg_current_wal_lsn()::text END, CASE WHEN NOT"
-                                  " pg_is_in_recovery() THEN "}
+                                  " THEN "}
+                      + position_sql + " END, CASE WHEN NOT pg_is_in_recovery() THEN "
                       + timeline_sql
                       + " END, (SELECT value FROM lifeline_meta WHERE key = 'replica_marker_timeline')");
+  auto where = c.hostname() ? std::string{c.hostname()} + ":" + (c.port() ? c.port() : "?") : "?";
   if (row[0].as<bool>()) {
-    // A standby named as the primary (no target_session_attrs=read-write):
-    // it answers reads; its writes fail, and it has no timeline of its own.
-    std::lock_guard guard{db_mutex_};
-    db_.primary = c.hostname() ? std::string{c.hostname()} + ":" + (c.port() ? c.port() : "?") : "?";
-    db_.primary_reachable = false;
-    return;
+    // A standby where the primary should be (no target_session_attrs=
+    // read-write, or an old primary back as a standby): its reads would
+    // skip the position check, so it is no primary (the connection goes).
+    mark_primary_down();
+    throw pqxx::broken_connection{where + " is a standby (in recovery), not the primary: list the"
+                                          " primary's hosts with target_session_attrs=read-write"};
   }
   auto lsn = parse_lsn(row[1].as<std::string>());
   auto timeline = row[2].as<std::string>();
@@ -90,29 +100,28 @@ void postgres_backend::observe_primary(pqxx::connection_base& c) {
                    timeline);
     stored = timeline;
   }
-  std::string previous;
   {
     std::lock_guard guard{db_mutex_};
-    previous = db_.timeline;
-    db_.primary = c.hostname() ? std::string{c.hostname()} + ":" + (c.port() ? c.port() : "?")
-                               : "?";
+    db_.primary = where;
     db_.primary_reachable = true;
     db_.timeline = timeline;
-    if (stored != timeline && lost_writes_.empty()) {
-      lost_writes_ = "its database moved from timeline " + stored + " to " + timeline
-                     + " (a failover): writes acknowledged on " + stored
-                     + " may be missing, so it is verified before it serves reads again";
-      unverified_ = true;
-      log().warn("postgres: primary {} is on timeline {}, its data was stored on {}: {}",
-                 db_.primary, timeline, stored, lost_writes_);
-    }
+    suspect_timeline(stored, timeline);
   }
   primary_down_until_.store(0, std::memory_order_relaxed);
-  if (standbys_ && lsn) {
-    // Positions of another timeline mean nothing on this one.
-    if (!previous.empty() && previous != timeline) standbys_->rebase(*lsn);
-    else standbys_->acknowledged(*lsn); // covers every write committed before
-  }
+  // Covers every write committed before; a new timeline restarts the bar.
+  if (standbys_ && lsn) standbys_->acknowledged(*lsn, parse_timeline(timeline));
+}
+
+void postgres_backend::suspect_timeline(const std::string& stored, const std::string& current) {
+  // A timeline verified since `stored` was read is not suspect (a new
+  // connection may have read the row before the new marker was stored).
+  if (stored == current || current == verified_timeline_ || !lost_writes_.empty()) return;
+  lost_writes_ = "its database moved from timeline " + stored + " to " + current
+                 + " (a failover): writes acknowledged on " + stored
+                 + " may be missing, so it is verified before it serves reads again";
+  unverified_ = true;
+  log().warn("postgres: primary {} is on timeline {}, its data was stored on {}: {}",
+             db_.primary, current, stored, lost_writes_);
 }
 
 bool postgres_backend::database(database_status& out) const {
@@ -158,12 +167,8 @@ expected<std::string> postgres_backend::replica_marker() {
     auto timeline = row[2].as<std::string>();
     if (!stored.empty() && stored != timeline) {
       std::lock_guard guard{db_mutex_};
-      if (lost_writes_.empty())
-        lost_writes_ = "its database moved from timeline " + stored + " to " + timeline
-                       + " (a failover): writes acknowledged on " + stored
-                       + " may be missing, so it is verified before it serves reads again";
-      unverified_ = true;
-      return std::string{}; // unverified: the coordinator rebuilds it
+      suspect_timeline(stored, timeline);
+      if (unverified_) return std::string{}; // unverified: the coordinator rebuilds it
     }
     return marker;
   });
@@ -187,6 +192,7 @@ expected<void> postgres_backend::set_replica_marker(const std::string& marker) {
       log().info("postgres: verified on timeline {}; it serves reads again", timeline);
     lost_writes_.clear();
     unverified_ = false;
+    verified_timeline_ = timeline;
     db_.timeline = timeline;
     return {};
   });

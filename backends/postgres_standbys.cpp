@@ -28,6 +28,12 @@ std::optional<uint64_t> parse_lsn(const std::string& text) {
   return (uint64_t{hi} << 32) | lo;
 }
 
+uint32_t parse_timeline(const std::string& text) {
+  uint32_t tl = 0;
+  auto r = std::from_chars(text.data(), text.data() + text.size(), tl, 16);
+  return r.ec == std::errc{} && r.ptr == text.data() + text.size() ? tl : 0;
+}
+
 std::string postgres_endpoint(const std::string& dsn) {
   std::string host = "?", port = "5432";
   char* err = nullptr;
@@ -64,76 +70,107 @@ postgres_standbys::~postgres_standbys() {
   monitor_.join();
 }
 
-void postgres_standbys::acknowledged(uint64_t lsn) {
-  auto seen = acked_.load(std::memory_order_relaxed);
-  while (seen < lsn && !acked_.compare_exchange_weak(seen, lsn, std::memory_order_acq_rel)) {
+void postgres_standbys::acknowledged(uint64_t lsn, uint32_t timeline) {
+  std::lock_guard guard{bar_mutex_};
+  if (timeline > bar_.timeline) {
+    // A failover (or the first acknowledgement): positions of another
+    // timeline say nothing about this one.
+    bar_.moved = bar_.timeline != 0;
+    bar_.timeline = timeline;
+    bar_.acked = lsn;
+  } else if (timeline == bar_.timeline && lsn > bar_.acked) {
+    bar_.acked = lsn;
   }
 }
 
-void postgres_standbys::rebase(uint64_t lsn) {
-  acked_.store(lsn, std::memory_order_release);
-  // Positions seen on the old timeline say nothing about the new one.
-  for (auto& s : list_) s->replayed.store(0, std::memory_order_release);
+postgres_standbys::bar postgres_standbys::bar_now() const {
+  std::lock_guard guard{bar_mutex_};
+  return bar_;
 }
+
+uint64_t postgres_standbys::acked() const { return bar_now().acked; }
+
+namespace {
+
+struct replay_reading {
+  bool in_recovery = false;
+  std::optional<uint64_t> lsn;
+  uint32_t timeline = 0; ///< Its WAL receiver's (0: none running).
+  double age_s = -1;
+};
+
+} // namespace
 
 expected<uint64_t> postgres_standbys::refresh(standby& s) {
-  auto r = s.pool->call<std::pair<std::optional<uint64_t>, double>>(
-    [](pqxx::connection& c) -> expected<std::pair<std::optional<uint64_t>, double>> {
-      pqxx::nontransaction tx{c};
-      auto row = tx.exec1("SELECT pg_last_wal_replay_lsn()::text,"
-                          " COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), -1)");
-      std::optional<uint64_t> lsn;
-      if (!row[0].is_null()) lsn = parse_lsn(row[0].as<std::string>());
-      return std::make_pair(lsn, row[1].as<double>());
-    });
+  auto r = s.pool->call<replay_reading>([](pqxx::connection& c) -> expected<replay_reading> {
+    pqxx::nontransaction tx{c};
+    auto row = tx.exec1(
+      "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text,"
+      " (SELECT received_tli FROM pg_stat_wal_receiver),"
+      " COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), -1)");
+    replay_reading out;
+    out.in_recovery = row[0].as<bool>();
+    if (!row[1].is_null()) out.lsn = parse_lsn(row[1].as<std::string>());
+    if (!row[2].is_null()) out.timeline = row[2].as<uint32_t>();
+    out.age_s = row[3].as<double>();
+    return out;
+  });
   std::lock_guard guard{s.mutex};
-  if (!r) {
-    s.reachable = false;
-    s.error = r.error().message;
-    return backend_error{errc::backend_unavailable, "standby " + s.name + ": " + r.error().message};
+  if (!r || !r->in_recovery || !r->lsn) {
+    // Not a standby we can measure (any more): trust nothing cached.
+    s.replayed.store(0, std::memory_order_release);
+    s.reachable = bool(r);
+    s.error = !r ? r.error().message : "not replaying (not in recovery: promoted?)";
+    return backend_error{errc::backend_unavailable, "standby " + s.name + ": " + s.error};
   }
   s.reachable = true;
-  s.replay_age_s = r->second;
-  if (!r->first) {
-    // A server out of recovery (promoted) is no standby of this primary.
-    s.error = "not replaying (not in recovery: promoted?)";
-    return backend_error{errc::backend_unavailable, "standby " + s.name + " is " + s.error};
-  }
-  auto seen = s.replayed.load(std::memory_order_relaxed);
-  if (*r->first > seen) s.replayed.store(*r->first, std::memory_order_release);
+  s.replay_age_s = r->age_s;
+  if (r->timeline != 0) s.followed.store(r->timeline, std::memory_order_release);
+  s.replayed.store(*r->lsn, std::memory_order_release);
   s.error.clear();
-  return std::max(seen, *r->first);
+  return *r->lsn;
 }
 
+namespace {
+
+backend_error behind(const std::string& name, uint64_t acked, uint64_t replayed) {
+  return {errc::backend_unavailable, "standby " + name + " is " + std::to_string(acked - replayed)
+                                       + " bytes behind the last acknowledged write"};
+}
+
+} // namespace
+
 expected<void> postgres_standbys::ready(standby& s) {
-  auto acked = acked_.load(std::memory_order_acquire);
-  if (acked == 0)
+  auto now = bar_now();
+  if (now.acked == 0)
     return backend_error{errc::backend_unavailable,
                          "standby " + s.name
                            + " cannot be trusted yet: the primary has not been reached since the"
                              " start, so the last acknowledged write's position is unknown"};
-  if (s.replayed.load(std::memory_order_acquire) >= acked) return {};
+  // After a failover, a position counts only on the new timeline: a standby
+  // left on the old one may be further along it than the promoted one was.
+  auto follows = [&] {
+    return !now.moved || s.followed.load(std::memory_order_acquire) == now.timeline;
+  };
+  if (follows() && s.replayed.load(std::memory_order_acquire) >= now.acked) return {};
   auto replayed = refresh(s);
   if (!replayed) return replayed.error();
-  if (*replayed >= acked) return {};
+  if (!follows())
+    return backend_error{errc::backend_unavailable,
+                         "standby " + s.name + " has not shown that it follows timeline "
+                           + std::to_string(now.timeline) + " since the failover"};
+  if (*replayed >= now.acked) return {};
   s.refused.fetch_add(1, std::memory_order_relaxed);
-  return backend_error{errc::backend_unavailable,
-                       "standby " + s.name + " is " + std::to_string(acked - *replayed)
-                         + " bytes behind the last acknowledged write"};
+  return behind(s.name, now.acked, *replayed);
 }
 
 expected<void> postgres_standbys::serving() {
-  auto acked = acked_.load(std::memory_order_acquire);
   std::string why;
   for (auto& s : list_) {
-    auto replayed = refresh(*s);
-    if (replayed && acked != 0 && *replayed >= acked) return {};
-    auto reason = !replayed ? replayed.error().message
-                  : acked == 0 ? "standby " + s->name + " cannot be trusted yet: the last"
-                                   " acknowledged write's position is unknown"
-                               : "standby " + s->name + " is " + std::to_string(acked - *replayed)
-                                   + " bytes behind the last acknowledged write";
-    why += (why.empty() ? "" : "; ") + reason;
+    auto refreshed = refresh(*s);
+    auto ok = refreshed ? ready(*s) : expected<void>{refreshed.error()};
+    if (ok) return {};
+    why += (why.empty() ? "" : "; ") + ok.error().message;
   }
   return backend_error{errc::backend_unavailable, why};
 }
@@ -141,15 +178,19 @@ expected<void> postgres_standbys::serving() {
 void postgres_standbys::monitor() {
   std::unique_lock guard{stop_mutex_};
   while (!stopping_) {
-    guard.unlock();
-    for (auto& s : list_) (void)refresh(*s);
-    guard.lock();
+    for (auto& s : list_) {
+      if (stopping_) break;
+      guard.unlock();
+      (void)refresh(*s);
+      guard.lock();
+    }
     stop_cv_.wait_for(guard, monitor_interval, [this] { return stopping_; });
   }
 }
 
 std::vector<standby_status> postgres_standbys::status() const {
-  auto acked = acked_.load(std::memory_order_acquire);
+  auto now = bar_now();
+  auto acked = now.acked;
   std::vector<standby_status> out;
   for (auto& s : list_) {
     standby_status st;
@@ -157,9 +198,11 @@ std::vector<standby_status> postgres_standbys::status() const {
     auto replayed = s->replayed.load(std::memory_order_acquire);
     st.reads = s->reads.load(std::memory_order_relaxed);
     st.refused = s->refused.load(std::memory_order_relaxed);
+    bool follows = !now.moved || s->followed.load(std::memory_order_acquire) == now.timeline;
     std::lock_guard guard{s->mutex};
     st.reachable = s->reachable;
     st.error = s->error;
+    if (st.error.empty() && !follows) st.error = "not following the new timeline yet";
     if (acked != 0 && replayed != 0) {
       st.lag_bytes = replayed >= acked ? 0 : int64_t(acked - replayed);
       // Idle and caught up, the time since its last replayed commit is no lag.

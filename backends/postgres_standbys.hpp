@@ -29,6 +29,9 @@ namespace lifeline {
 /// "16/B374D848" as a number; nullopt for anything else (NULL included).
 std::optional<uint64_t> parse_lsn(const std::string& text);
 
+/// "00000002" (a WAL file name's timeline part) as a number; 0 if not hex.
+uint32_t parse_timeline(const std::string& text);
+
 /// "host:port" of a libpq connection string ("?" for what it leaves out).
 std::string postgres_endpoint(const std::string& dsn);
 
@@ -39,13 +42,14 @@ public:
   postgres_standbys(const postgres_standbys&) = delete;
   postgres_standbys& operator=(const postgres_standbys&) = delete;
 
-  /// A write was acknowledged with the primary at `lsn`: standbys serve
-  /// only once they have replayed that far (the position only grows).
-  void acknowledged(uint64_t lsn);
-  /// The primary moved to a new timeline: positions of the old one mean
-  /// nothing there, so the bar is set to the new primary's `lsn`.
-  void rebase(uint64_t lsn);
-  uint64_t acked() const { return acked_.load(std::memory_order_acquire); }
+  /// A write was acknowledged with the primary at `lsn` on `timeline`:
+  /// standbys serve only once they have replayed that far. A newer timeline
+  /// restarts the bar there (positions of the old one mean nothing on it),
+  /// and from then on a standby serves only once it shows that it follows
+  /// the new timeline. An older timeline (a stale primary) is ignored.
+  void acknowledged(uint64_t lsn, uint32_t timeline);
+  /// The bar: the last acknowledged position (0: unknown yet).
+  uint64_t acked() const;
 
   /// Runs `f(pqxx::connection&)` on a standby that holds every acknowledged
   /// write, the next one in turn first. A standby's answer is final (a
@@ -63,7 +67,11 @@ private:
   struct standby {
     std::string name;
     std::unique_ptr<postgres_pool> pool;
-    std::atomic<uint64_t> replayed{0}; ///< Replay position last seen.
+    /// Replay position last seen (the latest reading, not the largest: a
+    /// rewound standby goes back); 0 after a failed or non-standby reading.
+    std::atomic<uint64_t> replayed{0};
+    /// The timeline its WAL receiver last reported (0: none seen yet).
+    std::atomic<uint32_t> followed{0};
     std::atomic<uint64_t> reads{0};
     std::atomic<uint64_t> refused{0};
     mutable std::mutex mutex;          ///< Guards the fields below.
@@ -79,8 +87,16 @@ private:
   expected<uint64_t> refresh(standby& s);
   void monitor();
 
+  struct bar {
+    uint64_t acked = 0;     ///< 0: unknown yet.
+    uint32_t timeline = 0;  ///< The primary's, as of the last acknowledgement.
+    bool moved = false;     ///< The timeline changed since the start.
+  };
+  bar bar_now() const;
+
   std::vector<std::unique_ptr<standby>> list_;
-  std::atomic<uint64_t> acked_{0}; ///< 0: unknown yet.
+  mutable std::mutex bar_mutex_;
+  bar bar_;
   std::atomic<uint32_t> next_{0};
   std::mutex stop_mutex_;
   std::condition_variable stop_cv_;
