@@ -11,6 +11,7 @@ packages=(
   librestinio-dev
   prometheus wrk gnuplot-nox
   postgresql-15 postgresql-client-15
+  etcd-server curl
   clang-15 libfuzzer-15-dev
 )
 

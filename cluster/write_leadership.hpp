@@ -1,0 +1,71 @@
+// Who the cluster's write leader is, decided in etcd (issue 16), after the
+// pattern of etcd's own election recipe and Patroni's leader key:
+// - a node campaigns by creating the leader key, attached to a lease of its
+//   own, in a transaction that succeeds only if the key does not exist;
+// - it stays leader while it renews the lease; a node that dies or is cut
+//   off stops renewing, the lease expires, etcd deletes the key and another
+//   node's campaign succeeds;
+// - the key's create revision names the term: it is the fencing token. The
+//   version ceiling (the highest version a leader may hand out) lives in
+//   etcd and is raised only in a transaction that compares the leader key's
+//   create revision and value with this node's term, so a deposed leader
+//   can no longer raise it, and stops acknowledging writes once its
+//   versions run out (at most one lease period later).
+// Plain C++ over etcd_client: the caller drives it from a timer (renew every
+// ttl/3) and asks before each block of versions. No CAF here.
+#pragma once
+
+#include "cluster/etcd_client.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace lifeline::cluster {
+
+struct leadership_config {
+  std::string prefix = "/lifeline";   ///< Keys live under it (one cluster per prefix).
+  std::string node;                   ///< This node's name (the leader key's value).
+  std::chrono::seconds ttl{5};        ///< The lease: how long a dead leader holds on.
+};
+
+struct leader_view {
+  bool mine = false;          ///< This node leads.
+  std::string leader;         ///< The leader's name ("" if none right now).
+  int64_t term = 0;           ///< The leader key's create revision (0: none).
+};
+
+class write_leadership {
+public:
+  write_leadership(etcd_client& etcd, leadership_config cfg);
+
+  /// One attempt to become leader (a lease of its own first, if it holds
+  /// none); answers who leads either way.
+  expected<leader_view> campaign();
+  /// Renews this node's lease; false (and not leader any more) once it has
+  /// expired. An error (etcd unreachable) leaves the lease to expire by
+  /// itself: the caller must stop acting as leader by the time it would.
+  expected<bool> renew();
+  /// Raises the version ceiling to at least `at_least`, fenced by this
+  /// node's term; answers the ceiling now stored. Fails with `conflict`
+  /// when this node is not (any more) the leader of its term.
+  expected<uint64_t> raise_ceiling(uint64_t at_least);
+  /// The stored ceiling (0 if none yet).
+  expected<uint64_t> ceiling();
+  /// Gives up leadership at once (revokes the lease; the key goes with it).
+  expected<void> resign();
+
+  bool leading() const { return term_ != 0; }
+  int64_t term() const { return term_; }
+  const std::string& leader_key() const { return leader_key_; }
+  const std::string& ceiling_key() const { return ceiling_key_; }
+
+private:
+  etcd_client& etcd_;
+  leadership_config cfg_;
+  std::string leader_key_, ceiling_key_;
+  int64_t lease_ = 0; ///< This node's lease (0: none).
+  int64_t term_ = 0;  ///< The term this node leads (0: not leading).
+};
+
+} // namespace lifeline::cluster
