@@ -1,0 +1,51 @@
+#include "cluster/node_network.hpp"
+
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+
+#include <set>
+
+namespace lifeline::cluster {
+
+void configure_network(caf::actor_system_config& cfg, network_settings settings) {
+  cfg.load<caf::io::middleman>();
+  cfg.set("middleman.app-identifiers", std::vector<std::string>{"lifeline"});
+  cfg.set("middleman.heartbeat-interval", caf::timespan{settings.heartbeat});
+  cfg.set("middleman.connection-timeout", caf::timespan{settings.connection_timeout});
+  // A backend actor's protocol (actors.hpp): registering T registers
+  // std::vector<T> too.
+  cfg.add_message_type<collection_spec>("lifeline::collection_spec");
+  cfg.add_message_type<collection_stats>("lifeline::collection_stats");
+  cfg.add_message_type<document>("lifeline::document");
+  cfg.add_message_type<search_query>("lifeline::search_query");
+  cfg.add_message_type<search_hit>("lifeline::search_hit");
+  cfg.add_message_type<scan_request>("lifeline::scan_request");
+  cfg.add_message_type<range_request>("lifeline::range_request");
+  cfg.add_message_type<version_entry>("lifeline::version_entry");
+  cfg.add_message_type<range_digest>("lifeline::range_digest");
+}
+
+caf::expected<uint16_t> publish_backend(caf::actor_system& sys, const backend_actor& backend,
+                                        const std::string& host, uint16_t port) {
+  return sys.middleman().publish(backend, port, host.c_str(), true);
+}
+
+void connect_backend(caf::event_based_actor* self, const std::string& host, uint16_t port,
+                     std::chrono::milliseconds timeout,
+                     std::function<void(caf::expected<backend_actor>)> done) {
+  auto& sys = self->system();
+  self->request(sys.middleman().actor_handle(), timeout, caf::connect_atom::value, host, port)
+    .then(
+      [&sys, done](const caf::node_id&, caf::strong_actor_ptr& ptr,
+                   const std::set<std::string>& interface) {
+        if (!ptr)
+          return done(caf::make_error(caf::sec::no_actor_published_at_port, "nothing published"));
+        if (!sys.assignable<backend_actor>(interface))
+          return done(caf::make_error(caf::sec::unexpected_actor_messaging_interface,
+                                      "the published actor is no backend"));
+        done(caf::actor_cast<backend_actor>(std::move(ptr)));
+      },
+      [done](caf::error& err) { done(std::move(err)); });
+}
+
+} // namespace lifeline::cluster
