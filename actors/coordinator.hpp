@@ -66,6 +66,17 @@ struct coordinator_config {
   /// version ceiling live. Empty: no handoff, so a write a backend misses
   /// while it is down stays missing there (receipt: "skipped").
   std::string handoff_dir;
+  /// Wall time each stored version ceiling reaches ahead of the versions
+  /// handed out: how long the coordinator keeps acknowledging writes
+  /// without storing a new ceiling. In a cluster, at most the write leader's
+  /// lease: a deposed leader stops within it (fencing).
+  std::chrono::seconds version_lease{60};
+  /// Wraps the durable state actor the coordinator starts (a cluster keeps
+  /// the version ceiling in etcd, fenced by the write leader's term:
+  /// cluster/leadership.hpp). Empty: the files alone.
+  /// The wrapper gets the coordinator's address: it ends when the coordinator does.
+  std::function<durable_state_actor(caf::actor_system&, durable_state_actor, caf::actor_addr)>
+    durable_wrapper;
   /// Run handoff logs on their own threads (each append syncs to disk).
   /// Tests on CAF's deterministic scheduler pass false.
   bool detached_io = true;

@@ -163,6 +163,8 @@ void start_replication(coordinator_pointer self) {
   auto& st = self->state;
   if (!st.handoff()) return;
   st.durable = spawn_durable_state(self->system(), st.cfg.handoff_dir, st.cfg.detached_io);
+  if (st.cfg.durable_wrapper)
+    st.durable = st.cfg.durable_wrapper(self->system(), st.durable, self->address());
   start_versions(self);
   for (size_t i = 0; i < st.slots.size(); ++i) attach_hints(self, i);
   std::error_code ec;

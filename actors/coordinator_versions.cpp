@@ -13,9 +13,6 @@ namespace lifeline::detail {
 
 namespace {
 
-/// Wall time each stored ceiling reaches beyond the versions handed out.
-constexpr std::chrono::seconds lease{60};
-
 void fail_waiting_writes(coordinator_pointer self, const caf::error& err) {
   // A write whose deadline passed has left the queue already.
   auto waiting = std::move(self->state.waiting_writes);
@@ -42,9 +39,15 @@ void resume_waiting_writes(coordinator_pointer self) {
 
 void request_ceiling(coordinator_pointer self);
 
-void on_ceiling_stored(coordinator_pointer self, uint64_t ceiling) {
+void on_ceiling_stored(coordinator_pointer self, uint64_t asked, uint64_t ceiling) {
   auto& st = self->state;
   st.ceiling_requested = false;
+  if (ceiling > asked) {
+    // Someone else stored a higher one (a cluster's previous write leader):
+    // its versions may reach it, so ours start above it.
+    st.versions.start_above(ceiling);
+    return request_ceiling(self);
+  }
   st.versions.ceiling_stored(ceiling);
   resume_waiting_writes(self);
   if (!st.waiting_writes.empty() || st.versions.wants_ceiling()) request_ceiling(self);
@@ -55,9 +58,9 @@ void request_ceiling(coordinator_pointer self) {
   auto& st = self->state;
   if (st.ceiling_requested || !st.ceiling_loaded || !st.versions_error.empty()) return;
   st.ceiling_requested = true;
-  self->request(st.durable, st.cfg.recovery_call_timeout, ceiling_atom::value,
-                st.versions.ceiling_to_store())
-    .then([self](uint64_t ceiling) { on_ceiling_stored(self, ceiling); },
+  auto asked = st.versions.ceiling_to_store();
+  self->request(st.durable, st.cfg.recovery_call_timeout, ceiling_atom::value, asked)
+    .then([self, asked](uint64_t ceiling) { on_ceiling_stored(self, asked, ceiling); },
           [self](caf::error& err) {
             self->state.ceiling_requested = false;
             auto why = describe(err);
@@ -73,7 +76,7 @@ void start_versions(coordinator_pointer self) {
   auto& st = self->state;
   // No version is handed out until the stored ceiling is read and a higher
   // one is stored; writes meanwhile wait (within their deadline).
-  st.versions = version_lease{system_micros, lease, 0};
+  st.versions = version_lease{system_micros, st.cfg.version_lease, 0};
   self->request(st.durable, st.cfg.recovery_call_timeout, ceiling_atom::value)
     .then(
       [self](uint64_t stored) {
@@ -90,12 +93,12 @@ void start_versions(coordinator_pointer self) {
       });
   // Keeps the ceiling ahead of the wall clock while idle, so that the first
   // write after a pause does not wait for a sync.
-  self->delayed_send(self, lease / 4, ceiling_atom::value);
+  self->delayed_send(self, std::chrono::milliseconds{st.cfg.version_lease} / 4, ceiling_atom::value);
 }
 
 void on_ceiling_tick(coordinator_pointer self) {
   auto& st = self->state;
-  self->delayed_send(self, lease / 4, ceiling_atom::value);
+  self->delayed_send(self, std::chrono::milliseconds{st.cfg.version_lease} / 4, ceiling_atom::value);
   if (st.versions.wants_ceiling()) request_ceiling(self);
 }
 

@@ -504,7 +504,7 @@ void http_api::impl::dispatch(endpoint op, api::route& target, bool authenticate
   auto& id = target.id;
   switch (op) {
     case endpoint::health:
-      return ask<health_report>(done, [authenticated](health_report& h) {
+      return ask<health_report>(done, [authenticated, cluster = cfg.cluster_health](health_report& h) {
         auto serving = h.serving();
         const char* status = serving == h.backends.size() ? "ok" : serving > 0 ? "degraded" : "unavailable";
         json_writer w;
@@ -524,7 +524,9 @@ void http_api::impl::dispatch(endpoint op, api::route& target, bool authenticate
           if (authenticated) w.key("last_error").value(b.last_error);
           w.key("since").value(iso8601(b.since_unix_ms)).end_object();
         }
-        w.end_array().end_object();
+        w.end_array();
+        if (cluster) w.key("cluster").raw(cluster());
+        w.end_object();
         return json_reply(serving > 0 ? 200 : 503, w.take());
       }, health_atom::value);
     case endpoint::metrics: {

@@ -72,6 +72,9 @@ struct api_config {
   /// Bound of the process's cache of encoded vectors for GET replies
   /// (api/vector_json_cache.hpp); 0 turns it off.
   size_t vector_cache_bytes = size_t{64} << 20;
+  /// With several nodes: the health reply's "cluster" object (JSON text,
+  /// from the server's cluster view); empty: none.
+  std::function<std::string()> cluster_health;
 };
 
 /// The 200 reply to a GET of one document, as every read path writes it

@@ -22,7 +22,16 @@ write_leadership::write_leadership(etcd_client& etcd, leadership_config cfg)
   : etcd_(etcd), cfg_(std::move(cfg)), leader_key_(cfg_.prefix + "/leader"),
     ceiling_key_(cfg_.prefix + "/version-ceiling") {}
 
-expected<leader_view> write_leadership::campaign() {
+expected<leader_view> write_leadership::campaign() { return campaign_once(false); }
+
+expected<leader_view> write_leadership::campaign_once(bool retried_own_term) {
+  if (lease_ != 0 && term_ == 0) {
+    // A follower's lease is not renewed between campaigns: it may have run
+    // out (a key put on it now would vanish at once). Keep it, or start anew.
+    auto left = etcd_.keepalive(lease_);
+    if (!left) return left.error();
+    if (*left == 0) lease_ = 0;
+  }
   if (lease_ == 0) {
     auto lease = etcd_.grant(cfg_.ttl);
     if (!lease) return lease.error();
@@ -38,6 +47,15 @@ expected<leader_view> write_leadership::campaign() {
   }
   auto held = r->read.empty() ? std::optional<etcd_kv>{} : r->read[0];
   if (!held) return leader_view{}; // it expired between the compare and the read
+  if (held->value == cfg_.node && held->lease != lease_ && !retried_own_term) {
+    // This node's own earlier term, on a lease it gave up (it stepped down
+    // when it could not renew it, e.g. while etcd was down): it acknowledges
+    // nothing under it any more, so end it now instead of waiting it out.
+    // (Node names must be unique in a cluster.)
+    if (auto revoked = etcd_.revoke(held->lease); !revoked) return revoked.error();
+    retried_own_term = true;
+    return campaign_once(true);
+  }
   // Our own key from an earlier campaign on the same lease (a retried call).
   bool ours = held->value == cfg_.node && held->lease == lease_;
   term_ = ours ? held->create_revision : 0;

@@ -54,6 +54,12 @@ public:
   expected<uint64_t> ceiling();
   /// Gives up leadership at once (revokes the lease; the key goes with it).
   expected<void> resign();
+  /// Stops acting as leader without telling etcd (it cannot be reached and
+  /// the lease has run out by now): the next campaign takes a new lease.
+  void step_down() {
+    lease_ = 0;
+    term_ = 0;
+  }
 
   bool leading() const { return term_ != 0; }
   int64_t term() const { return term_; }
@@ -61,6 +67,8 @@ public:
   const std::string& ceiling_key() const { return ceiling_key_; }
 
 private:
+  expected<leader_view> campaign_once(bool retried_own_term);
+
   etcd_client& etcd_;
   leadership_config cfg_;
   std::string leader_key_, ceiling_key_;

@@ -149,7 +149,32 @@ expected<void, config_error> load_file(const std::string& path, options& opts) {
     else if (key == "breaker_open_ms") err = get_ms(node, key, opts.breaker_open);
     else if (key == "shutdown_drain_ms") err = get_ms(node, key, opts.shutdown_drain);
     else if (key == "shutdown_grace_ms") err = get_ms(node, key, opts.shutdown_grace);
-    else if (key == "backends") {
+    else if (key == "cluster") {
+      auto* table = node.as_table();
+      if (!table) return bad(path + ": cluster must be a table ([cluster])");
+      for (auto&& [ck, cv] : *table) {
+        std::string ckey{ck.str()};
+        if (ckey == "node") err = get_string(cv, "cluster.node", opts.node);
+        else if (ckey == "etcd") {
+          opts.etcd.clear();
+          auto text = setting_text(cv); // a string, or a list of them
+          for (size_t at = 0; !err && at <= text.size();) {
+            auto eol = std::min(text.find('\n', at), text.size());
+            auto url = text.substr(at, eol - at);
+            if (url.empty() || url == "?") err = config_error{"cluster.etcd must be a URL or a list of URLs"};
+            else opts.etcd.push_back(url);
+            at = eol + 1;
+          }
+        } else if (ckey == "leader_lease_s") {
+          int64_t s = 0;
+          err = get_int(cv, "cluster.leader_lease_s", s, 2, 600);
+          if (!err) opts.leader_lease = std::chrono::seconds{s};
+        } else {
+          return bad(path + ": unknown key 'cluster." + ckey + "'");
+        }
+        if (err) break;
+      }
+    } else if (key == "backends") {
       auto* list = node.as_array();
       if (!list) return bad(path + ": backends must be an array of tables ([[backends]])");
       opts.backends.clear();

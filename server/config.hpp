@@ -68,6 +68,12 @@ struct options {
   /// at most hedge_budget_percent more reads; a backend whose read p95 is
   /// over outlier_factor times its best peer's is tried last (0: never).
   bool hedging = true;
+  /// Several nodes (issue 16): this node's name and etcd's endpoints
+  /// (`--node`, `--etcd`, or `[cluster] node / etcd`). Empty: one node.
+  std::string node;
+  std::vector<std::string> etcd;
+  /// The write leader's lease in etcd (and the version lease under it).
+  std::chrono::seconds leader_lease{5};
   uint32_t hedge_budget_percent = 5;
   uint32_t outlier_factor = 5;
   uint32_t breaker_failures = 5;

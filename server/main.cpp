@@ -5,6 +5,7 @@
 #include "actors/direct_reads.hpp"
 #include "api/http_api.hpp"
 #include "api/http_server.hpp"
+#include "cluster/leadership.hpp"
 #include "core/log.hpp"
 #include "metrics/prometheus_metrics.hpp"
 #include "server/check_command.hpp"
@@ -71,7 +72,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   auto* serve = app.add_subcommand("serve", "Run the HTTP/JSON API");
   std::string config_file, listen, data_dir, postgres, backends, log_level, log_format, token_file;
-  std::string handoff_dir;
+  std::string handoff_dir, node, etcd;
   int64_t request_timeout_ms = 0, attempt_timeout_ms = 0, pool_size = 0, http_threads = 0;
   int64_t breaker_failures = 0, breaker_open_ms = 0;
   std::string admin_token_file;
@@ -80,6 +81,9 @@ int main(int argc, char** argv) {
   serve->add_option("--config", config_file, "TOML configuration file")->check(CLI::ExistingFile);
   serve->add_option("--listen", listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
   serve->add_option("--data-dir", data_dir, "Directory for the vector store (default ./data)");
+  serve->add_option("--node", node,
+                    "This node's name in a cluster (with --etcd): the write leader is elected among the nodes");
+  serve->add_option("--etcd", etcd, "etcd endpoints of the cluster, comma-separated (http://host:port)");
   serve->add_option("--handoff-dir", handoff_dir,
                     "Directory of the handoff logs: writes a backend missed, kept until it is "
                     "back (default DATA_DIR/handoff)");
@@ -134,6 +138,15 @@ int main(int argc, char** argv) {
     if (auto ok = server::parse_listen(listen, opts); !ok) return fail(ok.error().message);
   if (!data_dir.empty()) opts.data_dir = data_dir;
   if (!handoff_dir.empty()) opts.handoff_dir = handoff_dir;
+  if (!node.empty()) opts.node = node;
+  if (!etcd.empty()) opts.etcd = split_names(etcd);
+  if (opts.node.empty() != opts.etcd.empty())
+    return fail("a cluster needs both this node's name (--node) and etcd's endpoints (--etcd)");
+  if (!opts.node.empty()
+      && (opts.node.size() > 64
+          || opts.node.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+               != std::string::npos))
+    return fail("--node: a name of 1 to 64 letters, digits, '-' or '_', not '" + opts.node + "'");
   if (opts.handoff_dir.empty()) opts.handoff_dir = opts.data_dir + "/handoff";
   if (!log_level.empty()) opts.log_level = log_level;
   if (!log_format.empty()) opts.log_format = log_format;
@@ -246,6 +259,19 @@ int main(int argc, char** argv) {
   rc.coordinator.disk_free_warn_bytes = opts.disk_free_warn_mb << 20;
   rc.coordinator.handoff_load_timeout = opts.handoff_load_timeout;
   rc.metrics = metrics;
+  // Several nodes: the write leader is elected in etcd, and versions come
+  // only from a ceiling raised there under its term (cluster/leadership.hpp).
+  std::shared_ptr<cluster::cluster_view> cluster_view;
+  if (!opts.node.empty()) {
+    cluster_view = std::make_shared<cluster::cluster_view>();
+    cluster::cluster_config cc{opts.node, opts.etcd, "/lifeline", opts.leader_lease};
+    rc.coordinator.version_lease = opts.leader_lease;
+    rc.coordinator.durable_wrapper = [cc, cluster_view](caf::actor_system& s, durable_state_actor files,
+                                                        caf::actor_addr coordinator) {
+      return cluster::spawn_leadership(s, cc, std::move(files), cluster_view, std::move(coordinator));
+    };
+    log().info("cluster: node {}, etcd {}", opts.node, etcd.empty() ? opts.etcd.front() : etcd);
+  }
   auto rt = spawn_runtime(sys, std::move(rc));
   // Ready once every backend has reported and replayed its handoff log
   // (each replay call has its own deadline, so this does not hang).
@@ -279,6 +305,7 @@ int main(int argc, char** argv) {
     acfg.max_in_flight = opts.max_in_flight;
     acfg.max_batch = opts.max_batch;
     acfg.timeout = opts.request_timeout + 1s;
+    if (cluster_view) acfg.cluster_health = [cluster_view] { return cluster::health_json(cluster_view->get()); };
     // Gets and searches follow the coordinator's routing snapshot directly
     // (no mailbox on the way); what it does not settle goes to the
     // coordinator through the client's bridge.

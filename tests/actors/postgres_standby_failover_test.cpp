@@ -10,6 +10,7 @@
 #include "backends/postgres_backend.hpp"
 #include "metrics/counting_metrics.hpp"
 #include "support/eventually.hpp"
+#include "support/required_env.hpp"
 #include "support/postgres_env.hpp"
 #include "support/temp_dir.hpp"
 
@@ -25,12 +26,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string env(const char* name) {
-  const char* v = std::getenv(name);
-  INFO(name << " is not set: run tests/scripts/postgres_standby_tests.sh");
-  REQUIRE(v != nullptr);
-  return v;
-}
+std::string env(const char* name) { return required_env(name, "tests/scripts/postgres_standby_tests.sh"); }
 
 struct standby_cluster {
   std::string primary_port = env("LIFELINE_PG_PORT");

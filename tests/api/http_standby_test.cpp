@@ -3,6 +3,7 @@
 // its lag and whether it serves; /metrics has the standby series. Run by
 // tests/scripts/postgres_standby_tests.sh on a primary and standby of its own.
 #include "support/eventually.hpp"
+#include "support/required_env.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_dir.hpp"
 
@@ -16,12 +17,7 @@ using namespace lifeline::testing;
 
 namespace {
 
-std::string env(const char* name) {
-  const char* v = std::getenv(name);
-  INFO(name << " is not set: run tests/scripts/postgres_standby_tests.sh");
-  REQUIRE(v != nullptr);
-  return v;
-}
+std::string env(const char* name) { return required_env(name, "tests/scripts/postgres_standby_tests.sh"); }
 
 } // namespace
 

@@ -6,6 +6,7 @@
 // from the other runs, which have no standby.
 #include "backends/postgres_backend.hpp"
 #include "support/eventually.hpp"
+#include "support/required_env.hpp"
 #include "support/postgres_env.hpp"
 
 #include <catch2/catch.hpp>
@@ -20,12 +21,7 @@ using namespace lifeline::testing;
 
 namespace {
 
-std::string env(const char* name) {
-  const char* v = std::getenv(name);
-  INFO(name << " is not set: run tests/scripts/postgres_standby_tests.sh");
-  REQUIRE(v != nullptr);
-  return v;
-}
+std::string env(const char* name) { return required_env(name, "tests/scripts/postgres_standby_tests.sh"); }
 
 /// A plain connection to one of the two servers.
 std::unique_ptr<pqxx::connection> connect(const postgres_config& cfg, const std::string& port) {

@@ -130,3 +130,25 @@ TEST_CASE("write leadership: a resigned leader hands over at once", "[etcd][lead
   REQUIRE(next);
   CHECK(next->mine);
 }
+
+TEST_CASE("write leadership: a node that stepped down (etcd unreachable) ends its own old term "
+          "when it campaigns again",
+          "[etcd][leader]") {
+  two_nodes t;
+  auto first = t.a.campaign();
+  REQUIRE(first);
+  REQUIRE(first->mine);
+  // It could not renew for a lease and stopped acting as leader; its old
+  // key (and lease) are still in etcd.
+  t.a.step_down();
+  CHECK_FALSE(t.a.leading());
+  auto again = t.a.campaign();
+  REQUIRE(again);
+  CHECK(again->mine);
+  CHECK(again->term > first->term);
+  // The other node still sees one leader, in the new term.
+  auto other = t.b.campaign();
+  REQUIRE(other);
+  CHECK_FALSE(other->mine);
+  CHECK(other->term == again->term);
+}
