@@ -4,6 +4,7 @@
 // restart / stop / start of a backend. Split from coordinator.cpp, which
 // keeps the handler list and the circuit bookkeeping these feed.
 #include "actors/coordinator_state.hpp"
+#include "backends/backend.hpp"
 #include "core/log.hpp"
 
 #include <spdlog/spdlog.h>
@@ -118,8 +119,10 @@ health_report health(coordinator_pointer self) {
     h.pending = s.replica.pending;
     h.rebuilt = s.replica.rebuilt;
     h.serving = s.serves_reads(operation::get);
-    h.has_database = s.has_database;
-    h.database = s.database;
+    // Live from the store while it is up (cheap, never blocks); else as of
+    // the last probe.
+    h.has_database = s.store ? s.store->database(h.database) : s.has_database;
+    if (!s.store) h.database = s.database;
     report.backends.push_back(std::move(h));
   }
   return report;

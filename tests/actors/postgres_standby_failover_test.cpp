@@ -234,7 +234,7 @@ TEST_CASE("standby: promoted, writes reach the new primary, the gap's writes are
   // rebuild from the in-sync memory store) and the gap's write is there.
   CHECK(eventually([&] { return f.health("postgres").replica == replica_state::in_sync; }));
   CHECK(f.metrics->replica_transitions("postgres", replica_state::rebuilding) >= 1);
-  CHECK(f.health("postgres").database.timeline != timeline);
+  CHECK(eventually([&] { return f.health("postgres").database.timeline != timeline; }));
   auto row = f.pg.on_standby("SELECT content FROM lifeline_documents WHERE collection = '"
                              + f.collection + "' AND id = 'gap' AND NOT deleted");
   REQUIRE(row.size() == 1);
