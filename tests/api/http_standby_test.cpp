@@ -50,10 +50,14 @@ TEST_CASE("http: health and metrics show the primary, its timeline and each stan
   CHECK(health.find(R"("database":{"primary":"127.0.0.1:)" + primary
                     + R"(","primary_reachable":true,"timeline":"00000001")")
         != std::string::npos);
-  auto metrics = c.request("GET", "/metrics").body;
+  // Metrics as of the coordinator's probes (health reads the backend live).
   auto labels = R"({backend="postgres",standby=")" + name + R"("})";
-  CHECK(metrics.find("lifeline_standby_lag_bytes" + labels + " 0") != std::string::npos);
-  CHECK(metrics.find("lifeline_standby_serving" + labels + " 1") != std::string::npos);
+  std::string metrics;
+  CHECK(eventually([&] {
+    metrics = c.request("GET", "/metrics").body;
+    return metrics.find("lifeline_standby_lag_bytes" + labels + " 0") != std::string::npos
+           && metrics.find("lifeline_standby_serving" + labels + " 1") != std::string::npos;
+  }));
   CHECK(metrics.find("lifeline_standby_reads_total" + labels) != std::string::npos);
   CHECK(metrics.find("lifeline_standby_reads_refused_total" + labels) != std::string::npos);
   CHECK(server.stop() == 0);
