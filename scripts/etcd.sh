@@ -79,13 +79,16 @@ etcd_cleanup() {
 }
 
 # Runs `$1` on exit before what the EXIT trap already ran (pg.sh's cleanup).
+# `|| true`: under set -e a failing step (cleanups return the script's
+# status) would end the trap before the next one ran; the script's exit
+# status stays what it was.
 etcd_add_exit_hook() {
   local previous
   previous=$(trap -p EXIT)
   previous=${previous#trap -- \'}
   previous=${previous%\' EXIT}
   # shellcheck disable=SC2064
-  trap "$1${previous:+; $previous}" EXIT
+  trap "$1 || true${previous:+; $previous}" EXIT
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
