@@ -9,9 +9,12 @@
 #                                          # (reads $LIFELINE_ETCD_DIR)
 set -euo pipefail
 
+# Below the kernel's ephemeral range (ip_local_port_range, 32768 and up by
+# default): a port there can be taken between this check and the server's
+# bind by the local end of any outgoing connection, e.g. a test's client.
 etcd_free_port() {
   local port
-  for port in $(seq $((20000 + RANDOM % 20000)) 65000); do
+  for port in $(seq $((20000 + RANDOM % 12000)) 32767) $(seq 10000 19999); do
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       echo "$port"
       return 0

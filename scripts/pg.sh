@@ -29,15 +29,36 @@ pg_as_owner() {
   fi
 }
 
+# Below the kernel's ephemeral range (ip_local_port_range, 32768 and up by
+# default): a port there can be taken between this check and the server's
+# bind by the local end of any outgoing connection, e.g. a test's client.
 pg_free_port() {
   local port
-  for port in $(seq $((20000 + RANDOM % 20000)) 65000); do
+  for port in $(seq $((20000 + RANDOM % 12000)) 32767) $(seq 10000 19999); do
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       echo "$port"
       return 0
     fi
   done
   return 1
+}
+
+# Starts a server with `$1` (a pg_ctl wrapper), logging to $2. Another
+# process may take its port between pg_free_port and the bind: then a new
+# port is appended to its configuration $3 (the last setting wins) and it
+# tries again, three times at most. Sets PG_STARTED_PORT.
+pg_start_on_free_port() {
+  local ctl=$1 log=$2 conf=$3 try
+  for try in 1 2 3; do
+    PG_STARTED_PORT=$(sed -n 's/^port = \([0-9]*\)$/\1/p' "$conf" | tail -n 1)
+    "$ctl" -l "$log" -w -t 60 start >/dev/null && return 0
+    if [ "$try" -lt 3 ] && grep -q "Address already in use" "$log"; then
+      echo "port = $(pg_free_port)" >>"$conf"
+      continue
+    fi
+    cat "$log" >&2
+    return 1
+  done
 }
 
 pg_ctl_cmd() {
@@ -76,8 +97,9 @@ max_connections = 200
 fsync = on
 log_min_messages = warning
 CONF
-  pg_ctl_cmd -l "$dir/server.log" -w -t 60 start >/dev/null \
-    || { cat "$dir/server.log" >&2; return 1; }
+  pg_start_on_free_port pg_ctl_cmd "$dir/server.log" "$dir/data/postgresql.conf" || return 1
+  port=$PG_STARTED_PORT
+  export LIFELINE_PG_PORT=$port
   trap pg_cleanup EXIT
   export PGHOST=127.0.0.1 PGPORT=$port PGUSER=lifeline
   PGPASSWORD=$(cat "$LIFELINE_PG_PASSWORD_FILE") "$bindir/createdb" lifeline
@@ -99,8 +121,8 @@ pg_standby_start() {
   port=$(pg_free_port)
   # The copied postgresql.conf names the primary's port: the last setting wins.
   echo "port = $port" >>"$dir/postgresql.conf"
-  pg_standby_ctl -l "$LIFELINE_PG_DIR/standby.log" -w -t 60 start >/dev/null \
-    || { cat "$LIFELINE_PG_DIR/standby.log" >&2; return 1; }
+  pg_start_on_free_port pg_standby_ctl "$LIFELINE_PG_DIR/standby.log" "$dir/postgresql.conf" || return 1
+  port=$PG_STARTED_PORT
   export LIFELINE_PG_STANDBY_PORT=$port
   export LIFELINE_PG_STANDBY_DSN="host=127.0.0.1 port=$port user=lifeline dbname=lifeline"
   echo "pg.sh: hot standby running on 127.0.0.1:$port (data in $dir)"
