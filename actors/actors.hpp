@@ -62,6 +62,8 @@ using versions_atom = caf::atom_constant<caf::atom("versions")>;
 using digest_atom = caf::atom_constant<caf::atom("digest")>;
 using repair_atom = caf::atom_constant<caf::atom("repair")>;
 using routes_atom = caf::atom_constant<caf::atom("routes")>;
+using leader_atom = caf::atom_constant<caf::atom("leader")>;
+using watch_atom = caf::atom_constant<caf::atom("watch")>;
 
 // -- the backend actor --------------------------------------------------------
 
@@ -303,6 +305,11 @@ using coordinator_actor = caf::typed_actor<
   caf::replies_to<hold_atom, std::string, bool>::with<ok_atom>,
   /// From supervisors: a backend changed lifecycle state.
   caf::reacts_to<lifecycle_atom, lifecycle_event>,
+  /// A cluster follower (coordinator_config::follower): the write leader's
+  /// name and its coordinator, reached over the nodes' network ("" and null
+  /// while none is known). Writes go there; so do reads PostgreSQL cannot
+  /// serve here.
+  caf::reacts_to<leader_atom, std::string, caf::actor>,
   /// From recovery jobs: (backend index, job, documents copied so far,
   /// entries pending or ~0 if unknown, entries replayed since last time).
   caf::reacts_to<progress_atom, uint32_t, uint64_t, uint64_t, uint64_t, uint64_t>,
@@ -372,7 +379,13 @@ using supervisor_actor = caf::typed_actor<
   /// restarting or failed state). Idempotent; a no-op while shutting down.
   caf::replies_to<hold_atom, bool>::with<ok_atom>,
   /// The current lifecycle (as last reported to the coordinator).
-  caf::replies_to<status_atom>::with<lifecycle_event>>;
+  caf::replies_to<status_atom>::with<lifecycle_event>,
+  /// Also send every lifecycle event, starting with the current one, to this
+  /// actor until it goes (another node's link to this replica).
+  caf::reacts_to<watch_atom, caf::actor>,
+  /// Report the current lifecycle to the coordinator again (a cluster node
+  /// replaces its coordinator when its part in the cluster changes).
+  caf::reacts_to<lifecycle_atom>>;
 
 // -- the coordinator's durable state ------------------------------------------
 

@@ -18,6 +18,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -171,6 +172,13 @@ struct replica_slot {
   /// Collections with a create or drop waiting in its log: later writes to
   /// them wait there too, in order (cleared once it is in sync).
   std::set<std::string> queued_collections;
+  /// On a cluster follower: a replica whose state only the leader knows.
+  bool leader_knows = false;
+  /// With shared markers: whether its stored marker is kept, being
+  /// removed, or removed (it missed a write), and the writes waiting for
+  /// the removal.
+  enum class stored_marker : uint8_t { kept, removing, removed } stored = stored_marker::kept;
+  std::vector<std::function<void(std::string)>> after_unmark;
   uint64_t rebuild_requests = 0; ///< Times a rebuild was asked for.
   uint64_t job_rebuild_requests = 0; ///< rebuild_requests when the job started.
 

@@ -71,6 +71,9 @@ std::string why_not(const slot& s, operation op) {
     return "does not support " + std::string{to_string(op)};
   if (f.has(health_flag::not_up)) return with_error(std::string{to_string(r.lifecycle())});
   if (f.has(health_flag::held)) return with_error("held by an operator");
+  if (rep.leader_knows)
+    return "a replica on another node's watch: this node follows, the write leader knows "
+           "whether it is in sync";
   if (rep.state == replica_state::catching_up)
     return "catching up (" + std::to_string(rep.pending) + " writes pending)";
   if (rep.state == replica_state::rebuilding)
@@ -153,6 +156,11 @@ void record(coordinator_pointer self, size_t i, operation op, permit p, const ca
   sync_circuit(self, s, s.last_error);
 }
 
+caf::duration call_bound(coordinator_pointer self, const backend_actor& h) {
+  if (!h || h->node() == self->node()) return caf::infinite;
+  return caf::duration{2 * self->state.cfg.request_timeout};
+}
+
 caf::error missed_deadline(duration timeout) {
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count();
   return caf::error{errc::timeout, "no reply within " + std::to_string(ms) + " ms"};
@@ -186,6 +194,15 @@ uint64_t detail::arm(coordinator_pointer self, duration timeout,
 
 namespace {
 
+/// Hands a request to the write leader's coordinator, which replies to the
+/// sender directly (over the nodes' network); no_leader while none is known.
+template <class R, class... Ts>
+caf::result<R> to_leader(coordinator_pointer self, Ts&&... xs) {
+  auto& st = self->state;
+  if (!st.leader_coordinator) return no_leader(self);
+  return self->delegate(st.leader_coordinator, std::forward<Ts>(xs)...);
+}
+
 void on_tick(coordinator_pointer self) {
   auto& st = self->state;
   auto t = now(self);
@@ -208,26 +225,68 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, coordinat
   st.cfg = std::move(cfg);
   st.hedges = st.cfg.hedges;
   for (uint32_t i = 0; i < st.slots.size(); ++i) schedule_probe(self, i);
-  start_replication(self);
+  if (st.cfg.follower) start_follower(self);
+  else start_replication(self);
   schedule_purge(self);
   schedule_repair(self);
   on_routes_tick(self);
   return {
-    [self](create_atom, collection_spec& spec) { return create_collection(self, spec); },
-    [self](drop_atom, std::string& name) { return drop_collection(self, name); },
-    [self](upsert_atom, std::string& c, std::vector<document>& docs) {
+    // A cluster follower hands writes, and the reads it cannot serve, to
+    // the write leader (coordinator_follower.cpp).
+    [self](create_atom a, collection_spec& spec) -> caf::result<write_receipt> {
+      if (self->state.cfg.follower) return to_leader<write_receipt>(self, a, std::move(spec));
+      return create_collection(self, spec);
+    },
+    [self](drop_atom a, std::string& name) -> caf::result<write_receipt> {
+      if (self->state.cfg.follower) return to_leader<write_receipt>(self, a, std::move(name));
+      return drop_collection(self, name);
+    },
+    [self](upsert_atom a, std::string& c,
+           std::vector<document>& docs) -> caf::result<write_receipt> {
+      if (self->state.cfg.follower) return to_leader<write_receipt>(self, a, std::move(c), std::move(docs));
       return upsert_documents(self, c, docs);
     },
-    [self](remove_atom, std::string& c, std::string& id) { return remove_document(self, c, id); },
-    [self](list_atom) { return list_collections(self); },
-    [self](stats_atom, std::string& name) { return stats_of(self, name); },
-    [self](get_atom, std::string& c, std::string& id) { return get_document(self, c, id); },
-    [self](search_atom, search_query& q) { return search_documents(self, q); },
-    [self](get_atom, std::string& c, std::string& id, read_escalation& from) {
+    [self](remove_atom a, std::string& c, std::string& id) -> caf::result<write_receipt> {
+      if (self->state.cfg.follower) return to_leader<write_receipt>(self, a, std::move(c), std::move(id));
+      return remove_document(self, c, id);
+    },
+    [self](list_atom a) -> caf::result<served<std::vector<collection_spec>>> {
+      if (read_goes_to_leader(self, operation::list_collections))
+        return to_leader<served<std::vector<collection_spec>>>(self, a);
+      return list_collections(self);
+    },
+    [self](stats_atom a, std::string& name) -> caf::result<served<collection_stats>> {
+      if (read_goes_to_leader(self, operation::collection_stats))
+        return to_leader<served<collection_stats>>(self, a, std::move(name));
+      return stats_of(self, name);
+    },
+    [self](get_atom a, std::string& c, std::string& id) -> caf::result<served<document>> {
+      if (read_goes_to_leader(self, operation::get))
+        return to_leader<served<document>>(self, a, std::move(c), std::move(id));
+      return get_document(self, c, id);
+    },
+    [self](search_atom a, search_query& q) -> caf::result<served<std::vector<search_hit>>> {
+      if (read_goes_to_leader(self, operation::search))
+        return to_leader<served<std::vector<search_hit>>>(self, a, std::move(q));
+      return search_documents(self, q);
+    },
+    [self](get_atom a, std::string& c, std::string& id,
+           read_escalation& from) -> caf::result<served<document>> {
+      // It failed or was slow here: the leader, if one is known.
+      if (self->state.cfg.follower && self->state.leader_coordinator)
+        return to_leader<served<document>>(self, a, std::move(c), std::move(id));
       return get_handed_over(self, c, id, from);
     },
-    [self](search_atom, search_query& q, read_escalation& from) {
+    [self](search_atom a, search_query& q,
+           read_escalation& from) -> caf::result<served<std::vector<search_hit>>> {
+      if (self->state.cfg.follower && self->state.leader_coordinator)
+        return to_leader<served<std::vector<search_hit>>>(self, a, std::move(q));
       return search_handed_over(self, q, from);
+    },
+    [self](leader_atom, std::string& name, caf::actor& coordinator) {
+      auto& st = self->state;
+      st.leader = std::move(name);
+      st.leader_coordinator = caf::actor_cast<coordinator_actor>(std::move(coordinator));
     },
     [self](routes_atom) { on_routes_tick(self); },
     [self](health_atom) { return health(self); },

@@ -77,6 +77,24 @@ struct coordinator_config {
   /// The wrapper gets the coordinator's address: it ends when the coordinator does.
   std::function<durable_state_actor(caf::actor_system&, durable_state_actor, caf::actor_addr)>
     durable_wrapper;
+  // -- several nodes (cluster/node_front.hpp) --------------------------------------
+
+  /// A cluster follower: it keeps no handoff logs and hands out no
+  /// versions. Writes go to the write leader's coordinator (leader_atom
+  /// names it; a 503 while none is known). Reads are served here only by
+  /// backends without '@' in their name (the shared database): the
+  /// replicas' state is known to the leader alone, so they count as not in
+  /// sync here, and a read those cannot serve goes to the leader.
+  bool follower = false;
+  /// A cluster leader: the replica markers live in etcd, where the next
+  /// leader reads them, but the hints live on this node only. So a backend
+  /// that misses a write loses its stored marker before the write is
+  /// acknowledged (the next leader then rebuilds it), and gets it back once
+  /// it is in sync again.
+  bool shared_markers = false;
+  /// This node's name (follower errors name it).
+  std::string node;
+
   /// Run handoff logs on their own threads (each append syncs to disk).
   /// Tests on CAF's deterministic scheduler pass false.
   bool detached_io = true;

@@ -298,3 +298,52 @@ void store_hint(coordinator_pointer self, size_t i, const handoff_entry& entry,
 }
 
 } // namespace lifeline::detail
+
+namespace lifeline::detail {
+
+// With shared markers (a cluster leader): the next leader trusts a replica
+// whose stored marker it holds (in etcd), but it will not have this node's
+// hints. So the marker goes before a write the replica missed is
+// acknowledged, and comes back once the replica is in sync again. Both are
+// requests from this actor to the same one, so they are stored in order.
+
+void unmark_missed(coordinator_pointer self, size_t i, std::function<void(std::string)> done) {
+  auto& st = self->state;
+  auto& r = st.slots[i].replica;
+  using stored = replica_slot::stored_marker;
+  if (r.stored == stored::removed) return done({});
+  r.after_unmark.push_back(std::move(done));
+  if (r.stored == stored::removing) return;
+  r.stored = stored::removing;
+  auto finished = [self, i](std::string failure) {
+    auto& r = self->state.slots[i].replica;
+    r.stored = failure.empty() ? stored::removed : stored::kept;
+    auto waiting = std::move(r.after_unmark);
+    r.after_unmark.clear();
+    for (auto& w : waiting) w(failure);
+  };
+  self->request(st.durable, st.cfg.recovery_call_timeout, marker_atom::value, st.slots[i].name,
+                std::string{})
+    .then([finished](ok_atom) { finished({}); },
+          [finished](caf::error& err) { finished(describe(err)); });
+}
+
+void remark_in_sync(coordinator_pointer self, size_t i) {
+  auto& st = self->state;
+  auto& s = st.slots[i];
+  using stored = replica_slot::stored_marker;
+  if (!st.cfg.shared_markers || s.replica.stored != stored::removed || s.replica.marker.empty())
+    return;
+  s.replica.stored = stored::kept;
+  self->request(st.durable, st.cfg.recovery_call_timeout, marker_atom::value, s.name,
+                s.replica.marker)
+    .then([](ok_atom) {},
+          [self, i](caf::error& err) {
+            // It will be rebuilt by the next leader, not lose data.
+            auto& s = self->state.slots[i];
+            log().warn("backend {}: its replica marker could not be stored again ({}); the next "
+                       "leader will rebuild it", s.name, describe(err));
+          });
+}
+
+} // namespace lifeline::detail

@@ -224,7 +224,7 @@ caf::result<served<T>> read(coordinator_pointer self, operation op, Send send,
 caf::result<served<std::vector<collection_spec>>> list_collections(coordinator_pointer self) {
   return read<std::vector<collection_spec>>(self, operation::list_collections,
                                             [](coordinator_pointer self, backend_actor h) {
-                                              return self->request(h, caf::infinite,
+                                              return self->request(h, call_bound(self, h),
                                                                    list_atom::value);
                                             });
 }
@@ -232,7 +232,7 @@ caf::result<served<std::vector<collection_spec>>> list_collections(coordinator_p
 caf::result<served<collection_stats>> stats_of(coordinator_pointer self, std::string& name) {
   return read<collection_stats>(self, operation::collection_stats,
                                 [name](coordinator_pointer self, backend_actor h) {
-                                  return self->request(h, caf::infinite, stats_atom::value, name);
+                                  return self->request(h, call_bound(self, h), stats_atom::value, name);
                                 });
 }
 
@@ -241,7 +241,7 @@ caf::result<served<document>> get_document(coordinator_pointer self, std::string
   return read<document>(
     self, operation::get,
     [c, id](coordinator_pointer self, backend_actor h) {
-      return self->request(h, caf::infinite, get_atom::value, c, id);
+      return self->request(h, call_bound(self, h), get_atom::value, c, id);
     },
     from);
 }
@@ -251,7 +251,7 @@ search_documents(coordinator_pointer self, search_query& q, const read_escalatio
   return read<std::vector<search_hit>>(
     self, operation::search,
     [q](coordinator_pointer self, backend_actor h) {
-      return self->request(h, caf::infinite, search_atom::value, q);
+      return self->request(h, call_bound(self, h), search_atom::value, q);
     },
     from);
 }

@@ -241,9 +241,10 @@ void on_recovered(coordinator_pointer self, uint32_t i, uint64_t job, uint64_t d
     return maybe_recover(self, i);
   }
   if (!r.next_marker.empty()) {
-    r.marker = std::move(r.next_marker);
+    r.marker = std::move(r.next_marker); // the job stored it
     r.next_marker.clear();
     r.needs_rebuild = false;
+    r.stored = replica_slot::stored_marker::kept;
   }
   if (r.missed_during_job(drained)) {
     // Writes it missed arrived during the replay: another round.
@@ -253,6 +254,7 @@ void on_recovered(coordinator_pointer self, uint32_t i, uint64_t job, uint64_t d
   r.over_limit = false;
   metrics(self).handoff_pending(s.name, 0);
   set_replica(self, s, replica_state::in_sync, "caught up");
+  remark_in_sync(self, i);
   st.fresh = false;
   settle(self, s);
   for (size_t j = 0; j < st.slots.size(); ++j)

@@ -99,6 +99,10 @@ struct coordinator_state {
   /// What the last published routing snapshot said (coordinator_direct.cpp).
   std::vector<uint64_t> routes_signature;
   uint64_t routes_generation = 0;
+  /// A cluster follower's write leader: its name and coordinator (null
+  /// while unknown or unreachable).
+  std::string leader;
+  coordinator_actor leader_coordinator;
   static inline const char* name = "lifeline.coordinator";
 
   bool handoff() const { return !cfg.handoff_dir.empty(); }
@@ -140,6 +144,20 @@ void record(coordinator_pointer self, size_t i, operation op, permit p, const ca
             duration latency);
 /// The error of a call that missed its deadline of `timeout`.
 caf::error missed_deadline(duration timeout);
+/// The timeout of a request to backend `h`, on top of the coordinator's own
+/// deadlines: none in this process (a reply always comes, and a timer per
+/// call costs), twice the request deadline for one on another node (a
+/// message lost on the way, say one that could not be deserialized, is
+/// never answered).
+caf::duration call_bound(coordinator_pointer self, const backend_actor& h);
+// -- coordinator_follower.cpp ----------------------------------------------------
+/// A cluster follower: the error for a write (no leader known).
+caf::error no_leader(coordinator_pointer self);
+/// A cluster follower: whether a read of `op` goes to the leader (nothing
+/// here can serve it, and a leader is known).
+bool read_goes_to_leader(coordinator_pointer self, operation op);
+/// Marks the replicas (names with '@') as known to the leader only.
+void start_follower(coordinator_pointer self);
 // -- coordinator_reads.cpp ----------------------------------------------------------
 
 caf::result<served<std::vector<collection_spec>>> list_collections(coordinator_pointer self);
@@ -204,6 +222,12 @@ void hints_lost(coordinator_pointer self, size_t i, const std::string& why);
 /// it fails, the backend lacks a write others hold: it will be rebuilt.
 void store_hint(coordinator_pointer self, size_t i, const handoff_entry& entry,
                 std::function<void(std::string)> done);
+/// With shared markers (coordinator_config::shared_markers): slot #i's
+/// stored marker goes before a write it missed is acknowledged; `done` gets
+/// "" or why it could not (then the write is not acknowledged).
+void unmark_missed(coordinator_pointer self, size_t i, std::function<void(std::string)> done);
+/// With shared markers: slot #i is in sync again, its marker is stored again.
+void remark_in_sync(coordinator_pointer self, size_t i);
 /// The first write without the left-out backends: they must be rebuilt.
 /// Calls `done` once their markers are forgotten.
 void forget_left_out(coordinator_pointer self, std::function<void()> done);

@@ -77,6 +77,14 @@ void keep_missed(coordinator_pointer self, std::shared_ptr<write_job> job) {
     auto& replica = st.slots[i].replica;
     if (!replica.hints) continue;
     if (collection_write) replica.queued_collections.insert(job->entry.collection);
+    if (st.cfg.shared_markers) {
+      ++job->pending;
+      unmark_missed(self, i, [self, job](std::string failure) {
+        if (!failure.empty() && job->not_durable.empty())
+          job->not_durable = "its replica marker could not be removed: " + failure;
+        if (--job->pending == 0) finish_write(self, *job);
+      });
+    }
     ++job->pending;
     store_hint(self, i, job->entry, [self, job, entry](std::string failure) {
       auto& b = job->receipt.backends[entry];
@@ -281,7 +289,7 @@ caf::result<write_receipt> create_collection(coordinator_pointer self, collectio
   // (a client error, as before).
   return write(self, operation::create_collection, std::move(e), 0,
                [spec](coordinator_pointer self, backend_actor h, ok_fn ok, err_fn err) {
-                 self->request(h, caf::infinite, create_atom::value, spec)
+                 self->request(h, call_bound(self, h), create_atom::value, spec)
                    .then([ok](bool created) { ok(created); }, err);
                });
 }
@@ -290,7 +298,7 @@ caf::result<write_receipt> drop_collection(coordinator_pointer self, std::string
   handoff_entry e{kind::drop, name, {}, {}, {}, 0};
   return write(self, operation::drop_collection, std::move(e), 0,
                [name](coordinator_pointer self, backend_actor h, ok_fn ok, err_fn err) {
-                 self->request(h, caf::infinite, drop_atom::value, name).then(acked(ok), err);
+                 self->request(h, call_bound(self, h), drop_atom::value, name).then(acked(ok), err);
                });
 }
 
@@ -303,7 +311,7 @@ caf::result<write_receipt> upsert_documents(coordinator_pointer self, std::strin
       // One shared copy of the batch, however many backends it goes to.
       auto entry = std::make_shared<const handoff_entry>(e);
       auto send = [entry](coordinator_pointer self, backend_actor h, ok_fn ok, err_fn err) {
-        self->request(h, caf::infinite, upsert_atom::value, entry->collection, entry->docs)
+        self->request(h, call_bound(self, h), upsert_atom::value, entry->collection, entry->docs)
           .then(acked(ok), err);
       };
       return std::make_pair(std::move(e), std::move(send));
@@ -315,7 +323,7 @@ caf::result<write_receipt> remove_document(coordinator_pointer self, std::string
   return versioned_write(self, operation::remove, [c, id](uint64_t v) {
     handoff_entry e{kind::remove, c, {}, {}, id, v};
     auto send = [c, id, v](coordinator_pointer self, backend_actor h, ok_fn ok, err_fn err) {
-      self->request(h, caf::infinite, remove_atom::value, c, id, v)
+      self->request(h, call_bound(self, h), remove_atom::value, c, id, v)
         .then([ok](bool existed) { ok(existed); }, err);
     };
     return std::make_pair(std::move(e), std::move(send));

@@ -22,6 +22,8 @@ struct supervisor_state {
   std::shared_ptr<backend> current_store;   ///< current's store (direct reads).
   std::shared_ptr<backend> candidate_store; ///< candidate's store.
   lifecycle_event status;      ///< As last reported.
+  /// Other nodes' links to this replica (watch_atom), sent every event too.
+  std::vector<caf::actor> watchers;
   bool stopping = false;
   /// Held down by an operator: stopped, and nothing starts it (no restart,
   /// no probe) until it is released.
@@ -33,6 +35,15 @@ struct supervisor_state {
 };
 
 using supervisor_pointer = supervisor_actor::stateful_pointer<supervisor_state>;
+
+/// Another node sees only what crosses the wire: no store for direct reads.
+void tell_watchers(supervisor_pointer self) {
+  auto& st = self->state;
+  if (st.watchers.empty()) return;
+  auto ev = st.status;
+  ev.store = nullptr;
+  for (auto& w : st.watchers) caf::anon_send(w, lifecycle_atom::value, ev);
+}
 
 void report(supervisor_pointer self, lifecycle_state state, std::string reason) {
   auto& st = self->state;
@@ -52,6 +63,7 @@ void report(supervisor_pointer self, lifecycle_state state, std::string reason) 
   }
   st.cfg.metrics->lifecycle(st.cfg.name, state);
   if (st.coordinator) self->send(st.coordinator, lifecycle_atom::value, st.status);
+  tell_watchers(self);
 }
 
 /// A backend instance and its actor.
@@ -214,6 +226,7 @@ supervisor_actor::behavior_type supervisor(supervisor_pointer self, supervisor_c
   st.coordinator = std::move(coordinator);
   self->set_down_handler([self](const caf::down_msg& msg) {
     auto& st = self->state;
+    std::erase_if(st.watchers, [&](const caf::actor& w) { return w.address() == msg.source; });
     if (!st.current || msg.source != st.current.address()) return; // stale
     st.current = backend_actor{};
     st.current_store = nullptr;
@@ -253,6 +266,19 @@ supervisor_actor::behavior_type supervisor(supervisor_pointer self, supervisor_c
       return ok_atom::value;
     },
     [self](status_atom) { return self->state.status; },
+    [self](watch_atom, caf::actor& watcher) {
+      auto& st = self->state;
+      if (!watcher || std::count(st.watchers.begin(), st.watchers.end(), watcher)) return;
+      self->monitor(watcher);
+      st.watchers.push_back(std::move(watcher));
+      auto ev = st.status;
+      ev.store = nullptr;
+      caf::anon_send(st.watchers.back(), lifecycle_atom::value, std::move(ev));
+    },
+    [self](lifecycle_atom) {
+      auto& st = self->state;
+      if (st.coordinator) self->send(st.coordinator, lifecycle_atom::value, st.status);
+    },
   };
 }
 

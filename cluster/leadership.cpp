@@ -6,6 +6,7 @@
 #include "core/log.hpp"
 
 #include <caf/all.hpp>
+#include <algorithm>
 #include <spdlog/spdlog.h>
 
 namespace lifeline::cluster {
@@ -25,10 +26,26 @@ struct leadership_state {
   clock::time_point renewed{}; ///< The last time etcd confirmed our lease.
   std::string leader;
   std::string error;
+  caf::actor owner;
+  int64_t announced_lease = 0; ///< The lease this node's address was put on.
   static inline const char* name = "lifeline.leadership";
 
+  /// Puts this node's address on its current lease (once per lease).
+  void announce() {
+    if (cfg.listen.empty() || lead->lease() == 0 || lead->lease() == announced_lease) return;
+    if (auto put = lead->put_on_lease(node_key(cfg, cfg.node), cfg.listen); put)
+      announced_lease = lead->lease();
+    else
+      log().warn("cluster: node {} could not announce its address in etcd: {}", cfg.node,
+                 put.error().message);
+  }
+
+  std::string marker_key(const std::string& backend) const {
+    return cfg.prefix + "/markers/" + backend;
+  }
+
   void publish() {
-    view->set({cfg.node, leader, lead->leading(), lead->term(), error});
+    view->set({cfg.node, leader, lead->leading(), lead->term(), error, {}, {}});
   }
 
   /// Renews while leading (stepping down once the lease must have run out
@@ -69,6 +86,7 @@ struct leadership_state {
         leader.clear();
       }
     }
+    announce();
     publish();
   }
 
@@ -87,7 +105,7 @@ using leadership_pointer = leadership_actor::stateful_pointer<leadership_state>;
 leadership_actor::behavior_type leadership(leadership_pointer self, cluster_config cfg,
                                            durable_state_actor files,
                                            std::shared_ptr<cluster_view> view,
-                                           caf::actor_addr owner) {
+                                           caf::actor owner) {
   auto& st = self->state;
   st.cfg = std::move(cfg);
   st.etcd = std::make_unique<etcd_client>(st.cfg.etcd, st.cfg.etcd_timeout);
@@ -95,19 +113,27 @@ leadership_actor::behavior_type leadership(leadership_pointer self, cluster_conf
     *st.etcd, leadership_config{st.cfg.prefix, st.cfg.node, st.cfg.ttl});
   st.files = std::move(files);
   st.view = std::move(view);
+  st.owner = std::move(owner);
+  auto tell_owner = [self] {
+    auto& st = self->state;
+    if (st.owner)
+      caf::anon_send(st.owner, leader_atom::value, st.leader, st.lead->term(), st.lead->leading());
+  };
   st.tick(); // before any request: a leader from the start gets versions at once
+  tell_owner();
   auto period = std::chrono::duration_cast<std::chrono::milliseconds>(st.cfg.ttl) / 3;
   self->delayed_send(self, period, tick_atom::value);
-  // Its timer keeps it alive: it ends with the coordinator it serves.
-  self->monitor(owner);
+  // Its timer keeps it alive: it ends with the node it serves.
+  if (st.owner) self->monitor(st.owner);
   self->set_down_handler([self](caf::down_msg&) {
     // Hand over at once on a clean stop (a crash waits for the lease).
     if (self->state.lead->leading()) (void)self->state.lead->resign();
     self->quit();
   });
   return {
-    [self, period](tick_atom) {
+    [self, period, tell_owner](tick_atom) {
       self->state.tick();
+      tell_owner();
       self->delayed_send(self, period, tick_atom::value);
     },
     [self](ceiling_atom) -> caf::result<uint64_t> {
@@ -132,24 +158,51 @@ leadership_actor::behavior_type leadership(leadership_pointer self, cluster_conf
       return *stored;
     },
     [self](marker_atom a, std::string& backend) -> caf::result<std::string> {
-      return self->delegate(self->state.files, a, std::move(backend));
+      auto& st = self->state;
+      if (st.files) return self->delegate(st.files, a, std::move(backend));
+      auto kv = st.etcd->get(st.marker_key(backend));
+      if (!kv) return make_error(kv.error());
+      return *kv ? (*kv)->value : std::string{};
     },
     [self](marker_atom a, std::string& backend, std::string& marker) -> caf::result<ok_atom> {
-      return self->delegate(self->state.files, a, std::move(backend), std::move(marker));
+      auto& st = self->state;
+      if (st.files) return self->delegate(st.files, a, std::move(backend), std::move(marker));
+      // Only the leader of this term stores markers (fenced): a deposed one
+      // can no longer vouch for a replica.
+      if (!st.lead->leading()) return st.not_leader();
+      auto put = st.lead->put_fenced(st.marker_key(backend), marker);
+      if (!put) {
+        st.publish();
+        if (put.error().kind == errc::conflict) return st.not_leader();
+        return make_error(put.error());
+      }
+      return ok_atom::value;
     },
   };
 }
 
 } // namespace
 
+std::string node_key(const cluster_config& cfg, const std::string& node) {
+  return cfg.prefix + "/nodes/" + node;
+}
+
 std::string health_json(const cluster_view::snapshot& s) {
   // Names are checked at start (letters, digits, '-', '_'): no escaping needed.
   std::string out = "{\"node\":\"" + s.node + "\",\"leader\":";
   out += s.leader.empty() ? "null" : "\"" + s.leader + "\"";
   out += ",\"nodes\":[{\"name\":\"" + s.node + "\",\"state\":\""
-         + (s.leading ? "leader" : s.leader.empty() ? "no-leader-known" : "follower") + "\"}";
-  if (!s.leader.empty() && s.leader != s.node)
-    out += ",{\"name\":\"" + s.leader + "\",\"state\":\"leader\"}";
+         + (s.leading ? "leader" : s.leader.empty() ? "no-leader-known" : "follower")
+         + "\",\"reachable\":true}";
+  for (auto& peer : s.peers) {
+    bool reachable = std::find(s.reachable.begin(), s.reachable.end(), peer) != s.reachable.end();
+    auto state = !reachable ? "unreachable" : peer == s.leader ? "leader" : "follower";
+    out += ",{\"name\":\"" + peer + "\",\"state\":\"" + state + "\",\"reachable\":"
+           + (reachable ? "true" : "false") + "}";
+  }
+  if (!s.leader.empty() && s.leader != s.node
+      && std::find(s.peers.begin(), s.peers.end(), s.leader) == s.peers.end())
+    out += ",{\"name\":\"" + s.leader + "\",\"state\":\"leader\",\"reachable\":false}";
   out += "]";
   if (!s.error.empty()) {
     std::string escaped;
@@ -164,7 +217,7 @@ std::string health_json(const cluster_view::snapshot& s) {
 
 durable_state_actor spawn_leadership(caf::actor_system& sys, cluster_config cfg,
                                      durable_state_actor files, std::shared_ptr<cluster_view> view,
-                                     caf::actor_addr owner) {
+                                     caf::actor owner) {
   return sys.spawn<caf::detached>(leadership, std::move(cfg), std::move(files), std::move(view),
                                   std::move(owner));
 }

@@ -23,6 +23,16 @@ void configure_network(caf::actor_system_config& cfg, network_settings settings)
   cfg.add_message_type<range_request>("lifeline::range_request");
   cfg.add_message_type<version_entry>("lifeline::version_entry");
   cfg.add_message_type<range_digest>("lifeline::range_digest");
+  // A replica's lifecycle (replica_link.hpp), and the requests a follower
+  // hands to the leader's coordinator with their replies.
+  cfg.add_message_type<lifecycle_event>("lifeline::lifecycle_event");
+  cfg.add_message_type<backend_write>("lifeline::backend_write");
+  cfg.add_message_type<write_receipt>("lifeline::write_receipt");
+  cfg.add_message_type<read_escalation>("lifeline::read_escalation");
+  cfg.add_message_type<served<document>>("lifeline::served<document>");
+  cfg.add_message_type<served<std::vector<search_hit>>>("lifeline::served<search_hits>");
+  cfg.add_message_type<served<std::vector<collection_spec>>>("lifeline::served<collections>");
+  cfg.add_message_type<served<collection_stats>>("lifeline::served<stats>");
 }
 
 caf::expected<uint16_t> publish_backend(caf::actor_system& sys, const backend_actor& backend,

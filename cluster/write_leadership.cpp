@@ -110,6 +110,26 @@ expected<uint64_t> write_leadership::raise_ceiling(uint64_t at_least) {
                                            " may not raise the version ceiling (fenced)"};
 }
 
+expected<void> write_leadership::put_fenced(const std::string& key, const std::string& value) {
+  if (term_ == 0)
+    return backend_error{errc::conflict, "node " + cfg_.node + " is not the write leader"};
+  auto r = etcd_.txn({{leader_key_, etcd_compare::field::create_revision, term_, {}},
+                      {leader_key_, etcd_compare::field::value, 0, cfg_.node}},
+                     {{key, value, 0}});
+  if (!r) return r.error();
+  if (r->succeeded) return {};
+  term_ = 0;
+  return backend_error{errc::conflict, "node " + cfg_.node
+                                         + " is no longer the write leader: its term ended"};
+}
+
+expected<void> write_leadership::put_on_lease(const std::string& key, const std::string& value) {
+  if (lease_ == 0) return backend_error{errc::backend_unavailable, "no lease"};
+  auto r = etcd_.txn({}, {{key, value, lease_}});
+  if (!r) return r.error();
+  return {};
+}
+
 expected<void> write_leadership::resign() {
   if (lease_ == 0) return {};
   auto lease = lease_;

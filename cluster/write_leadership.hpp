@@ -61,10 +61,18 @@ public:
     term_ = 0;
   }
 
+  /// Puts `key` = `value` only while this node leads its term (fenced, like
+  /// the ceiling): conflict once it does not.
+  expected<void> put_fenced(const std::string& key, const std::string& value);
+  /// Puts `key` = `value` on this node's lease (it goes when the node
+  /// stops renewing): how a node announces where it listens.
+  expected<void> put_on_lease(const std::string& key, const std::string& value);
+
   bool leading() const { return term_ != 0; }
   int64_t term() const { return term_; }
+  /// This node's lease (0: none); a new one after it ran out.
+  int64_t lease() const { return lease_; }
   const std::string& leader_key() const { return leader_key_; }
-  const std::string& ceiling_key() const { return ceiling_key_; }
 
 private:
   expected<leader_view> campaign_once(bool retried_own_term);

@@ -165,6 +165,18 @@ expected<void, config_error> load_file(const std::string& path, options& opts) {
             else opts.etcd.push_back(url);
             at = eol + 1;
           }
+        } else if (ckey == "listen") {
+          err = get_string(cv, "cluster.listen", opts.cluster_listen);
+        } else if (ckey == "peers") {
+          opts.peers.clear();
+          auto text = setting_text(cv); // a string, or a list of them
+          for (size_t at = 0; !err && at < text.size();) {
+            auto eol = std::min(text.find('\n', at), text.size());
+            auto name = text.substr(at, eol - at);
+            if (name.empty() || name == "?") err = config_error{"cluster.peers must be a list of node names"};
+            else opts.peers.push_back(name);
+            at = eol + 1;
+          }
         } else if (ckey == "leader_lease_s") {
           int64_t s = 0;
           err = get_int(cv, "cluster.leader_lease_s", s, 2, 600);

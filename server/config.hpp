@@ -72,6 +72,11 @@ struct options {
   /// (`--node`, `--etcd`, or `[cluster] node / etcd`). Empty: one node.
   std::string node;
   std::vector<std::string> etcd;
+  /// Where this node listens for its peers (`--cluster-listen`, `[cluster]
+  /// listen`, "HOST:PORT", port 0: any free one, announced in etcd), and
+  /// the other members' names (`--peers`, `[cluster] peers`).
+  std::string cluster_listen;
+  std::vector<std::string> peers;
   /// The write leader's lease in etcd (and the version lease under it).
   std::chrono::seconds leader_lease{5};
   uint32_t hedge_budget_percent = 5;

@@ -5,7 +5,9 @@
 #include "actors/direct_reads.hpp"
 #include "api/http_api.hpp"
 #include "api/http_server.hpp"
+#include "cluster/cluster_runtime.hpp"
 #include "cluster/leadership.hpp"
+#include "cluster/node_network.hpp"
 #include "core/log.hpp"
 #include "metrics/prometheus_metrics.hpp"
 #include "server/check_command.hpp"
@@ -72,7 +74,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   auto* serve = app.add_subcommand("serve", "Run the HTTP/JSON API");
   std::string config_file, listen, data_dir, postgres, backends, log_level, log_format, token_file;
-  std::string handoff_dir, node, etcd;
+  std::string handoff_dir, node, etcd, cluster_listen, peers;
   int64_t request_timeout_ms = 0, attempt_timeout_ms = 0, pool_size = 0, http_threads = 0;
   int64_t breaker_failures = 0, breaker_open_ms = 0;
   std::string admin_token_file;
@@ -84,6 +86,10 @@ int main(int argc, char** argv) {
   serve->add_option("--node", node,
                     "This node's name in a cluster (with --etcd): the write leader is elected among the nodes");
   serve->add_option("--etcd", etcd, "etcd endpoints of the cluster, comma-separated (http://host:port)");
+  serve->add_option("--cluster-listen", cluster_listen,
+                    "HOST:PORT this node listens on for the other nodes (port 0: any free one; "
+                    "announced in etcd)");
+  serve->add_option("--peers", peers, "The other nodes of the cluster, comma-separated names");
   serve->add_option("--handoff-dir", handoff_dir,
                     "Directory of the handoff logs: writes a backend missed, kept until it is "
                     "back (default DATA_DIR/handoff)");
@@ -140,13 +146,32 @@ int main(int argc, char** argv) {
   if (!handoff_dir.empty()) opts.handoff_dir = handoff_dir;
   if (!node.empty()) opts.node = node;
   if (!etcd.empty()) opts.etcd = split_names(etcd);
-  if (opts.node.empty() != opts.etcd.empty())
-    return fail("a cluster needs both this node's name (--node) and etcd's endpoints (--etcd)");
+  if (!cluster_listen.empty()) opts.cluster_listen = cluster_listen;
+  if (!peers.empty()) opts.peers = split_names(peers);
+  if (opts.node.empty() != opts.etcd.empty() || opts.node.empty() != opts.cluster_listen.empty())
+    return fail("a cluster needs this node's name (--node), etcd's endpoints (--etcd) and the "
+                "address it listens on for its peers (--cluster-listen)");
+  std::string cluster_host;
+  uint16_t cluster_port = 0;
+  if (!opts.cluster_listen.empty()) {
+    auto colon = opts.cluster_listen.rfind(':');
+    auto port = colon == std::string::npos ? -1 : std::atoi(opts.cluster_listen.c_str() + colon + 1);
+    if (colon == std::string::npos || colon == 0 || port < 0 || port > 65535
+        || opts.cluster_listen.find_first_not_of("0123456789", colon + 1) != std::string::npos)
+      return fail("--cluster-listen: HOST:PORT, not '" + opts.cluster_listen + "'");
+    cluster_host = opts.cluster_listen.substr(0, colon);
+    cluster_port = static_cast<uint16_t>(port);
+  }
   if (!opts.node.empty()
       && (opts.node.size() > 64
           || opts.node.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
                != std::string::npos))
     return fail("--node: a name of 1 to 64 letters, digits, '-' or '_', not '" + opts.node + "'");
+  for (auto& p : opts.peers)
+    if (p.empty() || p.size() > 64 || p == opts.node
+        || p.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+             != std::string::npos)
+      return fail("--peers: names of 1 to 64 letters, digits, '-' or '_', other than this node's, not '" + p + "'");
   if (opts.handoff_dir.empty()) opts.handoff_dir = opts.data_dir + "/handoff";
   if (!log_level.empty()) opts.log_level = log_level;
   if (!log_format.empty()) opts.log_format = log_format;
@@ -206,6 +231,11 @@ int main(int argc, char** argv) {
   if (opts.log_format == "json") set_logger(server::make_json_logger());
   log().set_level(level);
 
+  // In a cluster, a node's own stores are its replicas, named after it
+  // (`vectors@n1`); PostgreSQL is shared by every node.
+  if (!opts.node.empty())
+    for (auto& b : opts.backends)
+      if (b.kind != "postgres") b.name += "@" + opts.node;
   // The backends' makers live longer than the actor system that uses them.
   std::vector<std::pair<server::backend_entry, backend_maker>> makers;
   std::map<std::string, uint32_t> max_in_flight_of;
@@ -231,6 +261,7 @@ int main(int argc, char** argv) {
   caf::actor_system_config cfg;
   tune_scheduler(cfg);
   cfg.set("logger.verbosity", caf::atom("quiet"));
+  if (!opts.node.empty()) cluster::configure_network(cfg);
   caf::actor_system sys{cfg};
   runtime_config rc;
   for (auto& [b, make] : makers) {
@@ -259,20 +290,31 @@ int main(int argc, char** argv) {
   rc.coordinator.disk_free_warn_bytes = opts.disk_free_warn_mb << 20;
   rc.coordinator.handoff_load_timeout = opts.handoff_load_timeout;
   rc.metrics = metrics;
-  // Several nodes: the write leader is elected in etcd, and versions come
-  // only from a ceiling raised there under its term (cluster/leadership.hpp).
+  // Several nodes: the write leader is elected in etcd and fans writes out
+  // to every node's replicas (cluster/cluster_runtime.hpp).
   std::shared_ptr<cluster::cluster_view> cluster_view;
+  runtime rt;
   if (!opts.node.empty()) {
-    cluster_view = std::make_shared<cluster::cluster_view>();
-    cluster::cluster_config cc{opts.node, opts.etcd, "/lifeline", opts.leader_lease};
+    cluster_view = std::make_shared<cluster::cluster_view>(opts.peers);
+    cluster::node_config nc;
+    nc.cluster = cluster::cluster_config{opts.node, opts.etcd, "/lifeline", opts.leader_lease};
+    nc.cluster.peers = opts.peers;
+    nc.listen_host = cluster_host;
+    nc.listen_port = cluster_port;
     rc.coordinator.version_lease = opts.leader_lease;
-    rc.coordinator.durable_wrapper = [cc, cluster_view](caf::actor_system& s, durable_state_actor files,
-                                                        caf::actor_addr coordinator) {
-      return cluster::spawn_leadership(s, cc, std::move(files), cluster_view, std::move(coordinator));
+    auto joined = [](const std::vector<std::string>& xs, const char* sep) {
+      std::string out;
+      for (auto& x : xs) out += (out.empty() ? "" : sep) + x;
+      return out;
     };
-    log().info("cluster: node {}, etcd {}", opts.node, etcd.empty() ? opts.etcd.front() : etcd);
+    log().info("cluster: node {}, peers [{}], etcd {}", opts.node, joined(opts.peers, ", "),
+               joined(opts.etcd, ","));
+    auto started = cluster::spawn_cluster_runtime(sys, std::move(rc), nc, cluster_view);
+    if (!started) return fail("--cluster-listen " + opts.cluster_listen + ": " + caf::to_string(started.error()));
+    rt = std::move(*started);
+  } else {
+    rt = spawn_runtime(sys, std::move(rc));
   }
-  auto rt = spawn_runtime(sys, std::move(rc));
   // Ready once every backend has reported and replayed its handoff log
   // (each replay call has its own deadline, so this does not hang).
   if (!rt.await_ready(sys, std::chrono::hours(1))) return fail("the backends did not report in time");
