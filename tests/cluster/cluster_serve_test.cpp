@@ -1,8 +1,8 @@
 // Two `lifeline serve --node --etcd` processes over one PostgreSQL and a real
 // etcd (issue 16, the write leader): one leads and takes writes; the other
-// refuses them with a 503 that names the leader and keeps serving reads;
-// killed (SIGKILL), the leader's lease runs out and the other takes over,
-// with versions above every one the old leader handed out. Run by
+// hands its writes to the leader and serves reads; killed (SIGKILL), the
+// leader's lease runs out and the other takes over, with versions above
+// every one the old leader handed out. Run by
 // tests/scripts/cluster_tests.sh (a PostgreSQL and an etcd of its own).
 #include "support/eventually.hpp"
 #include "support/required_env.hpp"
@@ -20,9 +20,13 @@ namespace {
 
 std::string env(const char* name) { return required_env(name, "tests/scripts/cluster_tests.sh"); }
 
-std::vector<std::string> node_args(const std::string& name, const temp_dir& dir) {
-  return {"--node", name, "--etcd", env("LIFELINE_ETCD_URL"), "--postgres", env("LIFELINE_PG_DSN"),
-          "--data-dir", dir.path()};
+std::vector<std::string> node_args(const std::string& name, const temp_dir& dir,
+                                   const std::string& peer = "") {
+  std::vector<std::string> args{"--node", name, "--etcd", env("LIFELINE_ETCD_URL"),
+                                "--cluster-listen", "127.0.0.1:0", "--postgres",
+                                env("LIFELINE_PG_DSN"), "--data-dir", dir.path()};
+  if (!peer.empty()) args.insert(args.end(), {"--peers", peer});
+  return args;
 }
 
 /// The number after `"key":` in a JSON reply (0 if absent).
@@ -33,11 +37,11 @@ uint64_t number_in(const std::string& body, const std::string& key) {
 
 } // namespace
 
-TEST_CASE("cluster: one write leader; a follower refuses writes naming it and serves reads; the "
+TEST_CASE("cluster: one write leader; a follower hands it its writes and serves reads; the "
           "leader killed, the other takes over with higher versions",
           "[.cluster][leader]") {
   temp_dir d1, d2;
-  server_process n1{node_args("n1", d1)};
+  server_process n1{node_args("n1", d1, "n2")};
   auto c1 = local_client(n1.port());
   CHECK(eventually([&] {
     return c1.request("GET", "/v1/health").body.find(R"("leader":"n1")") != std::string::npos;
@@ -48,14 +52,21 @@ TEST_CASE("cluster: one write leader; a follower refuses writes naming it and se
   auto v1 = number_in(first.body, "version");
   CHECK(v1 > 0);
 
-  server_process n2{node_args("n2", d2)};
+  server_process n2{node_args("n2", d2, "n1")};
   auto c2 = local_client(n2.port());
   auto health = c2.request("GET", "/v1/health").body;
   CHECK_THAT(health, Catch::Contains(R"("cluster":{"node":"n2","leader":"n1")"));
-  // The follower refuses writes, saying who leads; it still serves reads.
-  auto refused = c2.request("PUT", "/v1/collections/cluster/documents/b", R"({"vector":[3,4]})");
-  CHECK(refused.status == 503);
-  CHECK_THAT(refused.body, Catch::Contains("node n2 is not the write leader (the leader is n1"));
+  // The follower hands its writes to the leader, which versions them and
+  // fans them out (to n2's vector store too); it still serves reads.
+  http_response forwarded;
+  CHECK(eventually([&] {
+    forwarded = c2.request("PUT", "/v1/collections/cluster/documents/b", R"({"vector":[3,4]})");
+    return forwarded.status / 100 == 2;
+  }));
+  CHECK(number_in(forwarded.body, "version") > v1);
+  // n2's own store is one of the leader's replicas (applied, or kept in the
+  // leader's hints if the leader has not reached it yet).
+  CHECK_THAT(forwarded.body, Catch::Contains(R"("vectors@n2":")"));
   auto read = c2.request("GET", "/v1/collections/cluster/documents/a");
   CHECK(read.status == 200);
   CHECK_THAT(read.body, Catch::Contains("by n1"));
