@@ -64,6 +64,7 @@ using repair_atom = caf::atom_constant<caf::atom("repair")>;
 using routes_atom = caf::atom_constant<caf::atom("routes")>;
 using leader_atom = caf::atom_constant<caf::atom("leader")>;
 using watch_atom = caf::atom_constant<caf::atom("watch")>;
+using lease_atom = caf::atom_constant<caf::atom("lease")>;
 
 // -- the backend actor --------------------------------------------------------
 
@@ -254,6 +255,14 @@ struct check_status {
   consistency_report report; ///< Meaningful once done.
 };
 
+/// A cluster leader's read lease for one follower (coordinator_leases.cpp):
+/// the replicas it vouches for (they hold every acknowledged write), for
+/// `lease_ms` counted from when the follower asked.
+struct replica_lease {
+  std::vector<std::string> in_sync;
+  int64_t lease_ms = 0;
+};
+
 /// The reply to every read: the value and the backend that served it.
 template <class T>
 struct served {
@@ -310,6 +319,16 @@ using coordinator_actor = caf::typed_actor<
   /// while none is known). Writes go there; so do reads PostgreSQL cannot
   /// serve here.
   caf::reacts_to<leader_atom, std::string, caf::actor>,
+  /// A cluster leader: a follower node asks for a read lease (error unless
+  /// this coordinator leads).
+  caf::replies_to<lease_atom, std::string>::with<replica_lease>,
+  /// A cluster follower: stop trusting these replicas now (all if empty);
+  /// the leader waits for this before it acknowledges a write they missed.
+  caf::replies_to<lease_atom, std::vector<std::string>>::with<ok_atom>,
+  /// Internal timers: a follower renews its lease; (true) it checks
+  /// whether its lease ran out; a leader looks at the writes waiting for
+  /// leases to end.
+  caf::reacts_to<lease_atom, bool>,
   /// From recovery jobs: (backend index, job, documents copied so far,
   /// entries pending or ~0 if unknown, entries replayed since last time).
   caf::reacts_to<progress_atom, uint32_t, uint64_t, uint64_t, uint64_t, uint64_t>,
@@ -538,6 +557,11 @@ typename Inspector::result_type inspect(Inspector& f, backend_write& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, write_receipt& x) {
   return f(caf::meta::type_name("write_receipt"), x.backends, x.version, x.changed);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, replica_lease& x) {
+  return f(caf::meta::type_name("replica_lease"), x.in_sync, x.lease_ms);
 }
 
 template <class Inspector, class T>

@@ -71,9 +71,8 @@ std::string why_not(const slot& s, operation op) {
     return "does not support " + std::string{to_string(op)};
   if (f.has(health_flag::not_up)) return with_error(std::string{to_string(r.lifecycle())});
   if (f.has(health_flag::held)) return with_error("held by an operator");
-  if (rep.leader_knows)
-    return "a replica on another node's watch: this node follows, the write leader knows "
-           "whether it is in sync";
+  if (rep.leader_knows && !rep.in_sync())
+    return "not vouched for by the write leader's read lease (this node follows)";
   if (rep.state == replica_state::catching_up)
     return "catching up (" + std::to_string(rep.pending) + " writes pending)";
   if (rep.state == replica_state::rebuilding)
@@ -224,11 +223,12 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, coordinat
     st.slots.push_back(make_slot(name, cfg));
   st.cfg = std::move(cfg);
   st.hedges = st.cfg.hedges;
+  st.inherited_until = now(self) + st.cfg.inherited_leases;
   for (uint32_t i = 0; i < st.slots.size(); ++i) schedule_probe(self, i);
   if (st.cfg.follower) start_follower(self);
   else start_replication(self);
   schedule_purge(self);
-  schedule_repair(self);
+  schedule_repair(self, true);
   on_routes_tick(self);
   return {
     // A cluster follower hands writes, and the reads it cannot serve, to
@@ -272,22 +272,28 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, coordinat
     },
     [self](get_atom a, std::string& c, std::string& id,
            read_escalation& from) -> caf::result<served<document>> {
-      // It failed or was slow here: the leader, if one is known.
-      if (self->state.cfg.follower && self->state.leader_coordinator)
+      // It failed or was slow here: another backend here, else the leader.
+      if (read_goes_to_leader(self, operation::get, from.tried))
         return to_leader<served<document>>(self, a, std::move(c), std::move(id));
       return get_handed_over(self, c, id, from);
     },
     [self](search_atom a, search_query& q,
            read_escalation& from) -> caf::result<served<std::vector<search_hit>>> {
-      if (self->state.cfg.follower && self->state.leader_coordinator)
+      if (read_goes_to_leader(self, operation::search, from.tried))
         return to_leader<served<std::vector<search_hit>>>(self, a, std::move(q));
       return search_handed_over(self, q, from);
     },
     [self](leader_atom, std::string& name, caf::actor& coordinator) {
       auto& st = self->state;
+      auto handle = caf::actor_cast<coordinator_actor>(std::move(coordinator));
+      if (name != st.leader || handle != st.leader_coordinator) drop_lease(self);
       st.leader = std::move(name);
-      st.leader_coordinator = caf::actor_cast<coordinator_actor>(std::move(coordinator));
+      st.leader_coordinator = std::move(handle);
+      if (st.leader_coordinator) on_lease_timer(self, false);
     },
+    [self](lease_atom, std::string& node) { return grant_lease(self, node); },
+    [self](lease_atom, std::vector<std::string>& names) { return revoke_lease(self, names); },
+    [self](lease_atom, bool expiry) { on_lease_timer(self, expiry); },
     [self](routes_atom) { on_routes_tick(self); },
     [self](health_atom) { return health(self); },
     [self](ready_atom) -> caf::result<health_report> {

@@ -94,6 +94,17 @@ struct coordinator_config {
   bool shared_markers = false;
   /// This node's name (follower errors name it).
   std::string node;
+  /// Read leases (coordinator_leases.cpp; 0: none, a follower then reads
+  /// only from the shared database). A follower renews its lease every
+  /// third of it; the leader vouches in it for the replicas that hold every
+  /// acknowledged write, and before it acknowledges a write a replica
+  /// missed, it waits until no lease vouching for that replica is left
+  /// (revoked by the follower, or run out).
+  std::chrono::milliseconds read_lease{0};
+  /// A new leader: how long leases its predecessor granted may still run
+  /// (it cannot revoke those; a write a replica missed waits this long
+  /// after the term starts at most).
+  duration inherited_leases = duration::zero();
 
   /// Run handoff logs on their own threads (each append syncs to disk).
   /// Tests on CAF's deterministic scheduler pass false.
@@ -113,6 +124,11 @@ struct coordinator_config {
   /// How often a background repair round compares the backends that hold
   /// the data and copies the newer version of what differs; 0: never.
   duration repair_interval = std::chrono::minutes(10);
+  /// The first background round comes this soon instead (0: after
+  /// repair_interval). A new cluster leader sets it: a write its
+  /// predecessor had sent out when it died may be on some replicas only
+  /// (never acknowledged); the round makes them agree.
+  duration first_repair_delay = duration::zero();
   /// Id ranges a background round compares per second at most (0: no bound).
   double repair_rate = 20;
   /// Entries per compared range.

@@ -1,12 +1,13 @@
 // A cluster follower's coordinator (coordinator_config::follower; issue 16).
 // The write leader alone knows whether each replica holds every
 // acknowledged write: it fans the writes out and keeps the hints. So a
-// follower hands every write to the leader, serves reads only from the
-// shared database (a backend without '@' in its name), and hands the leader
-// the reads that database cannot serve. Only a follower that knows no
+// follower hands every write to the leader, serves reads from the replicas
+// the leader's read lease vouches for (coordinator_leases.cpp) or else from
+// the shared database (a backend without '@' in its name), and hands the
+// leader the reads none of those can serve. A follower that knows no
 // leader (etcd unreachable, an election under way) answers from the
-// database alone, or with the outage error: never from a replica it cannot
-// vouch for.
+// database alone, or with the outage error: never from a replica no lease
+// vouches for.
 #include "actors/coordinator_state.hpp"
 
 namespace lifeline::detail {
@@ -19,18 +20,21 @@ caf::error no_leader(coordinator_pointer self) {
   return caf::error{errc::backend_unavailable, why};
 }
 
-bool read_goes_to_leader(coordinator_pointer self, operation op) {
+bool read_goes_to_leader(coordinator_pointer self, operation op, uint64_t tried) {
   auto& st = self->state;
   if (!st.cfg.follower || !st.leader_coordinator) return false;
   refresh(self);
-  return std::none_of(st.slots.begin(), st.slots.end(),
-                      [op](const slot& s) { return s.takes_read(op); });
+  for (size_t i = 0; i < st.slots.size(); ++i)
+    if ((tried & (uint64_t{1} << i)) == 0 && st.slots[i].takes_read(op)) return false;
+  return true;
 }
 
 void start_follower(coordinator_pointer self) {
+  // Until a lease says otherwise (coordinator_leases.cpp): the shared
+  // database serves, the replicas do not.
   for (auto& s : self->state.slots) {
-    if (s.name.find('@') == std::string::npos) continue;
     s.replica.leader_knows = true;
+    if (s.name.find('@') == std::string::npos) continue;
     s.replica.state = replica_state::catching_up;
     metrics(self).replica(s.name, s.replica.state);
   }

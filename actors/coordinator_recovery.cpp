@@ -134,7 +134,9 @@ void set_replica(coordinator_pointer self, slot& s, replica_state state, std::st
   auto level = state == replica_state::in_sync ? spdlog::level::info : spdlog::level::warn;
   log().log(level, "backend {}: {} -> {}{}{}", s.name, to_string(s.replica.state),
             to_string(state), why.empty() ? "" : ": ", why);
+  bool left = s.replica.in_sync();
   s.replica.state = state;
+  if (left) revoke_everywhere(self, static_cast<size_t>(&s - self->state.slots.data()));
   s.since_unix_ms = unix_ms();
   metrics(self).replica(s.name, state);
   publish_routes(self); // before any write this change is for is acknowledged

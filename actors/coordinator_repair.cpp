@@ -144,8 +144,11 @@ void on_check_done(coordinator_pointer self, uint64_t ticket, consistency_report
   finish(self, it->second, std::move(report));
 }
 
-void schedule_repair(coordinator_pointer self) {
-  auto interval = self->state.cfg.repair_interval;
+void schedule_repair(coordinator_pointer self, bool first) {
+  auto& cfg = self->state.cfg;
+  auto interval = cfg.repair_interval;
+  if (first && cfg.first_repair_delay > duration::zero() && interval > duration::zero())
+    interval = cfg.first_repair_delay;
   if (interval > duration::zero()) self->delayed_send(self, interval, repair_atom::value);
 }
 

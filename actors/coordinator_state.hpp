@@ -103,6 +103,21 @@ struct coordinator_state {
   /// while unknown or unreachable).
   std::string leader;
   coordinator_actor leader_coordinator;
+  /// A cluster leader: the read leases it granted, by follower node.
+  struct lease_grant {
+    coordinator_actor follower;
+    time_point until;
+    std::set<std::string> names;    ///< The replicas it vouches for.
+    std::set<std::string> revoking; ///< Of those, being revoked now.
+  };
+  std::map<std::string, lease_grant> grants;
+  /// Leases the previous leader may have granted run until then.
+  time_point inherited_until{};
+  /// Writes a replica missed, waiting for the leases vouching for it to end.
+  std::vector<std::pair<size_t, std::function<void()>>> unvouch_waits;
+  /// A cluster follower: its lease runs until then (time_point{}: none).
+  time_point lease_until{};
+  bool lease_asked = false;
   static inline const char* name = "lifeline.coordinator";
 
   bool handoff() const { return !cfg.handoff_dir.empty(); }
@@ -154,10 +169,25 @@ caf::duration call_bound(coordinator_pointer self, const backend_actor& h);
 /// A cluster follower: the error for a write (no leader known).
 caf::error no_leader(coordinator_pointer self);
 /// A cluster follower: whether a read of `op` goes to the leader (nothing
-/// here can serve it, and a leader is known).
-bool read_goes_to_leader(coordinator_pointer self, operation op);
+/// here can serve it but the slots in `tried` (bit i: slot i), and a leader
+/// is known).
+bool read_goes_to_leader(coordinator_pointer self, operation op, uint64_t tried = 0);
 /// Marks the replicas (names with '@') as known to the leader only.
 void start_follower(coordinator_pointer self);
+// -- coordinator_leases.cpp ------------------------------------------------------
+/// A leader grants `node` a read lease.
+caf::result<replica_lease> grant_lease(coordinator_pointer self, const std::string& node);
+/// A follower stops trusting `names` (all if empty).
+ok_atom revoke_lease(coordinator_pointer self, const std::vector<std::string>& names);
+/// The lease timers (follower: renew, or expiry; leader: recheck waits).
+void on_lease_timer(coordinator_pointer self, bool expiry);
+/// A follower's leader changed: its lease ends.
+void drop_lease(coordinator_pointer self);
+/// A leader: calls `done` once no lease vouches for slot #i any more.
+void await_unvouched(coordinator_pointer self, size_t i, std::function<void()> done);
+/// A leader: slot #i left in_sync for another reason than a missed write
+/// (a restart): tell the followers, without waiting.
+void revoke_everywhere(coordinator_pointer self, size_t i);
 // -- coordinator_reads.cpp ----------------------------------------------------------
 
 caf::result<served<std::vector<collection_spec>>> list_collections(coordinator_pointer self);
@@ -277,8 +307,9 @@ caf::result<check_status> check_status_of(coordinator_pointer self, uint64_t id)
 caf::result<check_status> await_check(coordinator_pointer self, uint64_t id);
 void on_check_progress(coordinator_pointer self, uint64_t ticket, check_progress& p);
 void on_check_done(coordinator_pointer self, uint64_t ticket, consistency_report& report);
-/// Arms the background repair timer (repair_interval; 0: never).
-void schedule_repair(coordinator_pointer self);
+/// Arms the background repair timer (repair_interval; 0: never); the first
+/// time, first_repair_delay if set.
+void schedule_repair(coordinator_pointer self, bool first = false);
 void on_repair_tick(coordinator_pointer self);
 // -- coordinator_direct.cpp ---------------------------------------------------------
 

@@ -78,10 +78,16 @@ void keep_missed(coordinator_pointer self, std::shared_ptr<write_job> job) {
     if (!replica.hints) continue;
     if (collection_write) replica.queued_collections.insert(job->entry.collection);
     if (st.cfg.shared_markers) {
+      // A cluster leader: the next leader must not trust it, and no
+      // follower may read from it, before the write is acknowledged.
       ++job->pending;
       unmark_missed(self, i, [self, job](std::string failure) {
         if (!failure.empty() && job->not_durable.empty())
           job->not_durable = "its replica marker could not be removed: " + failure;
+        if (--job->pending == 0) finish_write(self, *job);
+      });
+      ++job->pending;
+      await_unvouched(self, i, [self, job] {
         if (--job->pending == 0) finish_write(self, *job);
       });
     }

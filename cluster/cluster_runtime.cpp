@@ -35,6 +35,8 @@ coordinator_config part_config(const coordinator_config& base, bool leading,
     std::filesystem::remove_all(cfg.handoff_dir, ec);
     std::filesystem::create_directories(cfg.handoff_dir, ec);
     cfg.shared_markers = true;
+    cfg.first_repair_delay = std::chrono::duration_cast<coordinator_config::duration>(cfg.version_lease);
+    cfg.inherited_leases = cfg.read_lease + cfg.version_lease / 2;
     cfg.durable_wrapper = [leadership](caf::actor_system&, durable_state_actor, caf::actor_addr) {
       return leadership;
     };

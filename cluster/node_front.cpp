@@ -150,6 +150,10 @@ caf::behavior node_front(front_pointer self, node_front_config cfg) {
       return forward<served<std::vector<search_hit>>>(self, a, std::move(q), std::move(from));
     },
     [self](health_atom a) { return forward<health_report>(self, a); },
+    // A follower's coordinator asks the leader for a read lease.
+    [self](lease_atom a, std::string& node) {
+      return forward<replica_lease>(self, a, std::move(node));
+    },
     [self](check_atom a) { return forward<consistency_report>(self, a); },
     [self](check_atom a, bool repair) { return forward<uint64_t>(self, a, repair); },
     [self](status_atom a, uint64_t id) { return forward<check_status>(self, a, id); },

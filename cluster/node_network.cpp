@@ -33,6 +33,7 @@ void configure_network(caf::actor_system_config& cfg, network_settings settings)
   cfg.add_message_type<served<std::vector<search_hit>>>("lifeline::served<search_hits>");
   cfg.add_message_type<served<std::vector<collection_spec>>>("lifeline::served<collections>");
   cfg.add_message_type<served<collection_stats>>("lifeline::served<stats>");
+  cfg.add_message_type<replica_lease>("lifeline::replica_lease");
 }
 
 caf::expected<uint16_t> publish_backend(caf::actor_system& sys, const backend_actor& backend,

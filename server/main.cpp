@@ -302,6 +302,9 @@ int main(int argc, char** argv) {
     nc.listen_host = cluster_host;
     nc.listen_port = cluster_port;
     rc.coordinator.version_lease = opts.leader_lease;
+    // Half the leader lease: a new leader waits out its predecessor's
+    // leases within its own first lease (coordinator_leases.cpp).
+    rc.coordinator.read_lease = std::chrono::milliseconds{opts.leader_lease} / 2;
     auto joined = [](const std::vector<std::string>& xs, const char* sep) {
       std::string out;
       for (auto& x : xs) out += (out.empty() ? "" : sep) + x;

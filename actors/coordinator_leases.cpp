@@ -1,0 +1,168 @@
+// Read leases between a cluster's write leader and its followers (issue 16;
+// coordinator_config::read_lease). The leader alone knows which replicas
+// hold every acknowledged write, so a follower may read from a replica
+// (its own vector store first) only while the leader vouches for it:
+// - every third of a lease, a follower asks the leader; the lease counts
+//   from the moment it asked, so it ends on the follower before the leader
+//   counts it as ended (no clock is shared, only the rate at which time
+//   passes; a tenth of the lease is kept as a margin);
+// - the leader vouches for the replicas in sync whose marker is kept;
+// - before the leader acknowledges a write a replica missed, every lease
+//   vouching for that replica has been revoked by its follower (a round
+//   trip) or has run out, and so have the leases the previous leader may
+//   have granted (inherited_leases after the term starts);
+// - without a lease a follower reads from the shared database
+//   (PostgreSQL), unless the last word from the leader was that it is
+//   behind, or hands the read to the leader.
+#include "actors/coordinator_state.hpp"
+#include "core/log.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace lifeline::detail {
+
+namespace {
+
+bool is_replica(const slot& s) { return s.name.find('@') != std::string::npos; }
+
+/// A follower trusts slot `s` (vouched) or not.
+void set_vouched(coordinator_pointer self, slot& s, bool vouched) {
+  auto state = vouched ? replica_state::in_sync : replica_state::catching_up;
+  if (s.replica.state == state) return;
+  log().debug("backend {}: {} by the write leader", s.name, vouched ? "vouched for" : "not vouched for");
+  s.replica.state = state;
+  metrics(self).replica(s.name, state);
+  publish_routes(self);
+}
+
+bool vouched_somewhere(coordinator_pointer self, const std::string& name, time_point t) {
+  auto& st = self->state;
+  if (t < st.inherited_until) return true;
+  return std::any_of(st.grants.begin(), st.grants.end(), [&](const auto& g) {
+    return g.second.until > t && g.second.names.count(name) > 0;
+  });
+}
+
+void recheck(coordinator_pointer self) {
+  auto& st = self->state;
+  auto t = now(self);
+  std::vector<std::function<void()>> ready;
+  std::erase_if(st.unvouch_waits, [&](auto& w) {
+    if (vouched_somewhere(self, st.slots[w.first].name, t)) return false;
+    ready.push_back(std::move(w.second));
+    return true;
+  });
+  for (auto& done : ready) done();
+}
+
+/// Asks every follower whose lease vouches for `name` to stop trusting it.
+void revoke(coordinator_pointer self, const std::string& name) {
+  auto& st = self->state;
+  auto t = now(self);
+  for (auto& [node, g] : st.grants) {
+    if (g.until <= t || !g.names.count(name) || g.revoking.count(name)) continue;
+    g.revoking.insert(name);
+    auto until = g.until;
+    self->request(g.follower, until - t, lease_atom::value, std::vector<std::string>{name})
+      .then(
+        [self, node = node, name, until](ok_atom) {
+          auto& grants = self->state.grants;
+          if (auto it = grants.find(node); it != grants.end() && it->second.until == until) {
+            it->second.names.erase(name);
+            it->second.revoking.erase(name);
+          }
+          recheck(self);
+        },
+        [self](caf::error&) { recheck(self); }); // it runs out by itself
+    // Whatever happens, recheck when it runs out.
+    self->delayed_send(self, until - t + std::chrono::milliseconds{1}, lease_atom::value, true);
+  }
+  if (t < st.inherited_until)
+    self->delayed_send(self, st.inherited_until - t + std::chrono::milliseconds{1},
+                       lease_atom::value, true);
+}
+
+} // namespace
+
+caf::result<replica_lease> grant_lease(coordinator_pointer self, const std::string& node) {
+  auto& st = self->state;
+  if (!st.cfg.shared_markers || st.cfg.read_lease.count() == 0)
+    return caf::error{errc::backend_unavailable,
+                      "node " + st.cfg.node + " does not lead: it grants no read lease"};
+  auto& g = st.grants[node];
+  if (auto sender = self->current_sender())
+    g.follower = caf::actor_cast<coordinator_actor>(sender);
+  g.until = now(self) + st.cfg.read_lease;
+  g.names.clear();
+  g.revoking.clear();
+  replica_lease lease;
+  lease.lease_ms = st.cfg.read_lease.count();
+  for (auto& s : st.slots)
+    if (s.replica.in_sync() && s.replica.stored == replica_slot::stored_marker::kept
+        && !s.replica.needs_rebuild) {
+      g.names.insert(s.name);
+      lease.in_sync.push_back(s.name);
+    }
+  return lease;
+}
+
+ok_atom revoke_lease(coordinator_pointer self, const std::vector<std::string>& names) {
+  for (auto& s : self->state.slots)
+    if (s.replica.leader_knows
+        && (names.empty() || std::find(names.begin(), names.end(), s.name) != names.end()))
+      set_vouched(self, s, false);
+  return ok_atom::value;
+}
+
+void drop_lease(coordinator_pointer self) {
+  auto& st = self->state;
+  st.lease_until = time_point{};
+  // The replicas go; the shared database keeps the leader's last word.
+  for (auto& s : st.slots)
+    if (s.replica.leader_knows && is_replica(s)) set_vouched(self, s, false);
+}
+
+void on_lease_timer(coordinator_pointer self, bool expiry) {
+  auto& st = self->state;
+  if (!st.cfg.follower) return recheck(self); // a leader's waits
+  if (expiry) {
+    if (st.lease_until != time_point{} && now(self) >= st.lease_until) drop_lease(self);
+    return;
+  }
+  if (st.cfg.read_lease.count() == 0 || !st.leader_coordinator || st.lease_asked) return;
+  st.lease_asked = true;
+  auto asked = now(self);
+  auto leader = st.leader_coordinator;
+  self->request(leader, st.cfg.read_lease, lease_atom::value, st.cfg.node)
+    .then(
+      [self, asked, leader](replica_lease& lease) {
+        auto& st = self->state;
+        st.lease_asked = false;
+        if (leader != st.leader_coordinator) return; // another leader meanwhile
+        auto until = asked + std::chrono::milliseconds{lease.lease_ms * 9 / 10};
+        if (until <= now(self)) return;
+        st.lease_until = until;
+        for (auto& s : st.slots)
+          if (s.replica.leader_knows)
+            set_vouched(self, s, std::find(lease.in_sync.begin(), lease.in_sync.end(), s.name)
+                                   != lease.in_sync.end());
+        self->delayed_send(self, until - now(self), lease_atom::value, true);
+      },
+      [self](caf::error&) { self->state.lease_asked = false; }); // it runs out by itself
+  self->delayed_send(self, st.cfg.read_lease / 3, lease_atom::value, false);
+}
+
+void await_unvouched(coordinator_pointer self, size_t i, std::function<void()> done) {
+  auto& st = self->state;
+  auto& name = st.slots[i].name;
+  if (st.cfg.read_lease.count() == 0 || !vouched_somewhere(self, name, now(self))) return done();
+  st.unvouch_waits.emplace_back(i, std::move(done));
+  revoke(self, name);
+}
+
+void revoke_everywhere(coordinator_pointer self, size_t i) {
+  auto& st = self->state;
+  if (st.cfg.shared_markers && st.cfg.read_lease.count() > 0) revoke(self, st.slots[i].name);
+}
+
+} // namespace lifeline::detail
