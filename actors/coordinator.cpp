@@ -39,6 +39,8 @@ void sync_circuit(coordinator_pointer self, slot& s, std::string_view cause) {
 
 void refresh(coordinator_pointer self) {
   auto t = now(self);
+  // A follower's read lease is a time-based transition too.
+  if (self->state.lease_until != time_point{} && t >= self->state.lease_until) drop_lease(self);
   for (auto& s : self->state.slots) {
     s.routing.refresh(t);
     sync_circuit(self, s);

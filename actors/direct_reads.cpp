@@ -221,6 +221,9 @@ std::optional<direct_route> pick(routing_board& board, operation op) {
   auto snap = board.load();
   auto& routes = snap->routes(op);
   if (routes.empty() || !routes.front().store) return std::nullopt;
+  if (snap->valid_until != std::chrono::steady_clock::time_point::max()
+      && std::chrono::steady_clock::now() >= snap->valid_until)
+    return std::nullopt;
   auto& r = routes.front();
   auto& n = board.in_flight(r.slot);
   if (r.max_calls > 0 && n.load(std::memory_order_relaxed) >= r.max_calls) return std::nullopt;

@@ -44,6 +44,9 @@ struct routing_snapshot {
   /// now, or the first choice needs more than a plain call).
   std::vector<direct_route> get;
   std::vector<direct_route> search;
+  /// Past this, the routes may not be taken (a cluster follower's read
+  /// lease ran out): every read goes to the coordinator.
+  std::chrono::steady_clock::time_point valid_until = std::chrono::steady_clock::time_point::max();
 
   const std::vector<direct_route>& routes(operation op) const {
     return op == operation::search ? search : get;

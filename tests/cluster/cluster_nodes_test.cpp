@@ -284,3 +284,50 @@ TEST_CASE("cluster: a node restarted with its data directory wiped is rebuilt; P
   }
   for (auto& [n, p] : cl.nodes) CHECK(p->stop() == 0);
 }
+
+TEST_CASE("cluster: with PostgreSQL down a follower reads from its own vector store under the "
+          "leader's read lease; a replica that missed writes is never read, also by its own "
+          "node woken up from SIGSTOP",
+          "[.cluster][leases]") {
+  cluster cl;
+  for (auto& n : names) cl.start(n);
+  std::string leader;
+  REQUIRE(eventually([&] { return !(leader = cl.agreed_leader()).empty(); }));
+  REQUIRE(eventually([&] { return cl.leader_all_in_sync(leader); }));
+  std::vector<std::string> followers;
+  for (auto& n : names)
+    if (n != leader) followers.push_back(n);
+  auto& reader = followers[0];
+  auto& frozen = followers[1];
+  auto cl_leader = cl.client(leader);
+  REQUIRE(cl_leader.request("PUT", "/v1/collections/leases", R"({"dimension":2})").status / 100 == 2);
+  REQUIRE(cl_leader.request("PUT", "/v1/collections/leases/documents/d0", doc(0)).status / 100 == 2);
+  REQUIRE(std::system((env("LIFELINE_PG_CTL") + " stop >/dev/null").c_str()) == 0);
+  auto cr = cl.client(reader);
+  // The follower's own store serves once PostgreSQL fails there.
+  CHECK(eventually([&] {
+    auto r = cr.request("GET", "/v1/collections/leases/documents/d0");
+    return r.status == 200 && r.header("X-Served-By") == "vectors@" + reader;
+  }));
+
+  REQUIRE(::kill(cl.nodes.at(frozen)->pid(), SIGSTOP) == 0);
+  auto late = cl_leader.request("PUT", "/v1/collections/leases/documents/late", doc(7));
+  REQUIRE(late.status / 100 == 2);
+  CHECK_THAT(late.body, Catch::Contains("\"vectors@" + frozen + "\":\"deferred\""));
+  CHECK(cr.request("GET", "/v1/collections/leases/documents/late").status == 200);
+  REQUIRE(::kill(cl.nodes.at(frozen)->pid(), SIGCONT) == 0);
+  // At once: its lease ran out while it was frozen, so its own store (which
+  // lacks the write) is not trusted; the read goes elsewhere.
+  auto cf = cl.client(frozen);
+  auto woken = cf.request("GET", "/v1/collections/leases/documents/late");
+  CHECK(woken.status == 200);
+  CHECK(woken.header("X-Served-By") != "vectors@" + frozen);
+  // Caught up, it serves from its own store again.
+  CHECK(eventually([&] {
+    auto r = cf.request("GET", "/v1/collections/leases/documents/late");
+    return r.status == 200 && r.header("X-Served-By") == "vectors@" + frozen;
+  }));
+  REQUIRE(std::system((env("LIFELINE_PG_CTL") + " start >/dev/null").c_str()) == 0);
+  CHECK(eventually([&] { return cl.leader_all_in_sync(leader); }));
+  for (auto& [n, p] : cl.nodes) CHECK(p->stop() == 0);
+}
