@@ -304,10 +304,23 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, coordinat
       self->state.awaiting_ready.push_back(rp);
       return rp;
     },
-    [self](check_atom) { return start_check(self); },
-    [self](check_atom, bool repair) { return start_check_job(self, repair, false); },
-    [self](status_atom, uint64_t id) { return check_status_of(self, id); },
-    [self](ready_atom, uint64_t id) { return await_check(self, id); },
+    // Checks compare every replica: on a follower, the leader runs them.
+    [self](check_atom a) -> caf::result<consistency_report> {
+      if (self->state.cfg.follower) return to_leader<consistency_report>(self, a);
+      return start_check(self);
+    },
+    [self](check_atom a, bool repair) -> caf::result<uint64_t> {
+      if (self->state.cfg.follower) return to_leader<uint64_t>(self, a, repair);
+      return start_check_job(self, repair, false);
+    },
+    [self](status_atom a, uint64_t id) -> caf::result<check_status> {
+      if (self->state.cfg.follower) return to_leader<check_status>(self, a, id);
+      return check_status_of(self, id);
+    },
+    [self](ready_atom a, uint64_t id) -> caf::result<check_status> {
+      if (self->state.cfg.follower) return to_leader<check_status>(self, a, id);
+      return await_check(self, id);
+    },
     [self](check_atom, uint64_t ticket, check_progress& p) { on_check_progress(self, ticket, p); },
     [self](repair_atom) { on_repair_tick(self); },
     [self](restart_atom, const std::string& name) { return restart_backend(self, name); },

@@ -34,6 +34,11 @@ void configure_network(caf::actor_system_config& cfg, network_settings settings)
   cfg.add_message_type<served<std::vector<collection_spec>>>("lifeline::served<collections>");
   cfg.add_message_type<served<collection_stats>>("lifeline::served<stats>");
   cfg.add_message_type<replica_lease>("lifeline::replica_lease");
+  // Checks a follower hands to the leader.
+  cfg.add_message_type<collection_check>("lifeline::collection_check");
+  cfg.add_message_type<check_progress>("lifeline::check_progress");
+  cfg.add_message_type<consistency_report>("lifeline::consistency_report");
+  cfg.add_message_type<check_status>("lifeline::check_status");
 }
 
 caf::expected<uint16_t> publish_backend(caf::actor_system& sys, const backend_actor& backend,

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -136,6 +137,19 @@ TEST_CASE("cluster: three nodes agree on the leader; writes through followers re
   CHECK_THAT(report, Catch::Contains(R"("consistent":true)"));
   for (auto b : {"vectors@n1", "vectors@n2", "vectors@n3"})
     CHECK_THAT(report, Catch::Contains(b));
+  // `lifeline check` against a follower: the leader compares every replica.
+  temp_dir out;
+  auto command = std::string{LIFELINE_SERVER} + " check --url http://127.0.0.1:"
+                 + std::to_string(cl.nodes.at(follower)->port()) + " >" + out.path() + "/check 2>&1";
+  CHECK(WEXITSTATUS(std::system(command.c_str())) == 0);
+  std::string printed;
+  if (auto* f = std::fopen((out.path() + "/check").c_str(), "r")) {
+    char buf[4096];
+    for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) printed.append(buf, n);
+    std::fclose(f);
+  }
+  for (auto b : {"postgres", "vectors@n1", "vectors@n2", "vectors@n3"})
+    CHECK_THAT(printed, Catch::Contains(b));
   for (auto& [n, p] : cl.nodes) CHECK(p->stop() == 0);
 }
 
