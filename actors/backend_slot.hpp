@@ -174,11 +174,15 @@ struct replica_slot {
   std::set<std::string> queued_collections;
   /// On a cluster follower: a replica whose state only the leader knows.
   bool leader_knows = false;
+  /// On a cluster follower without a leader: etcd's last word on this
+  /// shared database (0: none yet, 1: its marker is gone, 2: it is there).
+  uint8_t shared_answer = 0;
   /// With shared markers: whether its stored marker is kept, being
   /// removed, or removed (it missed a write), and the writes waiting for
   /// the removal.
   enum class stored_marker : uint8_t { kept, removing, removed } stored = stored_marker::kept;
   std::vector<std::function<void(std::string)>> after_unmark;
+  std::chrono::steady_clock::time_point unmarked_at{}; ///< When it was removed.
   uint64_t rebuild_requests = 0; ///< Times a rebuild was asked for.
   uint64_t job_rebuild_requests = 0; ///< rebuild_requests when the job started.
 

@@ -288,10 +288,10 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, coordinat
     [self](leader_atom, std::string& name, caf::actor& coordinator) {
       auto& st = self->state;
       auto handle = caf::actor_cast<coordinator_actor>(std::move(coordinator));
-      if (name != st.leader || handle != st.leader_coordinator) drop_lease(self);
+      bool changed = name != st.leader || handle != st.leader_coordinator;
       st.leader = std::move(name);
       st.leader_coordinator = std::move(handle);
-      if (st.leader_coordinator) on_lease_timer(self, false);
+      if (changed) leader_changed(self);
     },
     [self](lease_atom, std::string& node) { return grant_lease(self, node); },
     [self](lease_atom, std::vector<std::string>& names) { return revoke_lease(self, names); },

@@ -30,15 +30,18 @@ bool read_goes_to_leader(coordinator_pointer self, operation op, uint64_t tried)
 }
 
 void start_follower(coordinator_pointer self) {
-  // Until a lease says otherwise (coordinator_leases.cpp): the shared
-  // database serves, the replicas do not.
-  for (auto& s : self->state.slots) {
+  auto& st = self->state;
+  if (st.cfg.durable_wrapper)
+    st.durable = st.cfg.durable_wrapper(self->system(), durable_state_actor{}, self->address());
+  // Nothing is vouched for until a lease (coordinator_leases.cpp) or etcd's
+  // markers say so.
+  for (auto& s : st.slots) {
     s.replica.leader_knows = true;
-    if (s.name.find('@') == std::string::npos) continue;
     s.replica.state = replica_state::catching_up;
     metrics(self).replica(s.name, s.replica.state);
   }
   publish_routes(self);
+  on_lease_timer(self, false);
 }
 
 } // namespace lifeline::detail

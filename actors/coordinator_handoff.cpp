@@ -311,16 +311,28 @@ void unmark_missed(coordinator_pointer self, size_t i, std::function<void(std::s
   auto& st = self->state;
   auto& r = st.slots[i].replica;
   using stored = replica_slot::stored_marker;
-  if (r.stored == stored::removed) return done({});
+  if (r.stored == stored::removed) {
+    // A shared database (PostgreSQL): a follower that reaches no leader
+    // trusts it while its marker is in etcd, and looks again every renewal
+    // period. Two of them after the removal, none trusts it any more.
+    auto settled = r.unmarked_at + 2 * renew_interval(st.cfg);
+    if (st.slots[i].name.find('@') != std::string::npos || now(self) >= settled) return done({});
+    arm(self, settled - now(self), [done] { done({}); });
+    return;
+  }
   r.after_unmark.push_back(std::move(done));
   if (r.stored == stored::removing) return;
   r.stored = stored::removing;
   auto finished = [self, i](std::string failure) {
     auto& r = self->state.slots[i].replica;
     r.stored = failure.empty() ? stored::removed : stored::kept;
+    r.unmarked_at = now(self);
     auto waiting = std::move(r.after_unmark);
     r.after_unmark.clear();
-    for (auto& w : waiting) w(failure);
+    for (auto& w : waiting) {
+      if (!failure.empty()) w(failure);
+      else unmark_missed(self, i, std::move(w)); // the wait above
+    }
   };
   self->request(st.durable, st.cfg.recovery_call_timeout, marker_atom::value, st.slots[i].name,
                 std::string{})

@@ -11,9 +11,13 @@
 //   vouching for that replica has been revoked by its follower (a round
 //   trip) or has run out, and so have the leases the previous leader may
 //   have granted (inherited_leases after the term starts);
-// - without a lease a follower reads from the shared database
-//   (PostgreSQL), unless the last word from the leader was that it is
-//   behind, or hands the read to the leader.
+// - without a lease a follower hands its reads to the leader, or, while it
+//   reaches no leader, reads from the shared database (PostgreSQL) alone if
+//   that database's replica marker is in etcd: a leader removes it before
+//   it acknowledges a write the database missed (and then waits two of the
+//   follower's checks, so that none still trusts it), and stores it again
+//   once the database is in sync. With etcd unreachable too, the last
+//   answer stands (with none yet: the database serves, the last resort).
 #include "actors/coordinator_state.hpp"
 #include "core/log.hpp"
 
@@ -82,6 +86,33 @@ void revoke(coordinator_pointer self, const std::string& name) {
                        lease_atom::value, true);
 }
 
+/// Without a lease or a reachable leader: the shared database serves if its
+/// marker is in etcd (see the top of this file).
+void check_shared(coordinator_pointer self) {
+  auto& st = self->state;
+  if (!st.cfg.follower || st.leader_coordinator || st.lease_until != time_point{} || !st.durable)
+    return;
+  for (size_t i = 0; i < st.slots.size(); ++i) {
+    if (is_replica(st.slots[i])) continue;
+    self->request(st.durable, std::max(st.cfg.read_lease / 3, std::chrono::milliseconds{100}), marker_atom::value, st.slots[i].name)
+      .then(
+        [self, i](std::string& marker) {
+          auto& st = self->state;
+          auto& s = st.slots[i];
+          s.replica.shared_answer = marker.empty() ? 1 : 2;
+          if (!st.leader_coordinator && st.lease_until == time_point{})
+            set_vouched(self, s, !marker.empty());
+        },
+        [self, i](caf::error&) {
+          auto& st = self->state;
+          auto& s = st.slots[i];
+          // etcd unreachable: the last answer stands; with none, the last resort.
+          if (!st.leader_coordinator && st.lease_until == time_point{})
+            set_vouched(self, s, s.replica.shared_answer != 1);
+        });
+  }
+}
+
 } // namespace
 
 caf::result<replica_lease> grant_lease(coordinator_pointer self, const std::string& node) {
@@ -117,19 +148,23 @@ ok_atom revoke_lease(coordinator_pointer self, const std::vector<std::string>& n
 void drop_lease(coordinator_pointer self) {
   auto& st = self->state;
   st.lease_until = time_point{};
-  // The replicas go; the shared database keeps the leader's last word.
+  // Nothing is vouched for any more: reads go to the leader while one is
+  // reachable (it may have acknowledged a write the shared database missed
+  // once this lease could no longer be revoked), else to the shared
+  // database if etcd says it holds every write (check_shared).
   for (auto& s : st.slots)
-    if (s.replica.leader_knows && is_replica(s)) set_vouched(self, s, false);
+    if (s.replica.leader_knows) set_vouched(self, s, false);
+  check_shared(self);
 }
 
-void on_lease_timer(coordinator_pointer self, bool expiry) {
+namespace {
+
+/// A follower asks its leader for a lease now (or, with none, etcd about
+/// the shared database), unless a request is still out.
+void renew_now(coordinator_pointer self) {
   auto& st = self->state;
-  if (!st.cfg.follower) return recheck(self); // a leader's waits
-  if (expiry) {
-    if (st.lease_until != time_point{} && now(self) >= st.lease_until) drop_lease(self);
-    return;
-  }
-  if (st.cfg.read_lease.count() == 0 || !st.leader_coordinator || st.lease_asked) return;
+  if (!st.leader_coordinator) return check_shared(self);
+  if (st.cfg.read_lease.count() == 0 || st.lease_asked) return;
   st.lease_asked = true;
   auto asked = now(self);
   auto leader = st.leader_coordinator;
@@ -149,7 +184,29 @@ void on_lease_timer(coordinator_pointer self, bool expiry) {
         self->delayed_send(self, until - now(self), lease_atom::value, true);
       },
       [self](caf::error&) { self->state.lease_asked = false; }); // it runs out by itself
-  self->delayed_send(self, st.cfg.read_lease / 3, lease_atom::value, false);
+}
+
+} // namespace
+
+/// How often a follower renews (a third of a lease; 100 ms at least).
+std::chrono::milliseconds renew_interval(const coordinator_config& cfg) {
+  return std::max(cfg.read_lease / 3, std::chrono::milliseconds{100});
+}
+
+void on_lease_timer(coordinator_pointer self, bool expiry) {
+  auto& st = self->state;
+  if (!st.cfg.follower) return recheck(self); // a leader's waits
+  if (expiry) {
+    if (st.lease_until != time_point{} && now(self) >= st.lease_until) drop_lease(self);
+    return;
+  }
+  renew_now(self);
+  self->delayed_send(self, renew_interval(st.cfg), lease_atom::value, false);
+}
+
+void leader_changed(coordinator_pointer self) {
+  drop_lease(self);
+  renew_now(self);
 }
 
 void await_unvouched(coordinator_pointer self, size_t i, std::function<void()> done) {

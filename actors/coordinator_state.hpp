@@ -180,9 +180,15 @@ caf::result<replica_lease> grant_lease(coordinator_pointer self, const std::stri
 /// A follower stops trusting `names` (all if empty).
 ok_atom revoke_lease(coordinator_pointer self, const std::vector<std::string>& names);
 /// The lease timers (follower: renew, or expiry; leader: recheck waits).
+/// A follower arms the renewal timer once, at start.
 void on_lease_timer(coordinator_pointer self, bool expiry);
-/// A follower's leader changed: its lease ends.
+/// A follower's lease ends (it ran out).
 void drop_lease(coordinator_pointer self);
+/// A follower's leader changed: its lease ends, and it asks the new one.
+void leader_changed(coordinator_pointer self);
+/// A follower's renewal period (and a leader's wait after removing a
+/// shared database's marker is two of them).
+std::chrono::milliseconds renew_interval(const coordinator_config& cfg);
 /// A leader: calls `done` once no lease vouches for slot #i any more.
 void await_unvouched(coordinator_pointer self, size_t i, std::function<void()> done);
 /// A leader: slot #i left in_sync for another reason than a missed write

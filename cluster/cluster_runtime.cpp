@@ -27,6 +27,11 @@ coordinator_config part_config(const coordinator_config& base, bool leading,
                                durable_state_actor leadership, const std::string& node) {
   auto cfg = base;
   cfg.node = node;
+  // Both parts read replica markers from etcd through the leadership actor
+  // (a follower: whether the shared database holds every write).
+  cfg.durable_wrapper = [leadership](caf::actor_system&, durable_state_actor, caf::actor_addr) {
+    return leadership;
+  };
   if (leading) {
     // Hints of an earlier term are obsolete: every replica that missed a
     // write then lost its marker in etcd before the write was acknowledged,
