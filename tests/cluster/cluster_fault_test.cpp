@@ -17,6 +17,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <map>
@@ -264,13 +265,23 @@ private:
     for (auto& n : all_nodes)
       for (auto& [id, d] : model_) read(n, id, true);
     // Each vector store alone: PostgreSQL stopped, each node reads its own.
+    auto live = std::find_if(model_.begin(), model_.end(), [](auto& m) { return m.second.live; });
+    REQUIRE(live != model_.end());
     REQUIRE(std::system((env("LIFELINE_PG_CTL") + " stop >/dev/null").c_str()) == 0);
     pg_down_ = true;
     for (auto& n : all_nodes) {
-      CHECK(eventually([&] {
-        auto r = call(n, "GET", "/v1/collections/cf/documents/" + model_.begin()->first);
+      auto health = call(n, "GET", "/v1/health");
+      auto leader_health = call(l, "GET", "/v1/health");
+      INFO("node " << n << ": " << (health ? health->body : "no reply") << "\nleader " << l << ": "
+                   << (leader_health ? leader_health->body : "no reply"));
+      std::string last;
+      bool own = eventually([&] {
+        auto r = call(n, "GET", "/v1/collections/cf/documents/" + live->first);
+        last = r ? std::to_string(r->status) + " " + r->header("x-served-by") + " " + r->body : "none";
         return r && r->header("x-served-by") == "vectors@" + n;
-      }));
+      });
+      INFO("last read on " << n << ": " << last);
+      CHECK(own);
       for (auto& [id, d] : model_) read(n, id, true);
     }
     REQUIRE(std::system((env("LIFELINE_PG_CTL") + " start >/dev/null").c_str()) == 0);
