@@ -88,7 +88,6 @@ postgres_standbys::bar postgres_standbys::bar_now() const {
   return bar_;
 }
 
-uint64_t postgres_standbys::acked() const { return bar_now().acked; }
 
 namespace {
 

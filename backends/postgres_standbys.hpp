@@ -48,8 +48,6 @@ public:
   /// and from then on a standby serves only once it shows that it follows
   /// the new timeline. An older timeline (a stale primary) is ignored.
   void acknowledged(uint64_t lsn, uint32_t timeline);
-  /// The bar: the last acknowledged position (0: unknown yet).
-  uint64_t acked() const;
 
   /// Runs `f(pqxx::connection&)` on a standby that holds every acknowledged
   /// write, the next one in turn first. A standby's answer is final (a

@@ -9,19 +9,7 @@
 #                                          # (reads $LIFELINE_ETCD_DIR)
 set -euo pipefail
 
-# Below the kernel's ephemeral range (ip_local_port_range, 32768 and up by
-# default): a port there can be taken between this check and the server's
-# bind by the local end of any outgoing connection, e.g. a test's client.
-etcd_free_port() {
-  local port
-  for port in $(seq $((20000 + RANDOM % 12000)) 32767) $(seq 10000 19999); do
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
-      return 0
-    fi
-  done
-  return 1
-}
+source "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 
 # Starts (or starts again) the member described by $LIFELINE_ETCD_DIR and
 # waits until it answers /health (at most 30 s).
@@ -51,9 +39,9 @@ etcd_start() {
   command -v etcd >/dev/null || { echo "etcd.sh: no etcd (apt-get install etcd-server)" >&2; return 1; }
   local dir client peer
   dir=$(mktemp -d "${TMPDIR:-/tmp}/lifeline-etcd.XXXXXX")
-  client=$(etcd_free_port)
-  peer=$(etcd_free_port)
-  while [ "$peer" = "$client" ]; do peer=$(etcd_free_port); done
+  client=$(free_port)
+  peer=$(free_port)
+  while [ "$peer" = "$client" ]; do peer=$(free_port); done
   printf 'client=%s\npeer=%s\n' "$client" "$peer" >"$dir/ports"
   export LIFELINE_ETCD_DIR=$dir
   etcd_add_exit_hook etcd_cleanup

@@ -29,22 +29,10 @@ pg_as_owner() {
   fi
 }
 
-# Below the kernel's ephemeral range (ip_local_port_range, 32768 and up by
-# default): a port there can be taken between this check and the server's
-# bind by the local end of any outgoing connection, e.g. a test's client.
-pg_free_port() {
-  local port
-  for port in $(seq $((20000 + RANDOM % 12000)) 32767) $(seq 10000 19999); do
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
-      return 0
-    fi
-  done
-  return 1
-}
+source "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 
 # Starts a server with `$1` (a pg_ctl wrapper), logging to $2. Another
-# process may take its port between pg_free_port and the bind: then a new
+# process may take its port between free_port and the bind: then a new
 # port is appended to its configuration $3 (the last setting wins) and it
 # tries again, three times at most. Sets PG_STARTED_PORT.
 pg_start_on_free_port() {
@@ -53,7 +41,7 @@ pg_start_on_free_port() {
     PG_STARTED_PORT=$(sed -n 's/^port = \([0-9]*\)$/\1/p' "$conf" | tail -n 1)
     "$ctl" -l "$log" -w -t 60 start >/dev/null && return 0
     if [ "$try" -lt 3 ] && grep -q "Address already in use" "$log"; then
-      echo "port = $(pg_free_port)" >>"$conf"
+      echo "port = $(free_port)" >>"$conf"
       continue
     fi
     cat "$log" >&2
@@ -86,7 +74,7 @@ pg_start() {
     --pwfile="$dir/pwfile" -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log" >&2; return 1; }
   rm -f "$dir/pwfile"
-  port=$(pg_free_port)
+  port=$(free_port)
   export LIFELINE_PG_PORT=$port
   export LIFELINE_PG_BINDIR=$bindir
   cat >>"$dir/data/postgresql.conf" <<CONF
@@ -118,7 +106,7 @@ pg_standby_start() {
   pg_as_owner env PGPASSWORD="$password" "$bindir/pg_basebackup" -D "$dir" -R -X stream -c fast \
     -h 127.0.0.1 -p "$LIFELINE_PG_PORT" -U lifeline >"$LIFELINE_PG_DIR/basebackup.log" 2>&1 \
     || { cat "$LIFELINE_PG_DIR/basebackup.log" >&2; return 1; }
-  port=$(pg_free_port)
+  port=$(free_port)
   # The copied postgresql.conf names the primary's port: the last setting wins.
   echo "port = $port" >>"$dir/postgresql.conf"
   pg_start_on_free_port pg_standby_ctl "$LIFELINE_PG_DIR/standby.log" "$dir/postgresql.conf" || return 1

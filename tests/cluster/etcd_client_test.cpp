@@ -2,6 +2,8 @@
 // (tests/scripts/etcd_tests.sh starts one and sets LIFELINE_ETCD_URL).
 #include "cluster/etcd_client.hpp"
 
+#include "support/etcd_env.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -10,22 +12,10 @@
 
 using namespace lifeline;
 using namespace lifeline::cluster;
+using namespace lifeline::testing;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::string etcd_url() {
-  const char* url = std::getenv("LIFELINE_ETCD_URL");
-  INFO("LIFELINE_ETCD_URL is not set: run tests/scripts/etcd_tests.sh");
-  REQUIRE(url != nullptr);
-  return url;
-}
-
-/// A key prefix no other test uses.
-std::string unique_prefix() {
-  static std::atomic<int> n{0};
-  return "/lifeline-test/" + std::to_string(::getpid()) + "/" + std::to_string(++n);
-}
 
 } // namespace
 
@@ -47,7 +37,7 @@ TEST_CASE("base64 round-trips every byte and refuses what is not base64", "[etcd
 
 TEST_CASE("etcd client: put in a transaction, read back, compare on revisions", "[etcd]") {
   etcd_client etcd{{etcd_url()}, 2s};
-  auto key = unique_prefix() + "/k";
+  auto key = unique_prefix("k") + "/k";
   auto absent = etcd.get(key);
   REQUIRE(absent);
   CHECK_FALSE(*absent);
@@ -83,7 +73,7 @@ TEST_CASE("etcd client: put in a transaction, read back, compare on revisions", 
 TEST_CASE("etcd client: a revoked lease takes its keys along; keepalive reports the expiry",
           "[etcd]") {
   etcd_client etcd{{etcd_url()}, 2s};
-  auto key = unique_prefix() + "/leased";
+  auto key = unique_prefix("k") + "/leased";
   auto lease = etcd.grant(30s);
   REQUIRE(lease);
   auto left = etcd.keepalive(*lease);
@@ -106,7 +96,7 @@ TEST_CASE("etcd client: a revoked lease takes its keys along; keepalive reports 
 TEST_CASE("etcd client: with no member reachable, a call fails within its bound", "[etcd]") {
   // A port nothing listens on, then the real member: the second one answers.
   etcd_client fallback{{"http://127.0.0.1:1", etcd_url()}, 2s};
-  auto read = fallback.get(unique_prefix() + "/any");
+  auto read = fallback.get(unique_prefix("k") + "/any");
   REQUIRE(read);
   etcd_client none{{"http://127.0.0.1:1"}, 500ms};
   auto failed = none.get("/any");

@@ -2,6 +2,8 @@
 // term (issue 16), against a real etcd (tests/scripts/etcd_tests.sh).
 #include "cluster/write_leadership.hpp"
 
+#include "support/etcd_env.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -10,24 +12,13 @@
 
 using namespace lifeline;
 using namespace lifeline::cluster;
+using namespace lifeline::testing;
 using namespace std::chrono_literals;
 
 namespace {
 
-std::string etcd_url() {
-  const char* url = std::getenv("LIFELINE_ETCD_URL");
-  INFO("LIFELINE_ETCD_URL is not set: run tests/scripts/etcd_tests.sh");
-  REQUIRE(url != nullptr);
-  return url;
-}
-
-std::string unique_prefix() {
-  static std::atomic<int> n{0};
-  return "/lifeline-test/" + std::to_string(::getpid()) + "/election-" + std::to_string(++n);
-}
-
 struct two_nodes {
-  std::string prefix = unique_prefix();
+  std::string prefix = unique_prefix("election");
   etcd_client etcd_a{{etcd_url()}, 2s}, etcd_b{{etcd_url()}, 2s};
   write_leadership a{etcd_a, {prefix, "n1", 30s}};
   write_leadership b{etcd_b, {prefix, "n2", 30s}};
@@ -97,7 +88,7 @@ TEST_CASE("write leadership: the version ceiling only grows, across leaders, and
 TEST_CASE("write leadership: a leader that stops renewing loses its key when the lease runs "
           "out, and another node takes over",
           "[etcd][leader]") {
-  auto prefix = unique_prefix();
+  auto prefix = unique_prefix("election");
   etcd_client etcd_a{{etcd_url()}, 2s}, etcd_b{{etcd_url()}, 2s};
   write_leadership a{etcd_a, {prefix, "n1", 1s}}; // etcd's minimum TTL is enforced server-side
   write_leadership b{etcd_b, {prefix, "n2", 30s}};
