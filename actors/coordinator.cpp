@@ -40,7 +40,7 @@ void sync_circuit(coordinator_pointer self, slot& s, std::string_view cause) {
 void refresh(coordinator_pointer self) {
   auto t = now(self);
   // A follower's read lease is a time-based transition too.
-  if (self->state.lease_until != time_point{} && t >= self->state.lease_until) drop_lease(self);
+  if (self->state.cfg.follower) expire_trust(self);
   for (auto& s : self->state.slots) {
     s.routing.refresh(t);
     sync_circuit(self, s);

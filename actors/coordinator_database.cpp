@@ -70,6 +70,9 @@ void observe_database(coordinator_pointer self, size_t i) {
   }
   s.has_database = true;
   s.database = std::move(db);
+  // A cluster follower leaves the verification to the leader: storing a
+  // marker would record the new timeline in the shared database as checked.
+  if (self->state.cfg.follower) return;
   if (auto why = s.store->lost_writes(); !why.empty()) verify_after_lost_writes(self, i, why);
   else s.replica.verifying = false;
 }

@@ -87,17 +87,16 @@ void publish_routes(coordinator_pointer self) {
       sig.push_back(0);
     }
   }
-  // A follower's replicas serve under the leader's read lease: the
-  // snapshot is good until the lease runs out (a read after that goes to
-  // the coordinator, which drops the lease at once). A process that was
-  // frozen past its lease must not wake up trusting it.
-  if (st.cfg.follower && st.lease_until != time_point{}
-      && std::any_of(st.slots.begin(), st.slots.end(), [](const slot& s) {
-           return s.replica.leader_knows && s.name.find('@') != std::string::npos
-                  && s.replica.in_sync();
-         })) {
-    snap->valid_until = st.lease_until;
-    sig.push_back(static_cast<uint64_t>(st.lease_until.time_since_epoch().count()));
+  // A follower's backends serve under the leader's read lease (or, without
+  // a leader, etcd's word on the shared database): the snapshot is good
+  // until that runs out (a read after that goes to the coordinator, which
+  // drops it at once). A process frozen past it must not wake up trusting it.
+  if (st.cfg.follower) {
+    auto until = st.lease_until != time_point{} ? st.lease_until : st.shared_until;
+    if (until != time_point{}) {
+      snap->valid_until = until;
+      sig.push_back(static_cast<uint64_t>(until.time_since_epoch().count()));
+    }
   }
   if (sig == st.routes_signature) return;
   st.routes_signature = std::move(sig);

@@ -333,6 +333,8 @@ void unmark_missed(coordinator_pointer self, size_t i, std::function<void(std::s
       if (!failure.empty()) w(failure);
       else unmark_missed(self, i, std::move(w)); // the wait above
     }
+    // It caught up while the removal was on its way: store it again.
+    if (failure.empty() && r.in_sync() && !r.needs_rebuild) remark_in_sync(self, i);
   };
   self->request(st.durable, st.cfg.recovery_call_timeout, marker_atom::value, st.slots[i].name,
                 std::string{})

@@ -87,28 +87,41 @@ void revoke(coordinator_pointer self, const std::string& name) {
 }
 
 /// Without a lease or a reachable leader: the shared database serves if its
-/// marker is in etcd (see the top of this file).
+/// marker is in etcd (see the top of this file), until two renewal periods
+/// after it asked (the leader waits that long after removing the marker).
 void check_shared(coordinator_pointer self) {
   auto& st = self->state;
-  if (!st.cfg.follower || st.leader_coordinator || st.lease_until != time_point{} || !st.durable)
+  if (!st.cfg.follower || st.leader_coordinator || st.lease_until != time_point{} || !st.durable
+      || st.shared_asked > 0)
     return;
+  auto every = std::max(st.cfg.read_lease / 3, std::chrono::milliseconds{100});
+  auto asked = now(self);
   for (size_t i = 0; i < st.slots.size(); ++i) {
     if (is_replica(st.slots[i])) continue;
-    self->request(st.durable, std::max(st.cfg.read_lease / 3, std::chrono::milliseconds{100}), marker_atom::value, st.slots[i].name)
+    ++st.shared_asked;
+    auto trust = [self, i](bool vouched, time_point until) {
+      auto& st = self->state;
+      --st.shared_asked;
+      if (st.leader_coordinator || st.lease_until != time_point{}) return; // a lease decides
+      auto& s = st.slots[i];
+      if (vouched && until > now(self)) {
+        st.shared_until = until;
+        self->delayed_send(self, until - now(self), lease_atom::value, true);
+      }
+      set_vouched(self, s, vouched && until > now(self));
+      publish_routes(self); // its snapshot is good until then
+    };
+    self->request(st.durable, every, marker_atom::value, st.slots[i].name)
       .then(
-        [self, i](std::string& marker) {
-          auto& st = self->state;
-          auto& s = st.slots[i];
-          s.replica.shared_answer = marker.empty() ? 1 : 2;
-          if (!st.leader_coordinator && st.lease_until == time_point{})
-            set_vouched(self, s, !marker.empty());
+        [self, i, asked, every, trust](std::string& marker) {
+          self->state.slots[i].replica.shared_answer = marker.empty() ? 1 : 2;
+          trust(!marker.empty(), asked + 2 * every * 9 / 10);
         },
-        [self, i](caf::error&) {
-          auto& st = self->state;
-          auto& s = st.slots[i];
-          // etcd unreachable: the last answer stands; with none, the last resort.
-          if (!st.leader_coordinator && st.lease_until == time_point{})
-            set_vouched(self, s, s.replica.shared_answer != 1);
+        [self, i, every, trust](caf::error&) {
+          // etcd unreachable: the last answer stands until the next check;
+          // with none yet, the database serves, the last resort (a node cut
+          // off from both the leader and etcd: docs, "Not guaranteed").
+          trust(self->state.slots[i].replica.shared_answer != 1, now(self) + every);
         });
   }
 }
@@ -148,6 +161,7 @@ ok_atom revoke_lease(coordinator_pointer self, const std::vector<std::string>& n
 void drop_lease(coordinator_pointer self) {
   auto& st = self->state;
   st.lease_until = time_point{};
+  st.shared_until = time_point{};
   // Nothing is vouched for any more: reads go to the leader while one is
   // reachable (it may have acknowledged a write the shared database missed
   // once this lease could no longer be revoked), else to the shared
@@ -177,6 +191,7 @@ void renew_now(coordinator_pointer self) {
         auto until = asked + std::chrono::milliseconds{lease.lease_ms * 9 / 10};
         if (until <= now(self)) return;
         st.lease_until = until;
+        st.shared_until = time_point{};
         for (auto& s : st.slots)
           if (s.replica.leader_knows)
             set_vouched(self, s, std::find(lease.in_sync.begin(), lease.in_sync.end(), s.name)
@@ -197,11 +212,23 @@ void on_lease_timer(coordinator_pointer self, bool expiry) {
   auto& st = self->state;
   if (!st.cfg.follower) return recheck(self); // a leader's waits
   if (expiry) {
-    if (st.lease_until != time_point{} && now(self) >= st.lease_until) drop_lease(self);
+    expire_trust(self);
     return;
   }
   renew_now(self);
   self->delayed_send(self, renew_interval(st.cfg), lease_atom::value, false);
+}
+
+void expire_trust(coordinator_pointer self) {
+  auto& st = self->state;
+  auto t = now(self);
+  if (st.lease_until != time_point{} && t >= st.lease_until) return drop_lease(self);
+  if (st.shared_until != time_point{} && t >= st.shared_until) {
+    st.shared_until = time_point{};
+    for (auto& s : st.slots)
+      if (s.replica.leader_knows && !is_replica(s)) set_vouched(self, s, false);
+    check_shared(self);
+  }
 }
 
 void leader_changed(coordinator_pointer self) {

@@ -118,6 +118,10 @@ struct coordinator_state {
   /// A cluster follower: its lease runs until then (time_point{}: none).
   time_point lease_until{};
   bool lease_asked = false;
+  /// Without a lease or leader: it trusts the shared database until then
+  /// (etcd holds its marker), and how many of those checks are out.
+  time_point shared_until{};
+  int shared_asked = 0;
   static inline const char* name = "lifeline.coordinator";
 
   bool handoff() const { return !cfg.handoff_dir.empty(); }
@@ -184,6 +188,9 @@ ok_atom revoke_lease(coordinator_pointer self, const std::vector<std::string>& n
 void on_lease_timer(coordinator_pointer self, bool expiry);
 /// A follower's lease ends (it ran out).
 void drop_lease(coordinator_pointer self);
+/// A follower: ends a lease, or the trust in the shared database, whose
+/// time has passed (from refresh and the expiry timers).
+void expire_trust(coordinator_pointer self);
 /// A follower's leader changed: its lease ends, and it asks the new one.
 void leader_changed(coordinator_pointer self);
 /// A follower's renewal period (and a leader's wait after removing a

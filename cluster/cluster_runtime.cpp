@@ -23,7 +23,7 @@ std::string base_of(const std::string& name) { return name.substr(0, name.find('
 
 /// The coordinator for a term: the leader keeps hints and markers, a
 /// follower neither (coordinator.hpp, follower and shared_markers).
-coordinator_config part_config(const coordinator_config& base, bool leading,
+coordinator_config part_config(const coordinator_config& base, bool leading, int64_t term,
                                durable_state_actor leadership, const std::string& node) {
   auto cfg = base;
   cfg.node = node;
@@ -36,8 +36,14 @@ coordinator_config part_config(const coordinator_config& base, bool leading,
     // Hints of an earlier term are obsolete: every replica that missed a
     // write then lost its marker in etcd before the write was acknowledged,
     // so it is rebuilt, and replaying old hints could undo newer writes.
+    // Each term has a directory of its own, so that the old term's handoff
+    // actors, which may still be stopping, never touch the new term's files.
+    auto dir = std::filesystem::path{cfg.handoff_dir};
+    auto mine = "term-" + std::to_string(term);
     std::error_code ec;
-    std::filesystem::remove_all(cfg.handoff_dir, ec);
+    for (auto& entry : std::filesystem::directory_iterator{dir, ec})
+      if (entry.path().filename() != mine) std::filesystem::remove_all(entry.path(), ec);
+    cfg.handoff_dir = (dir / mine).string();
     std::filesystem::create_directories(cfg.handoff_dir, ec);
     cfg.shared_markers = true;
     cfg.first_repair_delay = std::chrono::duration_cast<coordinator_config::duration>(cfg.version_lease);
@@ -85,8 +91,8 @@ caf::expected<runtime> spawn_cluster_runtime(caf::actor_system& sys, runtime_con
   node_front_config fc;
   fc.node = node;
   fc.view = view;
-  fc.coordinator = [&sys, base, node](bool leading, durable_state_actor leadership) {
-    return spawn_coordinator(sys, part_config(base, leading, std::move(leadership), node));
+  fc.coordinator = [&sys, base, node](bool leading, int64_t term, durable_state_actor leadership) {
+    return spawn_coordinator(sys, part_config(base, leading, term, std::move(leadership), node));
   };
   fc.wire = [&sys, rc, nc, remote, view, bound](caf::actor front) mutable {
     node_wiring w;

@@ -17,7 +17,8 @@ struct front_state {
   int64_t term = 0;           ///< The term `current` leads (leading only).
   uint64_t generation = 0;    ///< Coordinators spawned so far.
   std::string leader;         ///< The leader's name, as last heard.
-  std::map<std::string, caf::actor> peers; ///< Reachable peers' fronts.
+  /// Reachable peers' fronts, with the links connected to each.
+  std::map<std::string, std::pair<caf::actor, int>> peers;
   /// ready_atom callers while no coordinator runs yet.
   std::vector<caf::typed_response_promise<health_report>> awaiting_ready;
   static inline const char* name = "lifeline.node_front";
@@ -31,7 +32,7 @@ void tell_leader(front_pointer self) {
   if (!st.current || st.leading) return;
   auto it = st.peers.find(st.leader);
   self->send(st.current, leader_atom::value, st.leader,
-             it != st.peers.end() ? it->second : caf::actor{});
+             it != st.peers.end() ? it->second.first : caf::actor{});
 }
 
 void publish_peers(front_pointer self) {
@@ -48,14 +49,11 @@ void ask_ready(front_pointer self, caf::typed_response_promise<health_report> rp
     st.awaiting_ready.push_back(std::move(rp));
     return;
   }
-  auto generation = st.generation;
-  self->request(st.current, caf::infinite, ready_atom::value)
+  // Asked again every second: a coordinator replaced meanwhile drops the
+  // promise it held without a word (CAF 0.17), so the new one is asked.
+  self->request(st.current, std::chrono::seconds{1}, ready_atom::value)
     .then([rp](health_report& r) mutable { rp.deliver(std::move(r)); },
-          [self, rp, generation](caf::error& err) mutable {
-            // Its coordinator was replaced meanwhile: ask the new one.
-            if (generation != self->state.generation) return ask_ready(self, std::move(rp));
-            rp.deliver(std::move(err));
-          });
+          [self, rp](caf::error&) mutable { ask_ready(self, std::move(rp)); });
 }
 
 /// Replaces the coordinator with one for the part given.
@@ -68,7 +66,7 @@ void take_part(front_pointer self, bool leading, int64_t term) {
   log().info("cluster: node {} {}", st.cfg.node,
              leading ? "leads term " + std::to_string(term) + ": its coordinator fans writes out"
                      : std::string{"follows: writes go to the leader"});
-  st.current = st.cfg.coordinator(leading, st.wiring.leadership);
+  st.current = st.cfg.coordinator(leading, term, st.wiring.leadership);
   tell_leader(self);
   for (auto& r : st.wiring.reporters) self->send(r, lifecycle_atom::value);
   auto waiting = std::move(st.awaiting_ready);
@@ -106,8 +104,14 @@ caf::behavior node_front(front_pointer self, node_front_config cfg) {
     },
     [self](watch_atom, std::string& peer, caf::actor& peer_front) {
       auto& st = self->state;
-      if (peer_front) st.peers[peer] = std::move(peer_front);
-      else st.peers.erase(peer);
+      // One message per link: connected (its front) or lost (null).
+      if (peer_front) {
+        auto& [front, links] = st.peers[peer];
+        front = std::move(peer_front);
+        ++links;
+      } else if (auto it = st.peers.find(peer); it != st.peers.end() && --it->second.second <= 0) {
+        st.peers.erase(it);
+      }
       publish_peers(self);
       if (peer == st.leader) tell_leader(self);
     },

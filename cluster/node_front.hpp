@@ -42,9 +42,10 @@ struct node_wiring {
 
 struct node_front_config {
   std::string node;
-  /// Spawns the coordinator for a part: leading (with the leadership actor
-  /// as its durable state) or following.
-  std::function<coordinator_actor(bool leading, durable_state_actor leadership)> coordinator;
+  /// Spawns the coordinator for a part: leading term `term` (with the
+  /// leadership actor as its durable state), or following (term 0).
+  std::function<coordinator_actor(bool leading, int64_t term, durable_state_actor leadership)>
+    coordinator;
   /// Spawns the supervisors, links and leadership, given the front.
   std::function<node_wiring(caf::actor front)> wire;
   std::shared_ptr<cluster_view> view;
