@@ -22,7 +22,12 @@ stop_nodes() {
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   pids=()
 }
-trap 'stop_nodes; rm -rf "$work"' EXIT
+bench_cleanup() {
+  stop_nodes
+  rm -rf "$work"
+}
+# Before etcd's and PostgreSQL's own cleanups, which stay registered.
+etcd_add_exit_hook bench_cleanup
 
 # Starts nodes n1..nN on HTTP ports 18181.. (fresh data; a fresh key prefix
 # is not needed: the leader key goes with the nodes' leases).
