@@ -22,17 +22,22 @@ runtime spawn_runtime(caf::actor_system& sys, runtime_config cfg) {
   rt.routes = ccfg.routes;
   rt.coordinator = spawn_coordinator(sys, std::move(ccfg));
   uint64_t n = 0;
-  for (auto& b : cfg.backends) {
-    supervisor_config scfg;
-    scfg.name = b.name;
-    scfg.factory = b.factory;
-    scfg.actor = b.actor;
-    scfg.restart = b.restart;
-    scfg.metrics = cfg.metrics;
-    scfg.seed = cfg.seed != 0 ? cfg.seed + ++n : 0;
-    rt.supervisors.push_back(spawn_supervisor(sys, std::move(scfg), rt.coordinator));
-  }
+  for (auto& b : cfg.backends)
+    rt.supervisors.push_back(
+      spawn_supervisor(sys, supervisor_config_of(b, cfg.metrics, cfg.seed, ++n), rt.coordinator));
   return rt;
+}
+
+supervisor_config supervisor_config_of(const backend_config& b, std::shared_ptr<metrics_sink> metrics,
+                                       uint64_t seed, uint64_t n) {
+  supervisor_config scfg;
+  scfg.name = b.name;
+  scfg.factory = b.factory;
+  scfg.actor = b.actor;
+  scfg.restart = b.restart;
+  scfg.metrics = std::move(metrics);
+  scfg.seed = seed != 0 ? seed + n : 0;
+  return scfg;
 }
 
 caf::expected<health_report> runtime::await_ready(caf::actor_system& sys,

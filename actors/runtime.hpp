@@ -86,6 +86,11 @@ struct runtime {
 
 runtime spawn_runtime(caf::actor_system& sys, runtime_config cfg);
 
+/// The supervisor settings of backend `b` (the n-th one: its jitter seed is
+/// `seed + n`, or random with seed 0). Shared with cluster nodes.
+supervisor_config supervisor_config_of(const backend_config& b, std::shared_ptr<metrics_sink> metrics,
+                                       uint64_t seed, uint64_t n);
+
 /// Scheduler settings that suit Lifeline: an idle CAF worker thread goes to
 /// sleep on a condition variable (and is woken by the next message) instead
 /// of polling every 50 us for 25 ms. Backend replies come from detached

@@ -103,14 +103,8 @@ caf::expected<runtime> spawn_cluster_runtime(caf::actor_system& sys, runtime_con
     nc.cluster.listen = nc.listen_host + ":" + std::to_string(*published);
     uint64_t n = 0;
     for (auto& b : rc.backends) {
-      supervisor_config scfg;
-      scfg.name = b.name;
-      scfg.factory = b.factory;
-      scfg.actor = b.actor;
-      scfg.restart = b.restart;
-      scfg.metrics = rc.metrics;
-      scfg.seed = rc.seed != 0 ? rc.seed + ++n : 0;
-      auto sup = spawn_supervisor(sys, std::move(scfg), caf::actor_cast<coordinator_actor>(front));
+      auto sup = spawn_supervisor(sys, supervisor_config_of(b, rc.metrics, rc.seed, ++n),
+                                  caf::actor_cast<coordinator_actor>(front));
       if (is_replica(b.name)) w.replicas[b.name] = sup;
       w.reporters.push_back(caf::actor_cast<caf::actor>(sup));
     }

@@ -46,22 +46,51 @@ caf::expected<uint16_t> publish_backend(caf::actor_system& sys, const backend_ac
   return sys.middleman().publish(backend, port, host.c_str(), true);
 }
 
+namespace {
+
+/// The middleman's connect, with the published actor's interface.
+void connect_published(caf::event_based_actor* self, const std::string& host, uint16_t port,
+                       std::chrono::milliseconds timeout,
+                       std::function<void(caf::expected<caf::strong_actor_ptr>,
+                                          const std::set<std::string>&)> done) {
+  self->request(self->system().middleman().actor_handle(), timeout, caf::connect_atom::value,
+                host, port)
+    .then(
+      [done](const caf::node_id&, caf::strong_actor_ptr& ptr,
+             const std::set<std::string>& interface) {
+        if (!ptr)
+          return done(caf::make_error(caf::sec::no_actor_published_at_port, "nothing published"),
+                      interface);
+        done(std::move(ptr), interface);
+      },
+      [done](caf::error& err) { done(std::move(err), {}); });
+}
+
+} // namespace
+
+void connect_actor(caf::event_based_actor* self, const std::string& host, uint16_t port,
+                   std::chrono::milliseconds timeout,
+                   std::function<void(caf::expected<caf::actor>)> done) {
+  connect_published(self, host, port, timeout,
+                    [done](caf::expected<caf::strong_actor_ptr> ptr, const std::set<std::string>&) {
+                      if (!ptr) return done(std::move(ptr.error()));
+                      done(caf::actor_cast<caf::actor>(std::move(*ptr)));
+                    });
+}
+
 void connect_backend(caf::event_based_actor* self, const std::string& host, uint16_t port,
                      std::chrono::milliseconds timeout,
                      std::function<void(caf::expected<backend_actor>)> done) {
   auto& sys = self->system();
-  self->request(sys.middleman().actor_handle(), timeout, caf::connect_atom::value, host, port)
-    .then(
-      [&sys, done](const caf::node_id&, caf::strong_actor_ptr& ptr,
-                   const std::set<std::string>& interface) {
-        if (!ptr)
-          return done(caf::make_error(caf::sec::no_actor_published_at_port, "nothing published"));
-        if (!sys.assignable<backend_actor>(interface))
-          return done(caf::make_error(caf::sec::unexpected_actor_messaging_interface,
-                                      "the published actor is no backend"));
-        done(caf::actor_cast<backend_actor>(std::move(ptr)));
-      },
-      [done](caf::error& err) { done(std::move(err)); });
+  connect_published(self, host, port, timeout,
+                    [&sys, done](caf::expected<caf::strong_actor_ptr> ptr,
+                                 const std::set<std::string>& interface) {
+                      if (!ptr) return done(std::move(ptr.error()));
+                      if (!sys.assignable<backend_actor>(interface))
+                        return done(caf::make_error(caf::sec::unexpected_actor_messaging_interface,
+                                                    "the published actor is no backend"));
+                      done(caf::actor_cast<backend_actor>(std::move(*ptr)));
+                    });
 }
 
 } // namespace lifeline::cluster

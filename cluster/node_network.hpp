@@ -33,6 +33,13 @@ void configure_network(caf::actor_system_config& cfg, network_settings settings 
 caf::expected<uint16_t> publish_backend(caf::actor_system& sys, const backend_actor& backend,
                                         const std::string& host, uint16_t port);
 
+/// Connects to the actor another node published at host:port, from inside
+/// `self`, asynchronously and within `timeout`; `done` gets its handle (not
+/// yet monitored) or why not.
+void connect_actor(caf::event_based_actor* self, const std::string& host, uint16_t port,
+                   std::chrono::milliseconds timeout,
+                   std::function<void(caf::expected<caf::actor>)> done);
+
 /// Connects to a backend actor another node published, from inside `self`,
 /// asynchronously and within `timeout`; `done` gets the handle (not yet
 /// monitored) or why not.

@@ -3,14 +3,13 @@
 #include "actors/actors.hpp"
 #include "cluster/etcd_client.hpp"
 #include "cluster/node_front.hpp"
+#include "cluster/node_network.hpp"
 #include "core/log.hpp"
 
 #include <caf/all.hpp>
-#include <caf/io/all.hpp>
 #include <spdlog/spdlog.h>
 
 #include <charconv>
-#include <set>
 
 namespace lifeline::cluster {
 
@@ -86,38 +85,31 @@ void connect(link_pointer self) {
     return lost(self, "it announced an address that is not host:port: " + (*kv)->value);
   auto timeout = st.cfg.connect_timeout;
   auto stale = [self, attempt] { return attempt != self->state.attempt; };
-  self->request(self->system().middleman().actor_handle(), timeout, caf::connect_atom::value,
-                host, port)
-    .then(
-      [self, timeout, stale](const caf::node_id&, caf::strong_actor_ptr& ptr,
-                             const std::set<std::string>&) {
-        if (stale()) return;
-        if (!ptr) return lost(self, "nothing is published at its address");
-        auto peer_front = caf::actor_cast<caf::actor>(std::move(ptr));
-        self->request(peer_front, timeout, replica_atom::value, self->state.cfg.backend)
-          .then(
-            [self, peer_front, stale](caf::actor& supervisor) {
-              if (stale()) return;
-              auto& st = self->state;
-              if (!supervisor) return lost(self, "it keeps no backend " + st.cfg.backend);
-              st.peer_front = peer_front;
-              st.peer_supervisor = std::move(supervisor);
-              self->monitor(st.peer_front);
-              self->monitor(st.peer_supervisor);
-              st.connected = true;
-              st.backoff = std::chrono::milliseconds{0};
-              log().info("cluster: connected to replica {} on node {}", st.cfg.backend, st.cfg.peer);
-              // Its current state comes back first, then every change.
-              self->send(st.peer_supervisor, watch_atom::value, caf::actor{self});
-              self->send(st.front, watch_atom::value, st.cfg.peer, st.peer_front);
-            },
-            [self, stale](caf::error& err) {
-              if (!stale()) lost(self, "no answer from it: " + to_string(err));
-            });
-      },
-      [self, stale](caf::error& err) {
-        if (!stale()) lost(self, "cannot connect: " + to_string(err));
-      });
+  connect_actor(self, host, port, timeout, [self, timeout, stale](caf::expected<caf::actor> peer) {
+    if (stale()) return;
+    if (!peer) return lost(self, "cannot connect: " + to_string(peer.error()));
+    auto peer_front = std::move(*peer);
+    self->request(peer_front, timeout, replica_atom::value, self->state.cfg.backend)
+      .then(
+        [self, peer_front, stale](caf::actor& supervisor) {
+          if (stale()) return;
+          auto& st = self->state;
+          if (!supervisor) return lost(self, "it keeps no backend " + st.cfg.backend);
+          st.peer_front = peer_front;
+          st.peer_supervisor = std::move(supervisor);
+          self->monitor(st.peer_front);
+          self->monitor(st.peer_supervisor);
+          st.connected = true;
+          st.backoff = std::chrono::milliseconds{0};
+          log().info("cluster: connected to replica {} on node {}", st.cfg.backend, st.cfg.peer);
+          // Its current state comes back first, then every change.
+          self->send(st.peer_supervisor, watch_atom::value, caf::actor{self});
+          self->send(st.front, watch_atom::value, st.cfg.peer, st.peer_front);
+        },
+        [self, stale](caf::error& err) {
+          if (!stale()) lost(self, "no answer from it: " + to_string(err));
+        });
+  });
 }
 
 caf::behavior replica_link(link_pointer self, replica_link_config cfg, caf::actor front) {

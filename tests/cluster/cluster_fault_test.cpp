@@ -9,6 +9,7 @@
 // finds every replica equal. Writes whose outcome the client cannot know
 // are written once more before the comparison. Run by
 // tests/scripts/cluster_tests.sh.
+#include "support/document_model.hpp"
 #include "support/eventually.hpp"
 #include "support/required_env.hpp"
 #include "support/server_process.hpp"
@@ -34,12 +35,6 @@ namespace {
 std::string env(const char* name) { return required_env(name, "tests/scripts/cluster_tests.sh"); }
 
 const std::vector<std::string> all_nodes{"n1", "n2", "n3"};
-
-struct model_doc {
-  bool live = false;
-  uint64_t version = 0;
-  std::string content;
-};
 
 class cluster_fault_run {
 public:
@@ -215,15 +210,7 @@ private:
     INFO("seed " << seed_ << " step " << step_ << ": GET " << id << " on " << n << " -> "
                  << r->status << " " << r->body << " via " << r->header("x-served-by") << "\n"
                  << events_);
-    auto it = model_.find(id);
-    if (it == model_.end() || !it->second.live) {
-      CHECK(r->status == 404);
-      return;
-    }
-    REQUIRE(r->status == 200);
-    auto doc = json::parse(r->body);
-    CHECK(doc.at("version").get<uint64_t>() == it->second.version);
-    CHECK(doc.at("content").get<std::string>() == it->second.content);
+    check_read(model_, id, *r);
   }
 
   void settle_ambiguous() {
@@ -295,7 +282,7 @@ private:
   std::map<std::string, std::unique_ptr<server_process>> nodes_;
   std::map<std::string, bool> frozen_;
   bool pg_down_ = false;
-  std::map<std::string, model_doc> model_;
+  document_model model_;
   std::set<std::string> ambiguous_;
   std::string events_;
   int step_ = 0;

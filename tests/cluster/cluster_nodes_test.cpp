@@ -90,6 +90,15 @@ struct cluster {
     }
     return true;
   }
+  /// Starts every node; once they agree on a leader that has every backend
+  /// in sync: its name.
+  std::string start_all() {
+    for (auto& n : names) start(n);
+    std::string leader;
+    REQUIRE(eventually([&] { return !(leader = agreed_leader()).empty(); }));
+    REQUIRE(eventually([&] { return leader_all_in_sync(leader); }));
+    return leader;
+  }
   /// A consistency check on the leader compares every replica: consistent.
   std::string check(const std::string& leader) {
     return client(leader).request("GET", "/v1/admin/check").body;
@@ -106,10 +115,7 @@ TEST_CASE("cluster: three nodes agree on the leader; writes through followers re
           "node's vector store; every node serves reads; a check compares every replica",
           "[.cluster][nodes]") {
   cluster cl;
-  for (auto& n : names) cl.start(n);
-  std::string leader;
-  REQUIRE(eventually([&] { return !(leader = cl.agreed_leader()).empty(); }));
-  REQUIRE(eventually([&] { return cl.leader_all_in_sync(leader); }));
+  auto leader = cl.start_all();
   std::string follower = leader == "n1" ? "n2" : "n1";
   auto cf = cl.client(follower);
   REQUIRE(cf.request("PUT", "/v1/collections/nodes", R"({"dimension":2})").status == 201);
@@ -157,10 +163,7 @@ TEST_CASE("cluster: the leader killed under load: a new leader takes writes with
           "periods, and every acknowledged write is on every replica",
           "[.cluster][kill-leader]") {
   cluster cl;
-  for (auto& n : names) cl.start(n);
-  std::string leader;
-  REQUIRE(eventually([&] { return !(leader = cl.agreed_leader()).empty(); }));
-  REQUIRE(eventually([&] { return cl.leader_all_in_sync(leader); }));
+  auto leader = cl.start_all();
   std::vector<std::string> followers;
   for (auto& n : names)
     if (n != leader) followers.push_back(n);
@@ -230,10 +233,7 @@ TEST_CASE("cluster: a frozen follower (SIGSTOP) misses writes, kept in the leade
           "catches up once it runs again",
           "[.cluster][frozen]") {
   cluster cl;
-  for (auto& n : names) cl.start(n);
-  std::string leader;
-  REQUIRE(eventually([&] { return !(leader = cl.agreed_leader()).empty(); }));
-  REQUIRE(eventually([&] { return cl.leader_all_in_sync(leader); }));
+  auto leader = cl.start_all();
   std::string frozen = leader == "n3" ? "n2" : "n3";
   auto cl_leader = cl.client(leader);
   REQUIRE(cl_leader.request("PUT", "/v1/collections/frozen", R"({"dimension":2})").status == 201);
@@ -256,10 +256,7 @@ TEST_CASE("cluster: a node restarted with its data directory wiped is rebuilt; P
           "while a node is down: both catch up",
           "[.cluster][rejoin]") {
   cluster cl;
-  for (auto& n : names) cl.start(n);
-  std::string leader;
-  REQUIRE(eventually([&] { return !(leader = cl.agreed_leader()).empty(); }));
-  REQUIRE(eventually([&] { return cl.leader_all_in_sync(leader); }));
+  auto leader = cl.start_all();
   std::string other = leader == "n3" ? "n2" : "n3";
   auto cl_leader = cl.client(leader);
   REQUIRE(cl_leader.request("PUT", "/v1/collections/rejoin", R"({"dimension":2})").status / 100 == 2);
@@ -304,10 +301,7 @@ TEST_CASE("cluster: with PostgreSQL down a follower reads from its own vector st
           "node woken up from SIGSTOP",
           "[.cluster][leases]") {
   cluster cl;
-  for (auto& n : names) cl.start(n);
-  std::string leader;
-  REQUIRE(eventually([&] { return !(leader = cl.agreed_leader()).empty(); }));
-  REQUIRE(eventually([&] { return cl.leader_all_in_sync(leader); }));
+  auto leader = cl.start_all();
   std::vector<std::string> followers;
   for (auto& n : names)
     if (n != leader) followers.push_back(n);

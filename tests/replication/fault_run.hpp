@@ -13,6 +13,7 @@
 // model is exact.
 #pragma once
 
+#include "support/document_model.hpp"
 #include "support/postgres_env.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_dir.hpp"
@@ -29,12 +30,6 @@
 #include <vector>
 
 namespace lifeline::testing {
-
-struct model_doc {
-  bool live = false;
-  uint64_t version = 0;
-  std::string content;
-};
 
 class fault_run {
 public:
@@ -165,7 +160,7 @@ private:
   std::string background_config_; ///< The same with a background repair every 500 ms.
   std::unique_ptr<server_process> server_;
   std::unique_ptr<http_client> client_;
-  std::map<std::string, model_doc> model_;
+  document_model model_;
   std::set<std::string> ambiguous_;
   std::string pg_fault_; ///< "kill" or "pause" while one lasts.
   std::map<int, fault_kind> schedule_;

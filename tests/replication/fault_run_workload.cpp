@@ -138,15 +138,7 @@ void fault_run::read(const std::string& id) {
   if (!r || r->status >= 500 || ambiguous_.count(id)) return;
   INFO("seed " << seed_ << " step " << step_ << ": GET " << id << " -> " << r->status << " "
                << r->body << " via " << r->header("x-served-by"));
-  auto it = model_.find(id);
-  if (it == model_.end() || !it->second.live) {
-    CHECK(r->status == 404);
-    return;
-  }
-  REQUIRE(r->status == 200);
-  auto doc = json::parse(r->body);
-  CHECK(doc.at("version").get<uint64_t>() == it->second.version);
-  CHECK(doc.at("content").get<std::string>() == it->second.content);
+  check_read(model_, id, *r);
 }
 
 void fault_run::settle_ambiguous() {
