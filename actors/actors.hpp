@@ -152,6 +152,13 @@ struct backend_health {
   uint64_t pending = 0;
   /// Documents copied to it by the current (or last) rebuild.
   uint64_t rebuilt = 0;
+  /// While catching up or rebuilding: entries replayed or documents copied
+  /// so far, out of `progress_total` (0: unknown yet), at `progress_rate`
+  /// per second since it began; `progress_eta_s` left (-1: unknown).
+  uint64_t progress_done = 0;
+  uint64_t progress_total = 0;
+  double progress_rate = 0;
+  double progress_eta_s = -1;
   /// A replicated database (postgres): its primary and standbys, when
   /// has_database (backend::database()).
   bool has_database = false;
@@ -331,7 +338,7 @@ using coordinator_actor = caf::typed_actor<
   caf::reacts_to<lease_atom, bool>,
   /// From recovery jobs: (backend index, job, documents copied so far,
   /// entries pending or ~0 if unknown, entries replayed since last time).
-  caf::reacts_to<progress_atom, uint32_t, uint64_t, uint64_t, uint64_t, uint64_t>,
+  caf::reacts_to<progress_atom, uint32_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t>,
   /// From recovery jobs: (backend index, job, appended count drained, error).
   caf::reacts_to<recovered_atom, uint32_t, uint64_t, uint64_t, caf::error>,
   /// From the checker: (ticket, report).
@@ -541,7 +548,8 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, backend_health& x) {
   return f(caf::meta::type_name("backend_health"), x.name, x.kind, x.lifecycle, x.circuit,
            x.last_error, x.since_unix_ms, x.restarts, x.serving, x.replica, x.pending, x.rebuilt,
-           x.has_database, x.database);
+           x.progress_done, x.progress_total, x.progress_rate, x.progress_eta_s, x.has_database,
+           x.database);
 }
 
 template <class Inspector>

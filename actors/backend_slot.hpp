@@ -164,6 +164,13 @@ struct replica_slot {
   bool waiting_for_peer = false; ///< Needs a rebuild; no peer is in sync.
   bool settled = true;           ///< Its first recovery is decided (ready_atom).
   uint64_t rebuilt = 0;          ///< Documents copied by the current rebuild.
+  /// The current catch-up or rebuild (health, metrics and the log show its
+  /// progress): when it began (epoch: none), entries replayed or documents
+  /// copied, out of how many (0: unknown), and its last progress line.
+  std::chrono::steady_clock::time_point progress_since{};
+  uint64_t progress_done = 0;
+  uint64_t progress_total = 0;
+  std::chrono::steady_clock::time_point progress_logged{};
   /// The slot the current job copies from (a rebuild), if any.
   std::optional<size_t> peer;
   /// Its store may have lost acknowledged writes (a database failover) and

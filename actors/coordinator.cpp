@@ -224,6 +224,7 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, coordinat
   for (auto& name : cfg.backends)
     st.slots.push_back(make_slot(name, cfg));
   st.cfg = std::move(cfg);
+  st.cfg.metrics->known_backends(st.cfg.backends);
   st.hedges = st.cfg.hedges;
   st.inherited_until = now(self) + st.cfg.inherited_leases;
   for (uint32_t i = 0; i < st.slots.size(); ++i) schedule_probe(self, i);
@@ -334,7 +335,9 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, coordinat
       deliver_ready(self);
     },
     [self](progress_atom, uint32_t i, uint64_t job, uint64_t copied, uint64_t pending,
-           uint64_t replayed) { on_progress(self, i, job, copied, pending, replayed); },
+           uint64_t replayed, uint64_t total) {
+      on_progress(self, i, job, copied, pending, replayed, total);
+    },
     [self](recovered_atom, uint32_t i, uint64_t job, uint64_t drained, caf::error& err) {
       on_recovered(self, i, job, drained, err);
     },

@@ -9,6 +9,8 @@
 #include "actors/routing_snapshot.hpp"
 #include "backends/backend.hpp"
 
+#include <algorithm>
+
 namespace lifeline::detail {
 
 namespace {
@@ -109,13 +111,28 @@ void on_routes_tick(coordinator_pointer self) {
   if (!st.cfg.routes) return;
   for (auto& o : st.cfg.routes->drain()) {
     if (o.slot >= st.slots.size()) continue;
-    // The read was admitted by a closed circuit when it was routed.
-    if (!o.hedge_won_by.empty()) {
-      metrics(self).hedge_won(o.op, o.hedge_won_by);
+    if (!o.served_by.empty()) {
+      // A read handed over, answered by the coordinator from `served_by`:
+      // a hedge that won, or a fallback (the coordinator leaves counting
+      // those to here, where it is known which answer the caller got).
+      if (!o.hedge_won_by.empty()) {
+        metrics(self).hedge_won(o.op, o.hedge_won_by);
+        continue;
+      }
+      if (!o.delivered) continue;
+      auto it = std::find_if(st.slots.begin(), st.slots.end(),
+                             [&](const slot& s) { return s.name == o.served_by; });
+      if (it == st.slots.end()) continue;
+      auto f = first_choice(self, o.op);
+      count_fallback(self, o.op, static_cast<size_t>(it - st.slots.begin()), f && *f == o.slot);
       continue;
     }
+    // The read was admitted by a closed circuit when it was routed.
     record(self, o.slot, o.op, permit{true, false}, o.err, o.latency);
     if (!o.err) observe_latency(self, o.slot, o.op, o.latency);
+    // Answered on the route the snapshot gave: a fallback if the first
+    // choice was not routed to (an open circuit, catching up, ...).
+    if (o.delivered) count_fallback(self, o.op, o.slot, false);
   }
   refresh(self); // time-based transitions, and publishes what changed
   publish_routes(self);

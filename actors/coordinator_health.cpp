@@ -61,6 +61,9 @@ void on_lifecycle(coordinator_pointer self, lifecycle_event& ev) {
     }
     // Not in the configured order: serve it last.
     st.slots.push_back(make_slot(ev.backend, st.cfg));
+    std::vector<std::string> names;
+    for (auto& sl : st.slots) names.push_back(sl.name);
+    metrics(self).known_backends(names);
     schedule_probe(self, static_cast<uint32_t>(st.slots.size() - 1));
     if (st.handoff()) attach_hints(self, st.slots.size() - 1);
     std::erase(st.left_out, ev.backend);
@@ -118,6 +121,11 @@ health_report health(coordinator_pointer self) {
     h.replica = s.replica.state;
     h.pending = s.replica.pending;
     h.rebuilt = s.replica.rebuilt;
+    auto p = progress_of(self, s);
+    h.progress_done = p.done;
+    h.progress_total = p.total;
+    h.progress_rate = p.rate;
+    h.progress_eta_s = p.eta_s;
     h.serving = s.serves_reads(operation::get);
     // Live from the store while it is up (cheap, never blocks); else as of
     // the last probe.

@@ -72,6 +72,46 @@ std::vector<size_t> read_order(coordinator_pointer self, operation op) {
   return order;
 }
 
+std::optional<size_t> first_choice(coordinator_pointer self, operation op) {
+  auto& slots = self->state.slots;
+  std::optional<size_t> first;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    auto& r = slots[i].routing;
+    // One never up has unknown capabilities: it may well be the first.
+    if (r.known_incapable(op)) continue;
+    if (r.preferred().has(op)) return i;
+    if (!first) first = i;
+  }
+  return first;
+}
+
+std::optional<fallback_reason> skip_reason(coordinator_pointer self, operation op) {
+  auto f = first_choice(self, op);
+  if (!f) return std::nullopt;
+  auto& first = self->state.slots[*f];
+  auto flags = first.flags(op);
+  if (flags.any_of({health_flag::not_up, health_flag::held, health_flag::circuit_open,
+                    health_flag::no_trial_slot}))
+    return fallback_reason::unhealthy;
+  if (flags.has(health_flag::not_in_sync)) return fallback_reason::catching_up;
+  if (flags.has(health_flag::saturated)) return fallback_reason::busy;
+  if (first.demoted[static_cast<size_t>(op)]) return fallback_reason::slow;
+  return std::nullopt;
+}
+
+void count_fallback(coordinator_pointer self, operation op, size_t served, bool first_tried,
+                    std::optional<fallback_reason> skipped) {
+  auto& slots = self->state.slots;
+  auto f = first_choice(self, op);
+  if (!f || *f == served || served >= slots.size()) return;
+  // Tried and failed; else why it was passed over when the read was routed
+  // (or, when that is not known, now); else it came back between the
+  // routing decision and the answer: it was unhealthy when routed.
+  auto why = first_tried ? fallback_reason::failed
+                         : skipped.value_or(skip_reason(self, op).value_or(fallback_reason::unhealthy));
+  metrics(self).fallback(op, slots[*f].name, slots[served].name, why);
+}
+
 std::optional<duration> hedge_delay(coordinator_pointer self, size_t i, operation op) {
   auto& st = self->state;
   if (!st.cfg.hedging || i >= st.slots.size()) return std::nullopt;

@@ -32,7 +32,22 @@ struct read_job {
   uint64_t hedge_timer = 0;  ///< The armed hedge deadline (0: none).
   bool done = false;         ///< Answered: later answers are ignored.
   caf::error damaged{}; ///< A backend's copy was damaged (corrupt_document).
+  /// Handed over by the direct path, which reports the answer the caller
+  /// got: counted there, not here (coordinator_direct.cpp).
+  bool escalated = false;
+  /// Why the first choice was not the one to go to, when the read began
+  /// (its state may change before the answer).
+  std::optional<fallback_reason> first_skipped;
 };
+
+/// The read is answered by slot #i: a fallback if that is not its first
+/// choice (a hedge that won is counted as one, not as a fallback).
+template <class Job>
+void answered_by(coordinator_pointer self, Job& job, size_t i) {
+  if (job->escalated || job->hedged_to == static_cast<int>(i)) return;
+  auto f = first_choice(self, job->op);
+  count_fallback(self, job->op, i, f && ((job->tried >> *f) & 1u), job->first_skipped);
+}
 
 template <class Job>
 void finish(coordinator_pointer self, Job& job) {
@@ -134,9 +149,8 @@ void try_read(coordinator_pointer self, std::shared_ptr<read_job<T, Send>> job, 
     metrics(self).hedge_sent(job->op, s.name);
     log().debug("{}: hedged to {}", to_string(job->op), s.name);
   } else if (job->last_failed >= 0) {
-    auto& from = st.slots[job->last_failed].name;
-    metrics(self).fallback(job->op, from, s.name);
-    log().debug("{}: falling back from {} to {}", to_string(job->op), from, s.name);
+    log().debug("{}: falling back from {} to {}", to_string(job->op),
+                st.slots[job->last_failed].name, s.name);
   }
   auto closed = [job, i] { job->open &= ~(uint64_t{1} << i); };
   auto ticket = arm(self, timeout, [self, job, i, p, t, timeout, closed] {
@@ -159,6 +173,7 @@ void try_read(coordinator_pointer self, std::shared_ptr<read_job<T, Send>> job, 
         served_ok(self);
         if (job->hedged_to == static_cast<int>(i))
           metrics(self).hedge_won(job->op, self->state.slots[i].name);
+        answered_by(self, job, i);
         finish(self, job);
         job->rp.deliver(served<T>{self->state.slots[i].name, std::move(value)});
       },
@@ -172,6 +187,7 @@ void try_read(coordinator_pointer self, std::shared_ptr<read_job<T, Send>> job, 
           // An answer (e.g. not_found), not a failure: no fallback. But a
           // document another backend holds, damaged, is not "not found".
           served_ok(self);
+          answered_by(self, job, i);
           finish(self, job);
           if (job->damaged && is(err, errc::not_found)) err = job->damaged;
           job->rp.deliver(std::move(err));
@@ -212,6 +228,8 @@ caf::result<served<T>> read(coordinator_pointer self, operation op, Send send,
   // damaged copy it found is remembered (see try_read).
   job->tried = from.tried;
   job->last_failed = from.failed;
+  job->escalated = from.tried != 0;
+  job->first_skipped = skip_reason(self, op);
   if (is(from.err, errc::corrupt_document)) job->damaged = from.err;
   metrics(self).in_flight(op, +1);
   self->state.hedges->on_read();

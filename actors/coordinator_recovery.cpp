@@ -64,8 +64,10 @@ std::optional<size_t> pick_peer(coordinator_pointer self, size_t i) {
 /// reference and empty the others).
 constexpr size_t reference = 0;
 
+/// `continues`: another round of a catch-up (writes arrived during the
+/// last one), which goes on counting its progress.
 void spawn_job(coordinator_pointer self, size_t i, std::optional<size_t> peer,
-               std::string new_marker) {
+               std::string new_marker, bool continues = false) {
   auto& st = self->state;
   auto& s = st.slots[i];
   recovery_plan plan;
@@ -74,11 +76,21 @@ void spawn_job(coordinator_pointer self, size_t i, std::optional<size_t> peer,
   plan.target = s.routing.handle();
   plan.hints = s.replica.hints;
   plan.markers = st.durable;
+  auto& r = s.replica;
+  bool after_catch_up = !r.peer.has_value();
   if (peer) {
     plan.peer = st.slots[*peer].routing.handle();
     plan.peer_name = st.slots[*peer].name;
     plan.floor = floor_version(self);
-    s.replica.rebuilt = 0;
+    r.rebuilt = 0;
+  }
+  // A rebuild, a first round, a round after a restart or a failure start
+  // their count afresh; only another round of the same catch-up goes on.
+  if (!(continues && after_catch_up && !peer && r.progress_since != time_point{})) {
+    r.progress_since = now(self);
+    r.progress_logged = now(self);
+    r.progress_done = 0;
+    r.progress_total = peer ? 0 : r.pending;
   }
   plan.new_marker = new_marker;
   s.replica.peer = peer;
@@ -117,9 +129,12 @@ void decide(coordinator_pointer self, size_t i, const std::string& held) {
   auto peer = pick_peer(self, i);
   set_replica(self, s, replica_state::rebuilding, why);
   if (!peer) {
+    // On a first start this is the plan (the reference copy comes first),
+    // not trouble: an operator is told, not warned.
     if (!r.waiting_for_peer)
-      log().warn("backend {}: must be rebuilt ({}), but no other backend is in sync yet", s.name,
-                 why);
+      log().log(st.fresh ? spdlog::level::info : spdlog::level::warn,
+                "backend {}: must be rebuilt ({}), {}", s.name, why,
+                st.fresh ? "once the reference copy is ready" : "but no other backend is in sync yet");
     r.waiting_for_peer = true;
     settle(self, s);
     return;
@@ -131,7 +146,10 @@ void decide(coordinator_pointer self, size_t i, const std::string& held) {
 
 void set_replica(coordinator_pointer self, slot& s, replica_state state, std::string_view why) {
   if (s.replica.state == state) return;
-  auto level = state == replica_state::in_sync ? spdlog::level::info : spdlog::level::warn;
+  // Leaving in_sync needs an operator's eye; the copies of a first start
+  // (nothing was ever in sync) do not.
+  auto level = state == replica_state::in_sync || self->state.fresh ? spdlog::level::info
+                                                                    : spdlog::level::warn;
   log().log(level, "backend {}: {} -> {}{}{}", s.name, to_string(s.replica.state),
             to_string(state), why.empty() ? "" : ": ", why);
   bool left = s.replica.in_sync();
@@ -139,6 +157,10 @@ void set_replica(coordinator_pointer self, slot& s, replica_state state, std::st
   if (left) revoke_everywhere(self, static_cast<size_t>(&s - self->state.slots.data()));
   s.since_unix_ms = unix_ms();
   metrics(self).replica(s.name, state);
+  if (state == replica_state::in_sync) {
+    s.replica.progress_since = {};
+    metrics(self).recovery_progress(s.name, 0, 0, 0, -1);
+  }
   publish_routes(self); // before any write this change is for is acknowledged
 }
 
@@ -185,20 +207,67 @@ void on_backend_up(coordinator_pointer self, size_t i) {
   maybe_recover(self, i);
 }
 
+recovery_progress progress_of(coordinator_pointer self, const slot& s) {
+  auto& r = s.replica;
+  recovery_progress p;
+  if (r.in_sync()) return p;
+  p.done = r.progress_done;
+  p.total = r.progress_total;
+  if (r.progress_since == time_point{}) return p; // not begun, or stalled
+  auto seconds = std::chrono::duration<double>(now(self) - r.progress_since).count();
+  if (seconds > 0) p.rate = double(p.done) / seconds;
+  if (p.total > 0 && p.done >= p.total) p.eta_s = 0;
+  else if (p.total > 0 && p.rate > 0) p.eta_s = double(p.total - p.done) / p.rate;
+  return p;
+}
+
+namespace {
+
+/// Progress in the metrics, and a log line every 10 s while it runs.
+void report_progress(coordinator_pointer self, slot& s) {
+  auto p = progress_of(self, s);
+  metrics(self).recovery_progress(s.name, p.done, p.total, p.rate, p.eta_s);
+  auto& r = s.replica;
+  if (now(self) - r.progress_logged < std::chrono::seconds{10}) return;
+  r.progress_logged = now(self);
+  auto what = r.state == replica_state::rebuilding ? "documents copied" : "missed writes replayed";
+  if (p.total > 0)
+    log().info("backend {}: {}: {}/{} {} ({:.0f}/s, {})", s.name, to_string(r.state), p.done,
+               p.total, what, p.rate,
+               p.eta_s >= 0 ? fmt::format("about {:.0f} s left", p.eta_s) : "time left unknown");
+  else
+    log().info("backend {}: {}: {} {} ({:.0f}/s)", s.name, to_string(r.state), p.done, what,
+               p.rate);
+}
+
+} // namespace
+
 void on_progress(coordinator_pointer self, uint32_t i, uint64_t job, uint64_t copied,
-                 uint64_t pending, uint64_t replayed) {
+                 uint64_t pending, uint64_t replayed, uint64_t total) {
   auto& st = self->state;
   if (i >= st.slots.size() || st.slots[i].replica.job != job) return;
   auto& s = st.slots[i];
-  if (copied > s.replica.rebuilt) {
-    metrics(self).rebuild_copied(s.name, copied - s.replica.rebuilt);
-    s.replica.rebuilt = copied;
+  auto& r = s.replica;
+  if (copied > r.rebuilt) {
+    metrics(self).rebuild_copied(s.name, copied - r.rebuilt);
+    r.rebuilt = copied;
   }
   if (pending != ~uint64_t{0}) {
-    s.replica.pending = pending;
+    r.pending = pending;
     metrics(self).handoff_pending(s.name, pending);
   }
   if (replayed > 0) metrics(self).handoff(s.name, handoff_event::replayed, replayed);
+  if (r.peer) {
+    // A rebuild: documents copied out of the peer's count.
+    r.progress_done = copied;
+    r.progress_total = total;
+  } else {
+    // A catch-up: entries replayed out of those plus the ones still in the
+    // log (more arrive while it runs).
+    r.progress_done += replayed;
+    if (pending != ~uint64_t{0}) r.progress_total = r.progress_done + pending;
+  }
+  report_progress(self, s);
 }
 
 void on_recovered(coordinator_pointer self, uint32_t i, uint64_t job, uint64_t drained,
@@ -220,6 +289,9 @@ void on_recovered(coordinator_pointer self, uint32_t i, uint64_t job, uint64_t d
     }
     log().warn("backend {}: recovery stopped ({}); retrying", s.name, describe(err));
     s.last_error = "recovery: " + describe(err);
+    // Stalled: no rate and no time left to show until it runs again.
+    r.progress_since = {};
+    metrics(self).recovery_progress(s.name, r.progress_done, r.progress_total, 0, -1);
     settle(self, s);
     // Its log may have been found damaged (and set aside) while it was
     // replayed: no replay starts again until that is known.
@@ -250,7 +322,7 @@ void on_recovered(coordinator_pointer self, uint32_t i, uint64_t job, uint64_t d
   }
   if (r.missed_during_job(drained)) {
     // Writes it missed arrived during the replay: another round.
-    return spawn_job(self, i, std::nullopt, {});
+    return spawn_job(self, i, std::nullopt, {}, true);
   }
   r.drained();
   r.over_limit = false;

@@ -217,6 +217,19 @@ search_documents(coordinator_pointer self, search_query& q, const read_escalatio
 /// demoted for `op` (latency outliers) last; only slots that serve_reads(op)
 /// now (in sync, healthy; saturated ones are included). Refreshes first.
 std::vector<size_t> read_order(coordinator_pointer self, operation op);
+/// The slot a read of `op` goes to when every backend is healthy: the first
+/// that prefers `op`, else the first in the configured order (one known
+/// not to support `op` is skipped); nullopt with no backend.
+std::optional<size_t> first_choice(coordinator_pointer self, operation op);
+/// Why a read of `op` would not go to its first choice now (nullopt: it
+/// would).
+std::optional<fallback_reason> skip_reason(coordinator_pointer self, operation op);
+/// A read of `op` was answered by slot `served`: if that is not the first
+/// choice, counts a fallback, with why it moved (`first_tried`: the first
+/// choice was tried for this read and did not answer it; `skipped`: why it
+/// was passed over when the read was routed, if known).
+void count_fallback(coordinator_pointer self, operation op, size_t served, bool first_tried,
+                    std::optional<fallback_reason> skipped = std::nullopt);
 /// How long a read of `op` sent to slot #i may go unanswered before it is
 /// hedged: slot #i's recent p95 for `op` (at least hedge_min_delay);
 /// nullopt if it should not be hedged (hedging off, too few samples).
@@ -299,7 +312,14 @@ void maybe_recover(coordinator_pointer self, size_t i);
 /// A backend came up (again): check its marker before it serves reads.
 void on_backend_up(coordinator_pointer self, size_t i);
 void on_progress(coordinator_pointer self, uint32_t i, uint64_t job, uint64_t copied,
-                 uint64_t pending, uint64_t replayed);
+                 uint64_t pending, uint64_t replayed, uint64_t total);
+/// Slot #i's catch-up or rebuild so far: done, total (0: unknown), the rate
+/// per second since it began, and the seconds left (-1: unknown).
+struct recovery_progress {
+  uint64_t done = 0, total = 0;
+  double rate = 0, eta_s = -1;
+};
+recovery_progress progress_of(coordinator_pointer self, const slot& s);
 void on_recovered(coordinator_pointer self, uint32_t i, uint64_t job, uint64_t drained,
                   caf::error& err);
 

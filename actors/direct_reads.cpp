@@ -68,12 +68,14 @@ struct direct_call : std::enable_shared_from_this<direct_call<T, Request>> {
   /// An attempt ended: the first answer goes to the caller; an error only
   /// once nothing else runs. The coordinator's error wins over the direct
   /// call's (it saw every backend), whichever came first.
-  void finish(caf::expected<served<T>> r, bool from_coordinator = false) {
+  /// Returns whether this was the answer the caller got.
+  bool finish(caf::expected<served<T>> r, bool from_coordinator = false) {
     if (r) {
-      if (!answered.exchange(true)) done(std::move(r));
+      bool first = !answered.exchange(true);
+      if (first) done(std::move(r));
       std::lock_guard<std::mutex> lock{mutex};
       --running;
-      return;
+      return first;
     }
     bool last;
     caf::error err;
@@ -83,7 +85,11 @@ struct direct_call : std::enable_shared_from_this<direct_call<T, Request>> {
       last = --running == 0;
       err = last_error;
     }
-    if (last && !answered.exchange(true)) done(std::move(err));
+    if (last && !answered.exchange(true)) {
+      done(std::move(err));
+      return true;
+    }
+    return false;
   }
 
   auto remaining() const {
@@ -109,13 +115,15 @@ struct direct_call : std::enable_shared_from_this<direct_call<T, Request>> {
       send_request(self, c, timeout, self_ptr->request, esc)
         .then(
           [self_ptr, hedge = esc.hedge](served<T>& s) {
-            if (hedge && !self_ptr->answered.load()) {
-              direct_outcome won;
-              won.op = self_ptr->op;
-              won.hedge_won_by = s.backend;
-              self_ptr->sh->board->report(std::move(won));
-            }
-            self_ptr->finish(std::move(s));
+            // The coordinator's answer: the hedge that won, or the backend
+            // the read fell over to (the coordinator counts the fallback).
+            direct_outcome o;
+            o.slot = self_ptr->route.slot;
+            o.op = self_ptr->op;
+            o.served_by = s.backend;
+            o.delivered = self_ptr->finish(std::move(s));
+            if (hedge && o.delivered) o.hedge_won_by = o.served_by;
+            self_ptr->sh->board->report(std::move(o));
           },
           [self_ptr](caf::error& e) { self_ptr->finish(std::move(e), true); });
     });
@@ -145,14 +153,14 @@ struct direct_call : std::enable_shared_from_this<direct_call<T, Request>> {
     caf::error err = r ? caf::error{} : make_error(r.error());
     if (!err || is_client_error(err)) {
       // An answer: a document, or "not found" from a backend in sync.
-      sh->board->report({route.slot, op, latency, err});
-      if (!err) finish(served<T>{route.name, std::move(*r)});
-      else finish(std::move(err));
+      direct_outcome o{route.slot, op, latency, err};
+      o.delivered = !err ? finish(served<T>{route.name, std::move(*r)}) : finish(caf::error{err});
+      sh->board->report(std::move(o));
       return;
     }
     if (coordinator_has_it) {
       // A hedge or a give-up already runs: only the outcome is left to tell.
-      sh->board->report({route.slot, op, latency, err});
+      sh->board->report(direct_outcome{route.slot, op, latency, err});
       finish(std::move(err));
       return;
     }

@@ -29,6 +29,9 @@ struct recovery_state {
   std::unordered_set<std::string> copied;   ///< Ids copied into the current one.
   uint64_t copied_total = 0;
   uint64_t skipped_total = 0;               ///< Documents left out (see skip).
+  /// The peer's documents when the rebuild began (0: unknown), for the
+  /// progress the coordinator reports.
+  uint64_t peer_total = 0;
   /// Collection drops and creates: (true, spec) drops spec.name.
   std::deque<std::pair<bool, collection_spec>> steps;
   static inline const char* name = "lifeline.recovery";
@@ -54,7 +57,7 @@ auto fail_with(recovery_pointer self) {
 void progress(recovery_pointer self, uint64_t pending, uint64_t replayed = 0) {
   auto& st = self->state;
   self->send(st.coordinator, progress_atom::value, st.plan.index, st.plan.job, st.copied_total,
-             pending, replayed);
+             pending, replayed, st.peer_total);
 }
 
 // -- replay: the handoff log, in order ----------------------------------------
@@ -350,6 +353,27 @@ void run_steps(recovery_pointer self) {
       .then([self](bool) { run_steps(self); }, fail_with(self));
 }
 
+/// Counts the peer's documents, collection k on (for the progress: done
+/// out of total), then runs the steps. A count that fails leaves the total
+/// unknown; the rebuild goes on.
+void count_peer(recovery_pointer self, size_t k) {
+  auto& st = self->state;
+  if (k == st.collections.size()) {
+    progress(self, unknown_pending);
+    return run_steps(self);
+  }
+  self->request(st.plan.peer, st.plan.call_timeout, stats_atom::value, st.collections[k].name)
+    .then(
+      [self, k](collection_stats& c) {
+        self->state.peer_total += c.count;
+        count_peer(self, k + 1);
+      },
+      [self](caf::error&) {
+        self->state.peer_total = 0;
+        run_steps(self);
+      });
+}
+
 /// Makes the target's collections match the peer's, then copies each.
 void rebuild(recovery_pointer self) {
   auto& st = self->state;
@@ -373,7 +397,7 @@ void rebuild(recovery_pointer self) {
               for (auto& spec : st.collections)
                 steps.emplace_back(false, spec);
               st.steps = std::move(steps);
-              run_steps(self);
+              count_peer(self, 0);
             },
             fail_with(self));
       },

@@ -63,6 +63,11 @@ struct direct_outcome {
   /// Set when this read was hedged and the coordinator's answer, from this
   /// backend, came first (hedges won are counted by the winner).
   std::string hedge_won_by;
+  /// A read handed to the coordinator that answered it from this backend
+  /// (`slot` is then the one the direct call went to).
+  std::string served_by;
+  /// This answer is the one the caller got (fallbacks count only those).
+  bool delivered = false;
 };
 
 /// Where the coordinator publishes snapshots and collects outcomes. Shared

@@ -5,6 +5,7 @@
 #include "actors/direct_reads.hpp"
 #include "api/json_writer.hpp"
 #include "api/request_parser.hpp"
+#include "api/status_reply.hpp"
 #include "api/vector_json_cache.hpp"
 #include "core/validation.hpp"
 #include "metrics/prometheus_metrics.hpp"
@@ -28,13 +29,6 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 
 // -- replies --------------------------------------------------------------------------
-
-response json_reply(unsigned status, std::string body) {
-  response r;
-  r.status = status;
-  r.body = std::move(body);
-  return r;
-}
 
 response with_retry_after(response r, unsigned seconds) {
   r.headers.emplace_back("Retry-After", std::to_string(seconds));
@@ -72,16 +66,6 @@ struct error_reply {
     return with_retry_after(problem(503, "Backend unavailable", detail), retry_after);
   }
 };
-
-std::string iso8601(int64_t unix_ms) {
-  if (unix_ms == 0) return {};
-  std::time_t t = unix_ms / 1000;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 void write_backends(json_writer& w, const write_receipt& r) {
   w.key("backends").begin_object();
@@ -184,29 +168,6 @@ response job_started(uint64_t id) {
   return r;
 }
 
-/// A replicated database's primary and standbys (health). Host names only
-/// for a token holder, as error texts.
-void write_database(json_writer& w, const database_status& db, bool authenticated) {
-  w.key("database").begin_object();
-  if (authenticated) w.key("primary").value(db.primary);
-  w.key("primary_reachable").value(db.primary_reachable).key("timeline").value(db.timeline);
-  w.key("standbys").begin_array();
-  for (size_t i = 0; i < db.standbys.size(); ++i) {
-    auto& sb = db.standbys[i];
-    w.begin_object()
-      .key("name").value(authenticated ? sb.name : "standby-" + std::to_string(i + 1))
-      .key("reachable").value(sb.reachable)
-      .key("serving").value(sb.serving)
-      .key("lag_bytes").number(sb.lag_bytes)
-      .key("lag_seconds").number(sb.lag_seconds)
-      .key("reads").number(sb.reads)
-      .key("refused").number(sb.refused);
-    if (authenticated && !sb.error.empty()) w.key("error").value(sb.error);
-    w.end_object();
-  }
-  w.end_array().end_object();
-}
-
 void write_status(json_writer& w, const check_status& s) {
   auto& p = s.progress;
   w.begin_object().key("id").number(s.id).key("repair").value(s.repair)
@@ -231,6 +192,13 @@ void write_status(json_writer& w, const check_status& s) {
 }
 
 } // namespace
+
+response json_reply(unsigned status, std::string body) {
+  response r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
 
 response problem(unsigned status, std::string_view title, std::string_view detail,
                  const std::function<void(json_writer&)>& members) {
@@ -442,9 +410,9 @@ screened http_api::impl::screen(const request& head) {
     return s;
   }
   s.authenticated = trusted(head);
-  // /metrics is rendered here, without the backends: always served, so an
-  // operator can watch an overload.
-  if (s.op == endpoint::metrics) return s;
+  // /metrics and the status page are served without the backends: always
+  // served, so an operator can watch an overload.
+  if (s.op == endpoint::metrics || s.op == endpoint::status_page) return s;
   auto n = in_flight.fetch_add(1, std::memory_order_relaxed) + 1;
   in_flight_gauge->Increment();
   // The slot may outlive the http_api object (a reply callback of a request
@@ -505,30 +473,15 @@ void http_api::impl::dispatch(endpoint op, api::route& target, bool authenticate
   switch (op) {
     case endpoint::health:
       return ask<health_report>(done, [authenticated, cluster = cfg.cluster_health](health_report& h) {
-        auto serving = h.serving();
-        const char* status = serving == h.backends.size() ? "ok" : serving > 0 ? "degraded" : "unavailable";
-        json_writer w;
-        w.begin_object().key("status").value(status).key("backends").begin_array();
-        for (auto& b : h.backends) {
-          w.begin_object()
-            .key("name").value(b.name)
-            .key("kind").value(b.kind)
-            .key("state").value(std::string{to_string(b.lifecycle)})
-            .key("circuit").value(std::string{to_string(b.circuit)})
-            .key("replica").value(std::string{to_string(b.replica)})
-            .key("pending").number(b.pending)
-            .key("rebuilt").number(b.rebuilt)
-            .key("serving").value(b.serving);
-          if (b.has_database) write_database(w, b.database, authenticated);
-          // Error texts name hosts, users and paths: only for a token holder.
-          if (authenticated) w.key("last_error").value(b.last_error);
-          w.key("since").value(iso8601(b.since_unix_ms)).end_object();
-        }
-        w.end_array();
-        if (cluster) w.key("cluster").raw(cluster());
-        w.end_object();
-        return json_reply(serving > 0 ? 200 : 503, w.take());
+        return health_reply(h, authenticated, cluster);
       }, health_atom::value);
+    case endpoint::status:
+      return ask<health_report>(done, [authenticated, cluster = cfg.cluster_health,
+                                       recent = metrics.recent().snapshot()](health_report& h) {
+        return status_reply(h, authenticated, cluster, recent);
+      }, health_atom::value);
+    case endpoint::status_page:
+      return done(status_page_reply());
     case endpoint::metrics: {
       response resp;
       resp.content_type = "text/plain; version=0.0.4";

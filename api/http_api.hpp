@@ -41,6 +41,9 @@ struct response {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
+/// A JSON reply with `status`.
+response json_reply(unsigned status, std::string body);
+
 /// A problem+json reply (RFC 9457): the one place error bodies are built
 /// (the API's, the HTTP server's and its raw shed reply). `members`, if
 /// given, adds members after type, title, status and detail (e.g. the

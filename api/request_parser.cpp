@@ -135,7 +135,7 @@ document parse_document(simdjson::dom::object o, std::string id) {
 }
 
 /// The route templates, by route_kind.
-constexpr std::array<std::string_view, 12> templates{{
+constexpr std::array<std::string_view, 14> templates{{
   "/v1/health",
   "/metrics",
   "/v1/collections",
@@ -148,6 +148,8 @@ constexpr std::array<std::string_view, 12> templates{{
   "/v1/admin/backends/{name}/stop",
   "/v1/admin/backends/{name}/start",
   "/v1/admin/check/{id}",
+  "/v1/status",
+  "/",
 }};
 
 /// Every (route, method) the API serves and what it asks for; a method
@@ -158,7 +160,7 @@ struct method_row {
   endpoint op;
 };
 
-constexpr std::array<method_row, 17> methods{{
+constexpr std::array<method_row, 19> methods{{
   {route_kind::health, "GET", endpoint::health},
   {route_kind::metrics, "GET", endpoint::metrics},
   {route_kind::collections, "GET", endpoint::list_collections},
@@ -176,6 +178,8 @@ constexpr std::array<method_row, 17> methods{{
   {route_kind::admin_restart, "POST", endpoint::admin_restart},
   {route_kind::admin_stop, "POST", endpoint::admin_stop},
   {route_kind::admin_start, "POST", endpoint::admin_start},
+  {route_kind::status, "GET", endpoint::status},
+  {route_kind::status_page, "GET", endpoint::status_page},
 }};
 
 } // namespace
@@ -197,7 +201,12 @@ std::optional<endpoint> endpoint_of(route_kind kind, std::string_view method) {
 
 bool allows(route_kind kind, std::string_view method) { return endpoint_of(kind, method).has_value(); }
 
-bool is_public(route_kind kind) { return kind == route_kind::health || kind == route_kind::metrics; }
+// The status page and its data are open like health: error texts (which
+// name hosts and paths) only reach a token holder.
+bool is_public(route_kind kind) {
+  return kind == route_kind::health || kind == route_kind::metrics || kind == route_kind::status
+         || kind == route_kind::status_page;
+}
 
 bool is_admin(route_kind kind) {
   return kind == route_kind::admin_check || kind == route_kind::admin_restart
@@ -212,9 +221,13 @@ std::string_view method_label(std::string_view method) {
 }
 
 std::optional<route> parse_route(std::string_view target) {
+  route r;
+  if (target.substr(0, target.find('?')) == "/") {
+    r.kind = route_kind::status_page;
+    return r;
+  }
   auto s = path_segments(target);
   auto n = s.size();
-  route r;
   if (n == 1 && s[0] == "metrics") {
     r.kind = route_kind::metrics;
     return r;
@@ -222,6 +235,10 @@ std::optional<route> parse_route(std::string_view target) {
   if (n < 2 || s[0] != "v1") return std::nullopt;
   if (s[1] == "health" && n == 2) {
     r.kind = route_kind::health;
+    return r;
+  }
+  if (s[1] == "status" && n == 2) {
+    r.kind = route_kind::status;
     return r;
   }
   if (s[1] == "collections") {

@@ -36,6 +36,8 @@ enum class route_kind : uint8_t {
   admin_stop,
   admin_start,
   admin_check_job,
+  status,      ///< GET /v1/status: the status page's data.
+  status_page, ///< GET /: the status page.
 };
 
 /// What a request asks for: its route and its method, resolved once from
@@ -58,6 +60,8 @@ enum class endpoint : uint8_t {
   admin_start,
   admin_check_start,  ///< POST /v1/admin/check: start a check job (202).
   admin_check_status, ///< GET /v1/admin/check/{id}: a job's progress and report.
+  status,
+  status_page,
 };
 
 struct route {

@@ -175,9 +175,10 @@ void counting_metrics::backend_call(operation op, std::string_view backend, call
   ++calls_[{op, std::string{backend}, outcome}];
 }
 
-void counting_metrics::fallback(operation op, std::string_view from, std::string_view to) {
+void counting_metrics::fallback(operation op, std::string_view from, std::string_view to,
+                                fallback_reason reason) {
   std::lock_guard guard{mutex_};
-  ++fallbacks_[{op, std::string{from}, std::string{to}}];
+  ++fallbacks_[{op, std::string{from}, std::string{to}, reason}];
 }
 
 void counting_metrics::outage(operation op) {
@@ -224,7 +225,16 @@ uint64_t counting_metrics::calls(std::string_view backend, call_outcome outcome)
 uint64_t counting_metrics::fallbacks(operation op, std::string_view from,
                                      std::string_view to) const {
   std::lock_guard guard{mutex_};
-  auto it = fallbacks_.find({op, std::string{from}, std::string{to}});
+  uint64_t n = 0;
+  for (auto& [key, count] : fallbacks_)
+    if (std::get<0>(key) == op && std::get<1>(key) == from && std::get<2>(key) == to) n += count;
+  return n;
+}
+
+uint64_t counting_metrics::fallbacks(operation op, std::string_view from, std::string_view to,
+                                     fallback_reason reason) const {
+  std::lock_guard guard{mutex_};
+  auto it = fallbacks_.find({op, std::string{from}, std::string{to}, reason});
   return it == fallbacks_.end() ? 0 : it->second;
 }
 
@@ -271,6 +281,23 @@ uint64_t counting_metrics::circuit_transitions(std::string_view backend,
   std::lock_guard guard{mutex_};
   auto it = circuit_transitions_.find({std::string{backend}, state});
   return it == circuit_transitions_.end() ? 0 : it->second;
+}
+
+} // namespace lifeline
+
+namespace lifeline {
+
+void counting_metrics::recovery_progress(std::string_view backend, uint64_t done, uint64_t total,
+                                         double rate, double eta_s) {
+  std::lock_guard guard{mutex_};
+  progress_[std::string{backend}].push_back({done, total, rate, eta_s});
+}
+
+std::vector<counting_metrics::progress_report>
+counting_metrics::progress(std::string_view backend) const {
+  std::lock_guard guard{mutex_};
+  auto it = progress_.find(backend);
+  return it == progress_.end() ? std::vector<progress_report>{} : it->second;
 }
 
 } // namespace lifeline

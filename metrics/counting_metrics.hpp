@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 #include <tuple>
+#include <vector>
 
 namespace lifeline {
 
@@ -15,7 +16,8 @@ class counting_metrics final : public metrics_sink {
 public:
   void backend_call(operation op, std::string_view backend, call_outcome outcome,
                     duration latency) override;
-  void fallback(operation op, std::string_view from, std::string_view to) override;
+  void fallback(operation op, std::string_view from, std::string_view to,
+                fallback_reason reason) override;
   void outage(operation op) override;
   void lifecycle(std::string_view backend, lifecycle_state state) override;
   void circuit(std::string_view backend, circuit_state state) override;
@@ -26,6 +28,14 @@ public:
   void handoff_reset(std::string_view backend, std::string_view reason) override;
   void handoff_disk(std::string_view backend, uint64_t free_bytes, bool low) override;
   void rebuild_copied(std::string_view backend, uint64_t n) override;
+  void recovery_progress(std::string_view backend, uint64_t done, uint64_t total, double rate,
+                         double eta_s) override;
+  /// Every progress report of `backend`'s catch-ups and rebuilds, in order.
+  struct progress_report {
+    uint64_t done = 0, total = 0;
+    double rate = 0, eta_s = -1;
+  };
+  std::vector<progress_report> progress(std::string_view backend) const;
   void rebuild_skipped(std::string_view backend, uint64_t n) override;
   void shed(operation op, std::string_view backend) override;
   void repair_difference(std::string_view backend, uint64_t n) override;
@@ -52,7 +62,11 @@ public:
   uint64_t calls(operation op, std::string_view backend, call_outcome outcome) const;
   /// Calls of any operation on `backend` with `outcome`.
   uint64_t calls(std::string_view backend, call_outcome outcome) const;
+  /// Reads of `op` served by `to` instead of their first choice `from`
+  /// (for any reason, or for `reason`).
   uint64_t fallbacks(operation op, std::string_view from, std::string_view to) const;
+  uint64_t fallbacks(operation op, std::string_view from, std::string_view to,
+                     fallback_reason reason) const;
   uint64_t fallbacks() const;
   uint64_t outages(operation op) const;
   uint64_t outages() const;
@@ -83,7 +97,7 @@ private:
   uint64_t repair_ranges_ = 0;
   std::map<std::pair<bool, bool>, uint64_t> repair_rounds_;
   std::map<std::tuple<operation, std::string, call_outcome>, uint64_t> calls_;
-  std::map<std::tuple<operation, std::string, std::string>, uint64_t> fallbacks_;
+  std::map<std::tuple<operation, std::string, std::string, fallback_reason>, uint64_t> fallbacks_;
   std::map<operation, uint64_t> outages_;
   std::map<std::string, uint64_t> restarts_;
   std::map<operation, int64_t> in_flight_;
@@ -91,6 +105,7 @@ private:
   std::map<std::string, circuit_state, std::less<>> circuit_;
   std::map<std::pair<std::string, circuit_state>, uint64_t> circuit_transitions_;
   std::map<std::pair<std::string, replica_state>, uint64_t> replica_transitions_;
+  std::map<std::string, std::vector<progress_report>, std::less<>> progress_;
   std::map<std::pair<std::string, handoff_event>, uint64_t> handoff_;
   std::map<std::pair<std::string, std::string>, uint64_t> handoff_resets_;
   std::map<std::string, std::pair<uint64_t, bool>, std::less<>> handoff_disk_;

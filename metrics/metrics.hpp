@@ -9,8 +9,31 @@
 #include <chrono>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace lifeline {
+
+/// Why a read was served by a backend other than its first choice (the one
+/// it goes to when every backend is healthy).
+enum class fallback_reason : uint8_t {
+  failed,      ///< The first choice was tried and failed, timed out or held a damaged copy.
+  unhealthy,   ///< Not tried: down, stopped by an operator, or its circuit open.
+  catching_up, ///< Not tried: it lacks acknowledged writes (catching up or rebuilding).
+  busy,        ///< Not tried: at its bound of calls in flight.
+  slow,        ///< Tried later: demoted for being far slower than its peers.
+};
+inline constexpr int fallback_reason_count = 5;
+
+constexpr std::string_view to_string(fallback_reason r) {
+  switch (r) {
+    case fallback_reason::failed: return "failed";
+    case fallback_reason::unhealthy: return "unhealthy";
+    case fallback_reason::catching_up: return "catching_up";
+    case fallback_reason::busy: return "busy";
+    case fallback_reason::slow: return "slow";
+  }
+  return "unknown";
+}
 
 class metrics_sink {
 public:
@@ -20,8 +43,14 @@ public:
   /// One attempt of `op` on `backend` ended with `outcome` after `latency`.
   virtual void backend_call(operation op, std::string_view backend, call_outcome outcome,
                             duration latency) = 0;
-  /// A request for `op` moved from a failed backend to the next one.
-  virtual void fallback(operation op, std::string_view from, std::string_view to) = 0;
+  /// A read of `op` was served by `to` instead of `from`, its first choice,
+  /// for `reason` (counted once per request, when it is answered).
+  virtual void fallback(operation op, std::string_view from, std::string_view to,
+                        fallback_reason reason) = 0;
+  /// The backends known at start (called again when one joins): a sink
+  /// that exports series creates every label set it knows at zero, so a
+  /// dashboard shows 0 rather than no data before the first event.
+  virtual void known_backends(const std::vector<std::string>& /*backends*/) {}
   /// No capable backend was left for `op`: the caller got an outage error.
   virtual void outage(operation op) = 0;
   virtual void lifecycle(std::string_view backend, lifecycle_state state) = 0;
@@ -42,6 +71,11 @@ public:
   /// Free bytes on the disk of the backend's handoff log, and whether they
   /// are below the warning watermark (disk_free_warn_mb).
   virtual void handoff_disk(std::string_view /*backend*/, uint64_t /*free_bytes*/, bool /*low*/) {}
+  /// The catch-up or rebuild of `backend` so far: `done` of `total` (0:
+  /// unknown), `rate` per second, `eta_s` seconds left (-1: unknown); all 0
+  /// (eta -1) once it is in sync.
+  virtual void recovery_progress(std::string_view /*backend*/, uint64_t /*done*/,
+                                 uint64_t /*total*/, double /*rate*/, double /*eta_s*/) {}
   /// A rebuild copied `n` more documents to `backend`.
   virtual void rebuild_copied(std::string_view /*backend*/, uint64_t /*n*/) {}
   /// A rebuild of `backend` skipped `n` documents of its peer: the backend
@@ -79,7 +113,7 @@ public:
 class null_metrics final : public metrics_sink {
 public:
   void backend_call(operation, std::string_view, call_outcome, duration) override {}
-  void fallback(operation, std::string_view, std::string_view) override {}
+  void fallback(operation, std::string_view, std::string_view, fallback_reason) override {}
   void outage(operation) override {}
   void lifecycle(std::string_view, lifecycle_state) override {}
   void circuit(std::string_view, circuit_state) override {}

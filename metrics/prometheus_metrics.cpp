@@ -56,7 +56,10 @@ prometheus_metrics::prometheus_metrics() : registry_(std::make_shared<prometheus
                 .Register(r);
   fallbacks_ = &prometheus::BuildCounter()
                   .Name("lifeline_fallbacks_total")
-                  .Help("Requests moved from a failed backend to the next one.")
+                  .Help("Reads served by a backend (to) other than their first choice (from), "
+                        "by why they moved: failed (tried and failed, timed out or damaged), "
+                        "unhealthy (down, stopped or its circuit open), catching_up, busy (at "
+                        "its bound of calls) or slow (demoted).")
                   .Register(r);
   outages_ = &prometheus::BuildCounter()
                 .Name("lifeline_outages_total")
@@ -114,6 +117,26 @@ prometheus_metrics::prometheus_metrics() : registry_(std::make_shared<prometheus
                 .Name("lifeline_rebuild_documents_total")
                 .Help("Documents copied to a backend from a healthy peer by rebuilds.")
                 .Register(r);
+  recovery_done_ = &prometheus::BuildGauge()
+                      .Name("lifeline_recovery_done")
+                      .Help("The running catch-up (missed writes replayed) or rebuild (documents "
+                            "copied) of a backend: done so far; 0 when in sync.")
+                      .Register(r);
+  recovery_total_ = &prometheus::BuildGauge()
+                       .Name("lifeline_recovery_total")
+                       .Help("What the running catch-up or rebuild has to do in all (0: unknown, "
+                             "or in sync).")
+                       .Register(r);
+  recovery_rate_ = &prometheus::BuildGauge()
+                      .Name("lifeline_recovery_rate")
+                      .Help("Entries or documents per second since the catch-up or rebuild "
+                            "began.")
+                      .Register(r);
+  recovery_eta_ = &prometheus::BuildGauge()
+                     .Name("lifeline_recovery_eta_seconds")
+                     .Help("Estimated seconds left of the catch-up or rebuild (-1: unknown or "
+                           "none running).")
+                     .Register(r);
   rebuild_skipped_ = &prometheus::BuildCounter()
                         .Name("lifeline_rebuild_skipped_total")
                         .Help("Documents of the peer a rebuild did not copy to a backend: "
@@ -162,42 +185,106 @@ prometheus_metrics::prometheus_metrics() : registry_(std::make_shared<prometheus
 
 prometheus_metrics::~prometheus_metrics() = default;
 
-void prometheus_metrics::backend_call(operation op, std::string_view backend,
-                                      call_outcome outcome, duration latency) {
-  prometheus::Counter* counter;
-  prometheus::Histogram* histogram;
-  {
-    std::lock_guard guard{mutex_};
-    auto key = std::make_tuple(op, str(backend), outcome);
-    auto it = call_series_.find(key);
-    if (it == call_series_.end())
-      it = call_series_
-             .emplace(key, &calls_->Add({{"operation", str(to_string(op))},
-                                         {"backend", str(backend)},
-                                         {"outcome", str(to_string(outcome))}}))
-             .first;
-    counter = it->second;
-    auto lkey = std::make_pair(op, str(backend));
-    auto lt = latency_series_.find(lkey);
-    if (lt == latency_series_.end())
-      lt = latency_series_
-             .emplace(lkey, &latency_->Add({{"operation", str(to_string(op))},
-                                            {"backend", str(backend)}},
-                                           latency_buckets()))
-             .first;
-    histogram = lt->second;
-  }
-  counter->Increment();
-  histogram->Observe(std::chrono::duration<double>(latency).count());
+std::pair<prometheus::Counter*, prometheus::Histogram*>
+prometheus_metrics::call_series(operation op, std::string_view backend, call_outcome outcome) {
+  // Found without allocating: this runs on every backend call.
+  std::lock_guard guard{mutex_};
+  auto it = call_series_.find(std::make_tuple(op, backend, outcome));
+  if (it == call_series_.end())
+    it = call_series_
+           .emplace(std::make_tuple(op, str(backend), outcome),
+                    &calls_->Add({{"operation", str(to_string(op))},
+                                       {"backend", str(backend)},
+                                       {"outcome", str(to_string(outcome))}}))
+           .first;
+  auto lt = latency_series_.find(std::make_tuple(op, backend));
+  if (lt == latency_series_.end())
+    lt = latency_series_
+           .emplace(std::make_tuple(op, str(backend)), &latency_->Add({{"operation", str(to_string(op))},
+                                          {"backend", str(backend)}},
+                                         latency_buckets()))
+           .first;
+  return {it->second, lt->second};
 }
 
-void prometheus_metrics::fallback(operation op, std::string_view from, std::string_view to) {
-  fallbacks_->Add({{"operation", str(to_string(op))}, {"from", str(from)}, {"to", str(to)}})
-    .Increment();
+void prometheus_metrics::backend_call(operation op, std::string_view backend,
+                                      call_outcome outcome, duration latency) {
+  auto [counter, histogram] = call_series(op, backend, outcome);
+  counter->Increment();
+  histogram->Observe(std::chrono::duration<double>(latency).count());
+  recent_.call(backend, outcome, latency);
+}
+
+void prometheus_metrics::fallback(operation op, std::string_view from, std::string_view to,
+                                  fallback_reason reason) {
+  prometheus::Counter* counter;
+  {
+    // In an outage every read counts one: found without building labels.
+    std::lock_guard guard{mutex_};
+    auto key = std::make_tuple(op, from, to, reason);
+    auto it = fallback_series_.find(key);
+    if (it == fallback_series_.end())
+      it = fallback_series_
+             .emplace(std::make_tuple(op, str(from), str(to), reason),
+                      &fallbacks_->Add({{"operation", str(to_string(op))}, {"from", str(from)},
+                                        {"to", str(to)}, {"reason", str(to_string(reason))}}))
+             .first;
+    counter = it->second;
+  }
+  counter->Increment();
+  recent_.fallback(op, from, to, reason);
+}
+
+void prometheus_metrics::known_backends(const std::vector<std::string>& backends) {
+  // Family::Add creates a series at zero, or returns the existing one.
+  constexpr operation reads[] = {operation::get, operation::search, operation::list_collections,
+                                 operation::collection_stats};
+  for (int o = 0; o < operation_count; ++o)
+    outages_->Add({{"operation", str(to_string(static_cast<operation>(o)))}});
+  for (auto& b : backends) {
+    // Every circuit starts closed (the "Open circuits" panel shows 0, not
+    // no data); a backend's later reports set it.
+    if (!circuit_->Has({{"backend", b}, {"state", "closed"}})) circuit(b, circuit_state::closed);
+    restarts_->Add({{"backend", b}});
+    rebuilt_->Add({{"backend", b}});
+    rebuild_skipped_->Add({{"backend", b}});
+    repair_differences_->Add({{"backend", b}});
+    repair_copied_->Add({{"backend", b}});
+    handoff_pending_->Add({{"backend", b}});
+    recovery_done_->Add({{"backend", b}});
+    recovery_total_->Add({{"backend", b}});
+    recovery_rate_->Add({{"backend", b}});
+    if (!recovery_eta_->Has({{"backend", b}})) recovery_eta_->Add({{"backend", b}}).Set(-1);
+    for (auto e : {handoff_event::appended, handoff_event::replayed, handoff_event::failed,
+                   handoff_event::dropped})
+      handoff_->Add({{"backend", b}, {"event", str(to_string(e))}});
+    for (auto reason : {"limit", "damaged"}) handoff_resets_->Add({{"backend", b}, {"reason", reason}});
+    for (int o = 0; o < operation_count; ++o) {
+      auto op = static_cast<operation>(o);
+      for (auto outcome : {call_outcome::success, call_outcome::client_error, call_outcome::failure,
+                           call_outcome::timeout, call_outcome::damaged_document})
+        call_series(op, b, outcome);
+      shed_->Add({{"operation", str(to_string(op))}, {"backend", b}});
+    }
+    for (auto op : reads) {
+      hedges_->Add({{"operation", str(to_string(op))}, {"backend", b}});
+      hedges_won_->Add({{"operation", str(to_string(op))}, {"backend", b}});
+      for (auto& to : backends) {
+        if (to == b) continue;
+        for (int r = 0; r < fallback_reason_count; ++r)
+          fallbacks_->Add({{"operation", str(to_string(op))}, {"from", b}, {"to", to},
+                           {"reason", str(to_string(static_cast<fallback_reason>(r)))}});
+      }
+    }
+  }
+  for (auto kind : {"check", "repair"})
+    for (auto trigger : {"request", "background"})
+      repair_rounds_->Add({{"kind", kind}, {"trigger", trigger}});
 }
 
 void prometheus_metrics::outage(operation op) {
   outages_->Add({{"operation", str(to_string(op))}}).Increment();
+  recent_.outage(op);
 }
 
 void prometheus_metrics::lifecycle(std::string_view backend, lifecycle_state state) {
@@ -246,6 +333,15 @@ void prometheus_metrics::rebuild_copied(std::string_view backend, uint64_t n) {
   rebuilt_->Add({{"backend", str(backend)}}).Increment(double(n));
 }
 
+void prometheus_metrics::recovery_progress(std::string_view backend, uint64_t done,
+                                           uint64_t total, double rate, double eta_s) {
+  prometheus::Labels labels{{"backend", str(backend)}};
+  recovery_done_->Add(labels).Set(double(done));
+  recovery_total_->Add(labels).Set(double(total));
+  recovery_rate_->Add(labels).Set(rate);
+  recovery_eta_->Add(labels).Set(eta_s);
+}
+
 void prometheus_metrics::shed(operation op, std::string_view backend) {
   shed_->Add({{"operation", std::string{to_string(op)}}, {"backend", str(backend)}}).Increment();
 }
@@ -272,6 +368,7 @@ void prometheus_metrics::repair_round(bool repair, bool background) {
 
 void prometheus_metrics::hedge_sent(operation op, std::string_view backend) {
   hedges_->Add({{"operation", std::string{to_string(op)}}, {"backend", str(backend)}}).Increment();
+  recent_.hedge(op, backend);
 }
 
 void prometheus_metrics::hedge_won(operation op, std::string_view backend) {

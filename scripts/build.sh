@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Configures and builds Lifeline into build/ (Release with debug info).
+# Configures and builds Lifeline into build/ (Release with debug info):
+# everything, or only the targets named as arguments (scripts/run.sh builds
+# the server alone: `bash scripts/build.sh lifeline-server`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Paths under the checkout hash relative, so a fresh clone elsewhere (CI)
@@ -12,4 +14,6 @@ jobs=$(nproc 2>/dev/null || echo 2)
 # LIFELINE_NATIVE=ON: hnswlib's distance code for this CPU (scripts/bench.sh).
 cmake -S . -B build -DCMAKE_BUILD_TYPE="${LIFELINE_BUILD_TYPE:-RelWithDebInfo}" \
   -DLIFELINE_NATIVE="${LIFELINE_NATIVE:-OFF}" >/dev/null
-cmake --build build -j "$jobs"
+targets=()
+for t in "$@"; do targets+=(--target "$t"); done
+cmake --build build -j "$jobs" "${targets[@]}"

@@ -13,6 +13,7 @@ packages=(
   postgresql-15 postgresql-client-15
   etcd-server curl
   clang-15 libfuzzer-15-dev
+  chromium fonts-dejavu-core python3-jsonschema python3-yaml
 )
 
 missing=()

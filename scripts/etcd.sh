@@ -10,6 +10,7 @@
 set -euo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/exit_hooks.sh"
 
 # Starts (or starts again) the member described by $LIFELINE_ETCD_DIR and
 # waits until it answers /health (at most 30 s).
@@ -44,7 +45,7 @@ etcd_start() {
   while [ "$peer" = "$client" ]; do peer=$(free_port); done
   printf 'client=%s\npeer=%s\n' "$client" "$peer" >"$dir/ports"
   export LIFELINE_ETCD_DIR=$dir
-  etcd_add_exit_hook etcd_cleanup
+  add_exit_hook etcd_cleanup
   etcd_run
   export LIFELINE_ETCD_URL="http://127.0.0.1:$client"
   export LIFELINE_ETCD_CTL="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/etcd.sh"
@@ -67,19 +68,6 @@ etcd_cleanup() {
     rm -rf "$LIFELINE_ETCD_DIR"
   fi
   return $rc
-}
-
-# Runs `$1` on exit before what the EXIT trap already ran (pg.sh's cleanup).
-# `|| true`: under set -e a failing step (cleanups return the script's
-# status) would end the trap before the next one ran; the script's exit
-# status stays what it was.
-etcd_add_exit_hook() {
-  local previous
-  previous=$(trap -p EXIT)
-  previous=${previous#trap -- \'}
-  previous=${previous%\' EXIT}
-  # shellcheck disable=SC2064
-  trap "$1 || true${previous:+; $previous}" EXIT
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

@@ -30,6 +30,7 @@ pg_as_owner() {
 }
 
 source "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/exit_hooks.sh"
 
 # Starts a server with `$1` (a pg_ctl wrapper), logging to $2. Another
 # process may take its port between free_port and the bind: then a new

@@ -1,11 +1,11 @@
 #include "server/check_command.hpp"
 
 #include "api/http_client.hpp"
+#include "server/token_file.hpp"
 
 #include <simdjson.h>
 
 #include <chrono>
-#include <fstream>
 #include <iostream>
 #include <thread>
 #include <unistd.h>
@@ -91,18 +91,10 @@ int run_check(const check_options& options) {
     std::cerr << "lifeline check: --url must look like http://HOST:PORT\n";
     return 2;
   }
-  std::string token;
-  if (!options.token_file.empty()) {
-    std::ifstream in{options.token_file};
-    if (!in || !std::getline(in, token)) {
-      std::cerr << "lifeline check: cannot read " << options.token_file << "\n";
-      return 2;
-    }
-  } else if (const char* env = std::getenv("LIFELINE_TOKEN")) {
-    token = env;
-  }
+  auto token = read_token(options.token_file, "check");
+  if (!token) return 2;
   api::http_client_options client_options;
-  client_options.bearer_token = token;
+  client_options.bearer_token = *token;
   client_options.request_timeout = std::chrono::seconds(30);
   bool tty = isatty(STDERR_FILENO) == 1;
   simdjson::dom::parser parser;

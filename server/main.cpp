@@ -11,6 +11,7 @@
 #include "core/log.hpp"
 #include "metrics/prometheus_metrics.hpp"
 #include "server/check_command.hpp"
+#include "server/status_command.hpp"
 #include "server/config.hpp"
 #include "server/hard_stop.hpp"
 #include "server/json_log.hpp"
@@ -130,12 +131,21 @@ int main(int argc, char** argv) {
   check->add_option("--token-file", check_opts.token_file, "File holding the bearer token");
   check->add_flag("--repair", check_opts.repair,
                   "Copy the newer version of every difference to the backends that lack it");
+  auto* status = app.add_subcommand(
+    "status", "Show a running server's backends, cluster and recent fallbacks (exit 0: every "
+              "backend serves; 1: degraded; 2: unavailable or unreachable)");
+  server::status_options status_opts;
+  status->add_option("--url", status_opts.url, "The server's base URL (default http://127.0.0.1:8080)");
+  status->add_option("--token-file", status_opts.token_file,
+                     "File holding the bearer token (shows the backends' last errors)");
+  status->add_flag("--watch", status_opts.watch, "Redraw every second until interrupted");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
   if (check->parsed()) return server::run_check(check_opts);
+  if (status->parsed()) return server::run_status(status_opts);
 
   server::options opts;
   if (!config_file.empty())

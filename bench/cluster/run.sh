@@ -27,7 +27,7 @@ bench_cleanup() {
   rm -rf "$work"
 }
 # Before etcd's and PostgreSQL's own cleanups, which stay registered.
-etcd_add_exit_hook bench_cleanup
+add_exit_hook bench_cleanup
 
 # Starts nodes n1..nN on HTTP ports 18181.. (fresh data; a fresh key prefix
 # is not needed: the leader key goes with the nodes' leases).

@@ -54,8 +54,13 @@ TEST_CASE("one backend down: every request is served by the other with zero erro
     CHECK(hits->value.size() == 2);
   }
   // A refused connection is certain: the circuit opened on the first failure,
-  // so only that one request fell back; the rest went straight to secondary.
-  CHECK(f.metrics->fallbacks(operation::get, "primary", "secondary") == 1);
+  // so only that one request was tried on primary; the rest went straight
+  // to secondary. Each is counted as a fallback, with why it moved.
+  CHECK(f.metrics->fallbacks(operation::get, "primary", "secondary", fallback_reason::failed) == 1);
+  CHECK(f.metrics->fallbacks(operation::get, "primary", "secondary",
+                             fallback_reason::unhealthy) == 19);
+  CHECK(f.metrics->fallbacks(operation::search, "primary", "secondary",
+                             fallback_reason::unhealthy) == 20);
   CHECK(f.primary->calls(operation::get) == 1);
   CHECK(f.primary->calls(operation::search) == 0);
   CHECK(f.health_of("primary").circuit == circuit_state::open);
@@ -86,7 +91,9 @@ TEST_CASE("a failure that is not connection-level falls back on every request un
   }
   // consecutive_failures = 3 in the test configuration.
   CHECK(f.primary->calls(operation::get) == 3);
-  CHECK(f.metrics->fallbacks(operation::get, "primary", "secondary") == 3);
+  CHECK(f.metrics->fallbacks(operation::get, "primary", "secondary", fallback_reason::failed) == 3);
+  CHECK(f.metrics->fallbacks(operation::get, "primary", "secondary",
+                             fallback_reason::unhealthy) == 2);
   CHECK(f.metrics->calls(operation::get, "primary", call_outcome::failure) == 3);
   CHECK(f.health_of("primary").circuit == circuit_state::open);
 }
@@ -211,7 +218,11 @@ TEST_CASE("a failing probe opens the circuit before any request fails", "[coordi
   REQUIRE(r);
   CHECK(r->backend == "secondary");
   CHECK(f.primary->calls(operation::get) == 0);
-  CHECK(f.metrics->fallbacks() == 0);
+  // Not tried, but not its first choice: a fallback, because primary is
+  // unhealthy (what an operator watching the fallbacks wants to see).
+  CHECK(f.metrics->fallbacks() == 1);
+  CHECK(f.metrics->fallbacks(operation::get, "primary", "secondary",
+                             fallback_reason::unhealthy) == 1);
 }
 
 TEST_CASE("recovery: a backend comes back into rotation through half-open trials",
@@ -325,7 +336,7 @@ TEST_CASE("a damaged document on one backend: the read falls over, the backend s
   CHECK(f.metrics->restarts("primary") == 0);
   CHECK(f.metrics->calls(operation::get, "primary", call_outcome::damaged_document) == 5);
   CHECK(f.metrics->calls(operation::get, "primary", call_outcome::failure) == 0);
-  CHECK(f.metrics->fallbacks(operation::get, "primary", "secondary") == 5);
+  CHECK(f.metrics->fallbacks(operation::get, "primary", "secondary", fallback_reason::failed) == 5);
   CHECK(f.metrics->in_flight(operation::get) == 0);
   // The backend serves its other documents.
   auto b = f.get("b");

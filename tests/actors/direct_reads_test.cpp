@@ -117,6 +117,11 @@ TEST_CASE("the snapshot follows the coordinator: a held backend leaves it at onc
   REQUIRE(r);
   CHECK(r->backend == "secondary");
   CHECK(fx.primary->direct_calls() == 0);
+  // Not its first choice: a fallback, because the first is held down.
+  CHECK(eventually([&] {
+    return fx.metrics->fallbacks(operation::get, "primary", "secondary",
+                                 fallback_reason::unhealthy) == 1;
+  }));
   REQUIRE(ask<ok_atom>(self, fx.rt.coordinator, hold_atom::value, std::string{"primary"}, false));
   CHECK(eventually([&] { return fx.route_of(operation::get) == "primary"; }));
 }
@@ -132,7 +137,11 @@ TEST_CASE("a failed direct read goes to the coordinator, which records it and fa
   // The coordinator skipped the backend the direct path tried: the
   // primary saw one call, and the fallback is counted from it.
   CHECK(fx.primary->direct_calls() == 1);
-  CHECK(fx.metrics->fallbacks(operation::get, "primary", "secondary") == 1);
+  // Counted once the direct path reports which answer the caller got.
+  CHECK(eventually([&] {
+    return fx.metrics->fallbacks(operation::get, "primary", "secondary", fallback_reason::failed) == 1;
+  }));
+  CHECK(fx.metrics->fallbacks() == 1);
   CHECK(fx.metrics->calls(operation::get, "primary", call_outcome::failure) == 1);
 }
 
@@ -150,6 +159,13 @@ TEST_CASE("a direct read past its attempt timeout is served by the next backend 
   fx.primary->release(); // the late answer: real data, but the read is answered already
   CHECK(*answers == 1);
   CHECK(fx.metrics->calls(operation::get, "primary", call_outcome::timeout) == 1);
+  // One fallback, for the answer the caller got: the late one, drained
+  // with it or before it, is not counted.
+  CHECK(eventually([&] {
+    return fx.metrics->calls(operation::get, "primary", call_outcome::success) == 1;
+  }));
+  CHECK(fx.metrics->fallbacks(operation::get, "primary", "secondary", fallback_reason::failed) == 1);
+  CHECK(fx.metrics->fallbacks() == 1);
 }
 
 TEST_CASE("with every backend failing, a direct read answers the coordinator's outage error",

@@ -18,7 +18,7 @@ std::string with_every_series() {
   m.backend_call(operation::get, "postgres", call_outcome::success, 2ms);
   m.backend_call(operation::get, "postgres", call_outcome::failure, 30ms);
   m.backend_call(operation::search, "vectors", call_outcome::timeout, 1s);
-  m.fallback(operation::get, "postgres", "vectors");
+  m.fallback(operation::get, "postgres", "vectors", fallback_reason::unhealthy);
   m.outage(operation::search);
   m.lifecycle("postgres", lifecycle_state::up);
   m.lifecycle("vectors", lifecycle_state::restarting);
@@ -45,7 +45,7 @@ TEST_CASE("prometheus metrics: every series is rendered with its labels", "[metr
          R"(lifeline_rebuild_skipped_total{backend="postgres"} 2)",
          R"(lifeline_backend_requests_total{backend="vectors",operation="search",outcome="timeout"} 1)",
          R"(lifeline_backend_request_duration_seconds_count{backend="postgres",operation="get"} 2)",
-         R"(lifeline_fallbacks_total{from="postgres",operation="get",to="vectors"} 1)",
+         R"(lifeline_fallbacks_total{from="postgres",operation="get",reason="unhealthy",to="vectors"} 1)",
          R"(lifeline_outages_total{operation="search"} 1)",
          R"(lifeline_backend_up{backend="postgres"} 1)",
          R"(lifeline_backend_up{backend="vectors"} 0)",
@@ -63,6 +63,45 @@ TEST_CASE("prometheus metrics: every series is rendered with its labels", "[metr
     INFO(want);
     CHECK(text.find(want) != std::string::npos);
   }
+}
+
+TEST_CASE("prometheus metrics: every known label set is exported at zero before its first event",
+          "[metrics]") {
+  prometheus_metrics m;
+  m.known_backends({"postgres", "vectors"});
+  auto text = m.render();
+  for (auto* want : {
+         R"(lifeline_backend_restarts_total{backend="vectors"} 0)",
+         R"(lifeline_outages_total{operation="get"} 0)",
+         R"(lifeline_outages_total{operation="search"} 0)",
+         R"(lifeline_fallbacks_total{from="postgres",operation="get",reason="unhealthy",to="vectors"} 0)",
+         R"(lifeline_fallbacks_total{from="vectors",operation="search",reason="catching_up",to="postgres"} 0)",
+         R"(lifeline_backend_requests_total{backend="postgres",operation="get",outcome="failure"} 0)",
+         R"(lifeline_backend_request_duration_seconds_count{backend="vectors",operation="search"} 0)",
+         R"(lifeline_handoff_entries_total{backend="postgres",event="appended"} 0)",
+         R"(lifeline_hedges_total{backend="vectors",operation="get"} 0)",
+         R"(lifeline_repair_rounds_total{kind="repair",trigger="background"} 0)",
+         R"(lifeline_backend_circuit_state{backend="postgres",state="closed"} 1)",
+         R"(lifeline_backend_circuit_state{backend="postgres",state="open"} 0)",
+         R"(lifeline_recovery_eta_seconds{backend="vectors"} -1)",
+       }) {
+    INFO(want);
+    CHECK(text.find(want) != std::string::npos);
+  }
+  // No series of a backend to itself, and gauges are left to their first
+  // report (an "up" of 0 before the first would read as down).
+  CHECK(text.find(R"(from="postgres",operation="get",reason="failed",to="postgres")") ==
+        std::string::npos);
+  CHECK(text.find("lifeline_backend_up{") == std::string::npos);
+  // Called again (a backend joined), nothing is reset.
+  m.restart("vectors");
+  m.circuit("vectors", circuit_state::open);
+  m.known_backends({"postgres", "vectors", "vectors@n2"});
+  text = m.render();
+  CHECK(text.find(R"(lifeline_backend_restarts_total{backend="vectors"} 1)") != std::string::npos);
+  CHECK(text.find(R"(lifeline_backend_restarts_total{backend="vectors@n2"} 0)") != std::string::npos);
+  CHECK(text.find(R"(lifeline_backend_circuit_state{backend="vectors",state="open"} 1)") !=
+        std::string::npos);
 }
 
 TEST_CASE("prometheus metrics: promtool check metrics finds nothing to complain about",
