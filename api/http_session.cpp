@@ -121,6 +121,7 @@ private:
     auto& head = parser_->get();
     version_ = head.version();
     request_.method = std::string{head.method_string()};
+    head_request_ = head.method() == http::verb::head;
     request_.target = std::string{head.target()};
     if (auto it = head.find(http::field::authorization); it != head.end())
       request_.authorization = std::string{it->value()};
@@ -219,6 +220,13 @@ private:
     // The reply lives in the session (one write at a time per connection),
     // not in a shared_ptr of its own per request.
     res_ = to_http(std::move(r), version_, keep_alive_ && !server_.stopping);
+    if (head_request_) {
+      // A reply to HEAD has the headers a GET's would have and no body
+      // (RFC 9110 9.3.2): a body would be read as the next reply.
+      auto length = res_.body().size();
+      res_.body().clear();
+      res_.content_length(length);
+    }
     auto self = shared_from_this(); // before release: the async_write below holds it now
     server_.serving.release(this);
     // A reader that does not read gets no more than the header deadline.
@@ -236,6 +244,7 @@ private:
     if (!ec && !keep_alive && unread_body_) return linger_close();
     if (ec || !keep_alive) return close();
     request_ = {};
+    head_request_ = false;
     wait_for_request();
   }
 
@@ -273,6 +282,7 @@ private:
   http::response<http::string_body> res_; ///< The reply being written.
   http_server::impl& server_;
   request request_;
+  bool head_request_ = false; ///< The request being answered is a HEAD.
   screened screened_;
   bool keep_alive_ = false;
   bool unread_body_ = false; ///< The request's body was not read (refused).

@@ -160,6 +160,28 @@ TEST_CASE("http: hostile: made-up methods are one metric label, 'other'", "[http
   CHECK(server.stop() == 0);
 }
 
+TEST_CASE("http: hostile: a reply to HEAD has no body and the next request on the connection is "
+          "answered in turn", "[http][hostile]") {
+  temp_dir data;
+  server_process server{{"--data-dir", data.path(), "--backends", "vectors"}};
+  raw_socket s{server.port()};
+  // Pipelined: a body after the HEAD's reply would be read as the GET's.
+  s.send("HEAD /v1/collections HTTP/1.1\r\nHost: x\r\n\r\n"
+         "GET /v1/collections HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  auto reply = s.read_until_closed();
+  REQUIRE(reply.closed);
+  auto end = reply.bytes.find("\r\n\r\n");
+  REQUIRE(end != std::string::npos);
+  auto head = reply.bytes.substr(0, end);
+  INFO(reply.bytes);
+  CHECK(status_of(head) == 405);
+  // The length the body would have, as for a GET, and no body.
+  CHECK(head.find("Content-Length: 0") == std::string::npos);
+  CHECK(head.find("Content-Length: ") != std::string::npos);
+  CHECK(status_of(reply.bytes.substr(end + 4)) == 200);
+  CHECK(server.stop() == 0);
+}
+
 TEST_CASE("http: hostile: token files: empty refuses to start, CR LF is stripped", "[http][hostile][token]") {
   temp_dir data;
   auto empty = data.path() + "/empty";
