@@ -108,9 +108,11 @@ uint64_t parse_uint(simdjson::dom::element e, const char* field, uint64_t min, u
   return n;
 }
 
-/// A document object: vector (required), content, metadata (optional); "id"
-/// is read by the caller.
-document parse_document(simdjson::dom::object o, std::string id) {
+/// A document object: vector (required), content, metadata (optional). In a
+/// batch the caller reads "id"; on PUT (`id_from_path`) the path names the
+/// document, and a body naming another is refused rather than stored under
+/// the path's id.
+document parse_document(simdjson::dom::object o, std::string id, bool id_from_path) {
   document d;
   d.id = std::move(id);
   bool has_vector = false;
@@ -126,7 +128,11 @@ document parse_document(simdjson::dom::object o, std::string id) {
       if (v.is_null()) continue;
       if (!v.is_object()) fail("metadata must be a JSON object");
       d.metadata = simdjson::minify(v);
-    } else if (k != "id") {
+    } else if (k == "id") {
+      std::string_view named;
+      if (id_from_path && (v.get(named) || named != d.id))
+        fail("the body's id differs from the path's ('" + d.id + "')");
+    } else {
       fail("unknown field '" + std::string{k} + "' in a document");
     }
   }
@@ -335,11 +341,13 @@ collection_spec parse_collection_body(std::string_view body, std::string name) {
 }
 
 document parse_document_body(std::string_view body, std::string id) {
-  return parse_document(parse_object(body), std::move(id));
+  return parse_document(parse_object(body), std::move(id), true);
 }
 
 std::vector<document> parse_batch_body(std::string_view body, size_t max_batch) {
   auto root = parse_object(body);
+  for (auto field : root)
+    if (field.key != "documents") fail("unknown field '" + std::string{field.key} + "'");
   simdjson::dom::array docs;
   if (root["documents"].get(docs)) fail("documents must be an array");
   if (docs.size() > max_batch)
@@ -351,7 +359,7 @@ std::vector<document> parse_batch_body(std::string_view body, size_t max_batch) 
     if (e.get(o)) fail("each document must be an object");
     std::string_view id;
     if (o["id"].get(id)) fail("each document needs a string id");
-    batch.push_back(parse_document(o, document_id(std::string{id})));
+    batch.push_back(parse_document(o, document_id(std::string{id}), false));
   }
   return batch;
 }

@@ -183,6 +183,25 @@ TEST_CASE("http: in process: a GET after a new write of the id serves the new ve
         != std::string::npos);
 }
 
+TEST_CASE("http: in process: a PUT body may repeat the path's id but not name another and a batch "
+          "refuses unknown fields: nothing is stored", "[http][api]") {
+  in_process w{api::api_config{}};
+  REQUIRE(w.call({"PUT", "/v1/collections/c", R"({"dimension":2})", ""}).first.status == 201);
+  auto other = w.call({"PUT", "/v1/collections/c/documents/a", R"({"id":"b","vector":[1,2]})", ""}).first;
+  CHECK(other.status == 400);
+  CHECK(other.body.find("differs from the path") != std::string::npos);
+  CHECK(w.call({"PUT", "/v1/collections/c/documents/a", R"({"id":7,"vector":[1,2]})", ""}).first.status == 400);
+  auto extra = w.call({"POST", "/v1/collections/c/documents",
+                       R"({"documents":[{"id":"z","vector":[1,2]}],"upsert":true})", ""}).first;
+  CHECK(extra.status == 400);
+  CHECK(extra.body.find("unknown field 'upsert'") != std::string::npos);
+  for (auto id : {"a", "b", "z"})
+    CHECK(w.call({"GET", std::string{"/v1/collections/c/documents/"} + id, "", ""}).first.status == 404);
+  // The same id as the path's is the document's own.
+  CHECK(w.call({"PUT", "/v1/collections/c/documents/a", R"({"id":"a","vector":[1,2]})", ""}).first.status == 200);
+  CHECK(w.call({"GET", "/v1/collections/c/documents/a", "", ""}).first.status == 200);
+}
+
 TEST_CASE("http: in process: each request is counted once in its method, route and status series",
           "[http][api]") {
   in_process w{api::api_config{}};
