@@ -125,10 +125,28 @@ struct direct_call : std::enable_shared_from_this<direct_call<T, Request>> {
             if (hedge && o.delivered) o.hedge_won_by = o.served_by;
             self_ptr->sh->board->report(std::move(o));
           },
-          [self_ptr](caf::error& e) { self_ptr->finish(std::move(e), true); });
+          [self_ptr](caf::error& e) {
+            if (!self_ptr->finish(std::move(e), true)) self_ptr->answer_by_deadline();
+          });
     });
     if (!sent)
       finish(caf::error{errc::backend_unavailable, "the server is stopping"}, true);
+  }
+
+  /// The coordinator's attempt failed while the direct call still runs (a
+  /// hedge, a give-up): that call has only the store's own bound, so the
+  /// caller gets the error at the request's deadline if nothing came first.
+  void answer_by_deadline() {
+    if (answered.load()) return;
+    auto self_ptr = this->shared_from_this();
+    sh->at(start + sh->timeout, [self_ptr] {
+      caf::error err;
+      {
+        std::lock_guard<std::mutex> lock{self_ptr->mutex};
+        err = self_ptr->last_error;
+      }
+      if (!self_ptr->answered.exchange(true)) self_ptr->done(std::move(err));
+    });
   }
 
   static auto send_request(caf::event_based_actor* self, const coordinator_actor& c,

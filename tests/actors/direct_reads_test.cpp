@@ -35,19 +35,20 @@ struct fixture {
   std::unique_ptr<coordinator_client> client;
   std::unique_ptr<direct_reads> reads;
 
-  explicit fixture(std::chrono::milliseconds attempt_timeout = 60s) {
+  explicit fixture(std::chrono::milliseconds attempt_timeout = 60s,
+                   std::chrono::milliseconds request_timeout = 120s) {
     runtime_config rc;
     rc.backends.push_back({"primary", shared_instance(primary)});
     rc.backends.push_back({"secondary", shared_instance(secondary)});
     rc.coordinator.attempt_timeout = attempt_timeout;
-    rc.coordinator.request_timeout = 120s;
+    rc.coordinator.request_timeout = request_timeout;
     rc.coordinator.probe_interval = 1h;
     rc.metrics = metrics;
     rt = spawn_runtime(sys, rc);
     REQUIRE(rt.await_ready(sys));
     client = std::make_unique<coordinator_client>(sys, rt.coordinator);
     reads = std::make_unique<direct_reads>(
-      rt.routes, [c = client.get()](direct_reads::job j) { c->submit(std::move(j)); }, 120s);
+      rt.routes, [c = client.get()](direct_reads::job j) { c->submit(std::move(j)); }, request_timeout);
     caf::scoped_actor self{sys};
     REQUIRE(ask<write_receipt>(self, rt.coordinator, create_atom::value,
                                collection_spec{"c", 2, metric::l2})->applied() == 2);
@@ -169,6 +170,31 @@ TEST_CASE("a direct read past its attempt timeout is served by the next backend 
     return fx.metrics->fallbacks(operation::get, "primary", "secondary", fallback_reason::failed) == 1;
   }));
   CHECK(fx.metrics->fallbacks() == 1);
+}
+
+TEST_CASE("a direct read given up on is answered by its deadline while the store it tried still "
+          "hangs", "[direct_reads][threads]") {
+  // With the secondary held down the primary is the only backend left, so
+  // the read gives up on it at the request's deadline (2 s) and goes to the
+  // coordinator, which has nothing else; the parked primary would hold the
+  // read until released.
+  fixture fx{20ms, 2s};
+  caf::scoped_actor self{fx.sys};
+  REQUIRE(ask<ok_atom>(self, fx.rt.coordinator, hold_atom::value, std::string{"secondary"}, true));
+  REQUIRE(fx.route_of(operation::get) == "primary");
+  fx.primary->set(parked_store::mode::park);
+  auto answers = std::make_shared<int>(0);
+  auto f = fx.get("a", answers);
+  REQUIRE(f.wait_for(60s) == std::future_status::ready); // the primary is still parked
+  auto r = f.get();
+  REQUIRE_FALSE(r); // the coordinator's outage, or its deadline
+  CHECK_FALSE(is(r.error(), errc::not_found));
+  CHECK(fx.primary->parked() == 1);
+  fx.primary->release(); // its late answer is dropped
+  CHECK(eventually([&] {
+    return fx.metrics->calls(operation::get, "primary", call_outcome::success) == 1;
+  }));
+  CHECK(*answers == 1);
 }
 
 TEST_CASE("with every backend failing, a direct read answers the coordinator's outage error",
