@@ -9,17 +9,7 @@
 set -euo pipefail
 lifeline=${1:?usage: status_page_test.sh LIFELINE [SCREENSHOT]}
 screenshot=${2:-}
-root=$(cd "$(dirname "$0")/../.." && pwd)
-source "$root/scripts/pg.sh"
-pg_start >/dev/null
-work=$(mktemp -d "${TMPDIR:-/tmp}/lifeline-test.XXXXXX")
-server_pid=
-stop_all() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  rm -rf "$work"
-  pg_cleanup
-}
-trap stop_all EXIT
+source "$(dirname "$0")/../support/server_script.sh" # $root, PostgreSQL, $work, $server_pid
 chromium=$(command -v chromium || command -v chromium-browser || true)
 [ -n "$chromium" ] || { echo "no chromium (scripts/deps.sh installs it)"; exit 1; }
 

@@ -6,17 +6,7 @@
 #   tests/server/quiet_first_start_test.sh build/bin/lifeline
 set -euo pipefail
 lifeline=${1:?usage: quiet_first_start_test.sh LIFELINE}
-root=$(cd "$(dirname "$0")/../.." && pwd)
-source "$root/scripts/pg.sh"
-pg_start >/dev/null
-work=$(mktemp -d "${TMPDIR:-/tmp}/lifeline-test.XXXXXX")
-server_pid=
-stop_all() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  rm -rf "$work"
-  pg_cleanup
-}
-trap stop_all EXIT
+source "$(dirname "$0")/../support/server_script.sh" # $root, PostgreSQL, $work, $server_pid
 port=$(free_port)
 "$lifeline" serve --listen "127.0.0.1:$port" --data-dir "$work/data" \
   --postgres "$LIFELINE_PG_DSN" >"$work/out.log" 2>"$work/err.log" &

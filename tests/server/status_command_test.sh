@@ -8,19 +8,9 @@
 #   tests/server/status_command_test.sh build/bin/lifeline
 set -euo pipefail
 lifeline=${1:?usage: status_command_test.sh LIFELINE}
-root=$(cd "$(dirname "$0")/../.." && pwd)
-source "$root/scripts/pg.sh"
-pg_start >/dev/null
-work=$(mktemp -d "${TMPDIR:-/tmp}/lifeline-test.XXXXXX")
-server_pid=
+source "$(dirname "$0")/../support/server_script.sh" # $root, PostgreSQL, $work, $server_pid
 watch_pid=
-stop_all() {
-  [ -n "$watch_pid" ] && kill "$watch_pid" 2>/dev/null && wait "$watch_pid" 2>/dev/null
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  rm -rf "$work"
-  pg_cleanup
-}
-trap stop_all EXIT
+add_exit_hook 'stop_pid "$watch_pid"'
 port=$(free_port)
 url="http://127.0.0.1:$port"
 head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$work/token"
